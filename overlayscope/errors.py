@@ -14,8 +14,8 @@ class ExitCode(IntEnum):
 
     OK = 0
     FINDINGS = 1  # the command worked and found problems (check, efficiency --ci)
-    ERROR = 2  # the command could not do its job (bad input, unreadable root)
-    USAGE = 3  # wrong arguments
+    USAGE = 2  # wrong arguments (argparse's own code)
+    ERROR = 3  # the command could not do its job (bad input, unreadable root, bad reference)
     INTERRUPTED = 130
 
 

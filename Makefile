@@ -1,0 +1,51 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check --quiet
+
+.PHONY: run test lint engine-deps capture clean
+
+$(VENV)/.run-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -e '.[test]'
+	touch $@ $(VENV)/.run-installed
+
+## Open the TUI on this host's Docker data root, or on the embedded snapshot when there is none.
+run: $(VENV)/.run-installed
+	$(VENV)/bin/overlayscope tui
+
+## Run the whole suite. As root with apt-get, first install what the real-engine tests need.
+test: engine-deps $(VENV)/.test-installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check overlayscope tests fixtures
+	$(VENV)/bin/mypy
+
+# dockerd (docker.io) for the private test engine, busybox-static for its base image,
+# tmux for the end-to-end TUI test, GNU tar + xz for the captured snapshot.
+engine-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  missing=""; \
+	  command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
+	  dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
+	  command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
+	  command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	fi
+
+## Re-capture fixtures/snapshot/ from a private engine (needs root and dockerd).
+capture: engine-deps $(VENV)/.test-installed
+	$(PY) fixtures/capture.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

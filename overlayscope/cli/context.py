@@ -1,0 +1,67 @@
+"""What every command needs: the chosen data root, opened once."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from overlayscope.errors import NotADataRoot, OverlayscopeError, PermissionDeniedError
+from overlayscope.root.locate import Location, check_root, locate, open_host
+from overlayscope.root.model import Host
+from overlayscope.snapshot import embedded_archive, unpack
+
+
+@dataclass
+class Context:
+    """The global options and the host they lead to, loaded lazily."""
+
+    args: argparse.Namespace
+    source: str = ""  # a sentence saying which root is shown, for humans
+    _host: Host | None = field(default=None, repr=False)
+
+    @property
+    def json(self) -> bool:
+        return bool(self.args.json)
+
+    def location(self) -> Location:
+        if self.args.snapshot is not None:
+            archive = self.args.snapshot or embedded_archive()
+            if archive is None:
+                raise OverlayscopeError(
+                    "no embedded snapshot in this installation",
+                    hint="pass --snapshot PATH to a dataroot.tar.xz",
+                )
+            snap = unpack(archive)
+            note = "" if snap.complete else " (unpacked without root: whiteouts and xattrs missing)"
+            self.source = f"captured snapshot {os.path.basename(archive)}{note}"
+            return Location(snap.root, None, None)
+        loc = locate(self.args.root, offline=self.args.offline)
+        self.source = (
+            f"{loc.root} (daemon {loc.daemon.server_version} at {loc.daemon.host})"
+            if loc.daemon
+            else f"{loc.root} (offline)"
+        )
+        return loc
+
+    def host(self) -> Host:
+        if self._host is None:
+            self._host = open_host(self.location())
+        return self._host
+
+    def host_or_snapshot(self) -> Host:
+        """The host's root; with none given and none readable, the embedded snapshot."""
+        if self.args.root is not None or self.args.snapshot is not None:
+            return self.host()
+        try:
+            loc = self.location()
+            check_root(loc.root)
+        except (NotADataRoot, PermissionDeniedError) as exc:
+            if embedded_archive() is None:
+                raise
+            self.args.snapshot = ""
+            host = self.host()
+            self.source += f" — no Docker data root here ({exc.message})"
+            return host
+        self._host = open_host(loc)
+        return self._host

@@ -1,0 +1,152 @@
+"""Inventory commands: containers, images, layers, orphans, check."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from rich.text import Text
+
+from overlayscope.cli import shapes
+from overlayscope.cli.context import Context
+from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
+from overlayscope.cli.progress import scan_progress
+from overlayscope.errors import ExitCode
+from overlayscope.root.model import Host, Role
+from overlayscope.usage.images import image_sizes
+from overlayscope.usage.sizes import measure_layers
+
+
+def register(sub: Any) -> None:
+    """Add the inventory commands to the argparse sub-parsers."""
+    for name, func, help_ in (
+        ("containers", cmd_containers, "containers with their writable layer and its size"),
+        ("images", cmd_images, "images with their layers, shared and unique size"),
+        ("layers", cmd_layers, "every overlay2 dir with its role, owners and size"),
+        ("orphans", cmd_orphans, "overlay2 dirs nothing references (reclaimable)"),
+        ("check", cmd_check, "problems in the data root; exit 1 when there is any"),
+    ):
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_)
+        p.set_defaults(func=func)
+
+
+def _measure(host: Host, ids: list[str]) -> dict[str, int]:
+    with scan_progress("measuring layers") as progress:
+        return measure_layers(host, ids, progress=progress)
+
+
+def cmd_containers(ctx: Context) -> int:
+    host = ctx.host()
+    containers = sorted(host.containers.values(), key=lambda c: (c.name, c.id))
+    sizes = _measure(host, [c.layer for c in containers if c.layer])
+    if ctx.json:
+        write_json([shapes.container(c, sizes.get(c.layer) if c.layer else None) for c in containers])
+        return ExitCode.OK
+    tags = {i.id: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
+    rows = [
+        (
+            short(c.id),
+            safe(c.name),
+            _state(c.state),
+            safe(tags.get(c.image_id, short(c.image_id))),
+            short(c.layer),
+            size(sizes.get(c.layer) if c.layer else None),
+        )
+        for c in containers
+    ]
+    console = stdout_console()
+    console.print(table(None, ["container", "name", "state", "image", "layer", "size"], rows,
+                        right=["size"]))
+    return ExitCode.OK
+
+
+def _state(state: str) -> Text:
+    colour = {"running": "green", "exited": "yellow", "dead": "red", "created": "cyan"}
+    return Text(state, style=colour.get(state, ""))
+
+
+def cmd_images(ctx: Context) -> int:
+    host = ctx.host()
+    sizes = image_sizes(host)
+    images = sorted(host.images.values(), key=lambda i: (i.intermediate, not i.tags, i.tags, i.id))
+    if ctx.json:
+        write_json([shapes.image(host, i, sizes[i.id]) for i in images])
+        return ExitCode.OK
+    rows = []
+    for i in images:
+        label = ", ".join(i.tags) or ("<intermediate>" if i.intermediate else "<none>")
+        s = sizes[i.id]
+        rows.append((short(i.id), safe(label), str(len(i.layers)), size(s.size), size(s.shared),
+                     size(s.unique), str(len(i.containers))))
+    stdout_console().print(table(
+        None, ["image", "tags", "layers", "size", "shared", "unique", "containers"], rows,
+        right=["layers", "size", "shared", "unique", "containers"],
+    ))
+    return ExitCode.OK
+
+
+def cmd_layers(ctx: Context) -> int:
+    host = ctx.host()
+    layers = sorted(host.layers.values(), key=lambda layer: (str(layer.role), layer.id))
+    sizes = _measure(host, [layer.id for layer in layers])
+    if ctx.json:
+        write_json([shapes.layer(layer, sizes.get(layer.id)) for layer in layers])
+        return ExitCode.OK
+    names = {c.id: c.name for c in host.containers.values()}
+    tags = {i.id: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
+    rows = []
+    for layer in layers:
+        if layer.role is Role.IMAGE:
+            owner = ", ".join(tags.get(i, short(i)) for i in layer.images[:3])
+            owner += " …" if len(layer.images) > 3 else ""
+        else:
+            owner = names.get(layer.container or "", short(layer.container))
+        rows.append((short(layer.id), str(layer.role), safe(owner), str(len(layer.lower)),
+                     size(sizes.get(layer.id)), Text(str(len(layer.problems) or ""), style="red")))
+    stdout_console().print(table(None, ["layer", "role", "owners", "lower", "size", "problems"],
+                                 rows, right=["lower", "size", "problems"]))
+    return ExitCode.OK
+
+
+def cmd_orphans(ctx: Context) -> int:
+    host = ctx.host()
+    orphans = sorted(host.orphans, key=lambda layer: layer.id)
+    sizes = _measure(host, [o.id for o in orphans])
+    if ctx.json:
+        write_json([shapes.orphan(o, sizes.get(o.id)) for o in orphans])
+        return ExitCode.OK
+    console = stdout_console()
+    if not orphans:
+        console.print("No orphaned overlay2 dirs.")
+        return ExitCode.OK
+    rows = [(o.id, safe(o.path), size(sizes.get(o.id))) for o in orphans]
+    console.print(table(None, ["layer", "path", "size"], rows, right=["size"]))
+    total = sum(sizes.get(o.id, 0) for o in orphans)
+    console.print(f"\n{len(orphans)} orphaned dir(s), {size(total)} reclaimable.")
+    console.print(
+        "overlayscope deletes nothing. Once no pull or build is running (a layer being written "
+        "has no record yet), an operator could remove them with:"
+    )
+    for o in orphans:
+        line = f"  rm -rf -- {shlex.quote(o.path)}"
+        if o.link:
+            line += f" {shlex.quote(host.root + '/overlay2/l/' + o.link)}"
+        console.print(Text(line))
+    return ExitCode.OK
+
+
+def cmd_check(ctx: Context) -> int:
+    host = ctx.host()
+    problems = host.problems
+    if ctx.json:
+        write_json({"ok": not problems, "problems": [shapes.problem(p) for p in problems]})
+    else:
+        console = stdout_console()
+        if not problems:
+            console.print(Text(f"OK: no problems in {host.root}", style="green"))
+        else:
+            rows = [(Text(str(p.kind), style="red"), safe(p.path), safe(p.detail)) for p in problems]
+            console.print(table(f"{len(problems)} problem(s) in {host.root}",
+                                ["kind", "path", "detail"], rows))
+    return ExitCode.FINDINGS if problems else ExitCode.OK

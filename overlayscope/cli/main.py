@@ -1,0 +1,95 @@
+"""The `overlayscope` command line: global options, commands, errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from overlayscope import __version__
+from overlayscope.cli import inventory
+from overlayscope.cli.context import Context
+from overlayscope.cli.output import stderr_console
+from overlayscope.errors import AmbiguousReference, ExitCode, OverlayscopeError
+from overlayscope.names import printable
+
+Command = Callable[[Context], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"overlayscope: error: {message}\n")
+        raise SystemExit(ExitCode.USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="overlayscope",
+        description="Inspect Docker's overlay2 storage: which layer every file comes from, "
+        "what containers changed, and where the disk went. Read-only, always.",
+    )
+    parser.add_argument("--version", action="version", version=f"overlayscope {__version__}")
+    parser.add_argument("--root", metavar="PATH", help="Docker data root (default: the daemon's, "
+                        "else /var/lib/docker)")
+    parser.add_argument("--offline", action="store_true", help="never contact a Docker daemon")
+    parser.add_argument("--snapshot", metavar="ARCHIVE", nargs="?", const="", default=None,
+                        help="open a captured snapshot archive (default: the embedded one)")
+    parser.add_argument("--json", action="store_true", help="JSON on stdout (docs/json.md)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    inventory.register(sub)
+    tui = sub.add_parser("tui", help="open the terminal UI (the default)")
+    tui.set_defaults(func=_run_tui)
+    return parser
+
+
+def _run_tui(ctx: Context) -> int:
+    from overlayscope.tui.app import run_app  # Textual loads only for the TUI
+
+    return run_app(ctx)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Command = getattr(args, "func", _run_tui)
+    ctx = Context(args)
+    err = stderr_console()
+    try:
+        return int(func(ctx))
+    except OverlayscopeError as exc:
+        if args.debug:
+            traceback.print_exc()
+        line = f"overlayscope: {exc.title}: {printable(exc.message)}"
+        if exc.hint:
+            line += f" (hint: {printable(exc.hint)})"
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+        if isinstance(exc, AmbiguousReference) and not args.json:
+            for candidate in exc.candidates:
+                err.print(f"  {printable(candidate)}", markup=False, highlight=False)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("overlayscope: interrupted", markup=False)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error; silence the flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OK)
+    except Exception as exc:  # a bug: one line, the traceback only with --debug
+        if args.debug:
+            traceback.print_exc()
+        err.print(
+            f"overlayscope: internal error: {printable(type(exc).__name__)}: {printable(str(exc))}"
+            " (run with --debug for the traceback, and please report it)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return int(ExitCode.ERROR)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""`containers/<id>/config.v2.json`: each container's name, image and state."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from overlayscope.root.problems import Problem, ProblemKind
+from overlayscope.root.records import RecordError, list_dir, lstat_or_none, read_json
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRecord:
+    """A container as its config.v2.json describes it."""
+
+    id: str
+    name: str  # without Docker's leading "/"
+    image_id: str
+    state: str  # Docker's own words: created, running, paused, restarting, removing, exited, dead
+    created: str | None
+    started_at: str | None
+    finished_at: str | None
+    pid: int
+    exit_code: int
+    driver: str
+    log_path: str | None
+    path: str
+
+
+@dataclass
+class ContainerStore:
+    containers: dict[str, ContainerRecord] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def state_string(state: dict[str, Any]) -> str:
+    """Docker's State.StateString(), from the State object of config.v2.json."""
+    if state.get("Running"):
+        if state.get("Paused"):
+            return "paused"
+        if state.get("Restarting"):
+            return "restarting"
+        return "running"
+    if state.get("RemovalInProgress"):
+        return "removing"
+    if state.get("Dead"):
+        return "dead"
+    started = state.get("StartedAt")
+    if not started or started == _ZERO_TIME:
+        return "created"
+    return "exited"
+
+
+def read_containers(path: str) -> ContainerStore:
+    """Read every `<root>/containers/<id>/config.v2.json`."""
+    store = ContainerStore()
+    try:
+        names = list_dir(path)
+    except RecordError as exc:
+        if lstat_or_none(path) is not None:
+            store.problems.append(exc.problem)
+        return store
+    for name in names:
+        if not _HEX64.match(name):
+            continue
+        record = _read_container(os.path.join(path, name), name, store.problems)
+        if record is not None:
+            store.containers[record.id] = record
+    return store
+
+
+def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerRecord | None:
+    config_path = os.path.join(path, "config.v2.json")
+    try:
+        config = read_json(config_path)
+    except RecordError as exc:
+        problems.append(exc.problem)
+        return None
+    state = config.get("State")
+    image = config.get("Image")
+    if not isinstance(state, dict) or not isinstance(image, str):
+        problems.append(Problem(ProblemKind.BAD_METADATA, config_path, "no State object or Image"))
+        return None
+    if config.get("ID") not in (None, name):
+        problems.append(
+            Problem(ProblemKind.BAD_METADATA, config_path, "ID does not match its directory")
+        )
+    raw_name = config.get("Name")
+    return ContainerRecord(
+        id=name,
+        name=raw_name.lstrip("/") if isinstance(raw_name, str) else "",
+        image_id=image,
+        state=state_string(state),
+        created=_str(config.get("Created")),
+        started_at=_time(state.get("StartedAt")),
+        finished_at=_time(state.get("FinishedAt")),
+        pid=_int(state.get("Pid")),
+        exit_code=_int(state.get("ExitCode")),
+        driver=_str(config.get("Driver")) or "",
+        log_path=_str(config.get("LogPath")),
+        path=path,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _time(value: Any) -> str | None:
+    return value if isinstance(value, str) and value != _ZERO_TIME else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,256 @@
+"""Assemble a `Host` from the records on disk, turning every inconsistency into a Problem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from overlayscope.root.containers import ContainerRecord, read_containers
+from overlayscope.root.imagedb import ImageDB, history_for_layers, read_imagedb
+from overlayscope.root.layerdb import LayerDB, chain_ids, read_layerdb
+from overlayscope.root.model import Container, Host, Image, ImageLayer, Layer, Role
+from overlayscope.root.overlay2 import Overlay2Store, read_overlay2
+from overlayscope.root.problems import Problem, ProblemKind
+
+DRIVER = "overlay2"
+
+# note(layer_id, problem): record a problem, attached to an overlay2 dir when known.
+_Note = Callable[[str | None, Problem], None]
+
+
+def load_host(root: str) -> Host:
+    """Read a data root (already checked to be an overlay2 root) into one graph."""
+    overlay = read_overlay2(os.path.join(root, DRIVER))
+    image_dir = os.path.join(root, "image", DRIVER)
+    layerdb = read_layerdb(os.path.join(image_dir, "layerdb"))
+    imagedb = read_imagedb(image_dir)
+    store = read_containers(os.path.join(root, "containers"))
+    host = Host(root=root, driver=DRIVER)
+    host.problems.extend(overlay.problems + layerdb.problems + imagedb.problems + store.problems)
+    attached: dict[str, list[Problem]] = {}
+
+    def note(layer_id: str | None, problem: Problem) -> None:
+        host.problems.append(problem)
+        if layer_id is not None:
+            attached.setdefault(layer_id, []).append(problem)
+
+    for rec in layerdb.layers.values():
+        if rec.cache_id not in overlay.dirs:
+            note(None, Problem(
+                ProblemKind.MISSING_LAYER_DIR,
+                os.path.join(rec.path, "cache-id"),
+                f"overlay2/{rec.cache_id} does not exist",
+            ))
+    host.images = {image.id: image for image in _images(imagedb, layerdb, store.containers, note)}
+    host.containers = _containers(store.containers, layerdb, overlay, imagedb, note)
+    host.layers = _layers(overlay, layerdb, host)
+    _check_lowers(host, layerdb, note)
+    for lid, layer in host.layers.items():
+        own = [p for p in overlay.problems if _under(p.path, layer.path)]
+        problems = tuple(own + attached.get(lid, []))
+        if problems:
+            host.layers[lid] = _replace_problems(layer, problems)
+    return host
+
+
+def _images(
+    imagedb: ImageDB,
+    layerdb: LayerDB,
+    containers: dict[str, ContainerRecord],
+    note: _Note,
+) -> list[Image]:
+    parents: set[str] = {rec.parent for rec in imagedb.images.values() if rec.parent}
+    users: dict[str, list[str]] = {}
+    for c in containers.values():
+        users.setdefault(c.image_id, []).append(c.id)
+    out: list[Image] = []
+    for rec in imagedb.images.values():
+        tags = tuple(imagedb.tags.get(rec.id, ()))
+        digests = tuple(imagedb.digests.get(rec.id, ()))
+        untagged = not tags and not digests
+        layers: list[ImageLayer] = []
+        steps = zip(rec.diff_ids, chain_ids(rec.diff_ids), history_for_layers(rec), strict=True)
+        for diff_id, chain_id, created_by in steps:
+            layer_rec = layerdb.layers.get(chain_id)
+            if layer_rec is None:
+                note(None, Problem(
+                    ProblemKind.MISSING_LAYER,
+                    rec.path,
+                    f"layer {chain_id} (diff {diff_id}) has no layerdb record",
+                ))
+            layers.append(ImageLayer(
+                id=layer_rec.cache_id if layer_rec else None,
+                chain_id=chain_id,
+                diff_id=diff_id,
+                size=layer_rec.size if layer_rec else None,
+                created_by=created_by,
+            ))
+        out.append(Image(
+            id=rec.id,
+            tags=tags,
+            digests=digests,
+            dangling=untagged and rec.id not in parents,
+            intermediate=untagged and rec.id in parents,
+            parent=rec.parent,
+            created=rec.created,
+            layers=tuple(layers),
+            containers=tuple(sorted(users.get(rec.id, ()))),
+        ))
+    return out
+
+
+def chain_dirs(top: str | None, layerdb: LayerDB) -> list[str]:
+    """overlay2 dir ids from a chain id down its parents, top → bottom (cycle-safe)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    while top is not None and top not in seen:
+        seen.add(top)
+        rec = layerdb.layers.get(top)
+        if rec is None:
+            break
+        out.append(rec.cache_id)
+        top = rec.parent
+    return out
+
+
+def _containers(
+    records: dict[str, ContainerRecord],
+    layerdb: LayerDB,
+    overlay: Overlay2Store,
+    imagedb: ImageDB,
+    note: _Note,
+) -> dict[str, Container]:
+    for cid, mount in layerdb.mounts.items():
+        if cid not in records:
+            note(mount.mount_id, Problem(
+                ProblemKind.MOUNT_WITHOUT_CONTAINER,
+                mount.path,
+                f"no containers/{cid}/config.v2.json for this mount",
+            ))
+        for dir_id in (mount.mount_id, mount.init_id):
+            if dir_id is not None and dir_id not in overlay.dirs:
+                note(None, Problem(
+                    ProblemKind.MOUNT_MISSING_DIR, mount.path, f"overlay2/{dir_id} does not exist"
+                ))
+    out: dict[str, Container] = {}
+    for cid, rec in records.items():
+        mount = layerdb.mounts.get(cid)
+        if mount is None:
+            note(None, Problem(
+                ProblemKind.CONTAINER_WITHOUT_MOUNT, rec.path, "no layerdb mount record"
+            ))
+        image = imagedb.images.get(rec.image_id)
+        if image is None:
+            note(None, Problem(
+                ProblemKind.MISSING_IMAGE, rec.path, f"its image {rec.image_id} is not in imagedb"
+            ))
+        parent = mount.parent if mount else None
+        if image is not None and mount is not None:
+            top = chain_ids(image.diff_ids)[-1] if image.diff_ids else None
+            if parent != top:
+                note(mount.mount_id, Problem(
+                    ProblemKind.MOUNT_PARENT_MISMATCH,
+                    os.path.join(mount.path, "parent"),
+                    f"parent {parent} is not the top layer {top} of image {rec.image_id}",
+                ))
+        out[cid] = Container(
+            id=cid,
+            name=rec.name,
+            image_id=rec.image_id,
+            state=rec.state,
+            created=rec.created,
+            started_at=rec.started_at,
+            finished_at=rec.finished_at,
+            layer=mount.mount_id if mount else None,
+            init_layer=mount.init_id if mount else None,
+            image_chain_id=parent,
+            image_layers=tuple(chain_dirs(parent, layerdb)),
+            log_path=rec.log_path,
+            path=rec.path,
+        )
+    return out
+
+
+def _layers(overlay: Overlay2Store, layerdb: LayerDB, host: Host) -> dict[str, Layer]:
+    chains: dict[str, list[str]] = {}
+    for rec in layerdb.layers.values():
+        chains.setdefault(rec.cache_id, []).append(rec.chain_id)
+    images_of: dict[str, set[str]] = {}
+    for image in host.images.values():
+        for il in image.layers:
+            if il.id is not None:
+                images_of.setdefault(il.id, set()).add(image.id)
+    owner: dict[str, tuple[Role, str]] = {}
+    for mount in layerdb.mounts.values():
+        owner[mount.mount_id] = (Role.RW, mount.container_id)
+        if mount.init_id:
+            owner[mount.init_id] = (Role.INIT, mount.container_id)
+    out: dict[str, Layer] = {}
+    for dir_id, d in sorted(overlay.dirs.items()):
+        container = None
+        diff_id = None
+        size = None
+        if dir_id in chains:
+            role = Role.IMAGE
+            first = layerdb.layers[chains[dir_id][0]]
+            diff_id, size = first.diff_id, first.size
+        elif dir_id in owner:
+            role, container = owner[dir_id]
+        else:
+            role = Role.ORPHAN
+        out[dir_id] = Layer(
+            id=dir_id,
+            path=d.path,
+            link=d.link,
+            lower=d.lower,
+            role=role,
+            chain_ids=tuple(sorted(chains.get(dir_id, ()))),
+            diff_id=diff_id,
+            images=tuple(sorted(images_of.get(dir_id, ()))),
+            container=container,
+            recorded_size=size,
+            has_diff=d.has_diff,
+            committed=d.committed,
+            merged=d.merged,
+        )
+    return out
+
+
+def _check_lowers(host: Host, layerdb: LayerDB, note: _Note) -> None:
+    """Each dir's `lower` must name exactly the layers its records say lie beneath it."""
+    expected: dict[str, list[str]] = {}
+    for rec in layerdb.layers.values():
+        expected[rec.cache_id] = chain_dirs(rec.parent, layerdb)
+    for c in host.containers.values():
+        if c.layer is not None:
+            expected[c.layer] = [d for d in (c.init_layer,) if d] + list(c.image_layers)
+        if c.init_layer is not None:
+            expected[c.init_layer] = list(c.image_layers)
+    for dir_id, want in expected.items():
+        layer = host.layers.get(dir_id)
+        if layer is None:
+            continue
+        if list(layer.lower) != want:
+            note(dir_id, Problem(
+                ProblemKind.LOWER_MISMATCH,
+                os.path.join(layer.path, "lower"),
+                f"`lower` resolves to {len(layer.lower)} layer(s), the layer store expects "
+                f"{len(want)}: " + _first_difference(list(layer.lower), want),
+            ))
+
+
+def _first_difference(got: list[str], want: list[str]) -> str:
+    for i, (a, b) in enumerate(zip(got, want, strict=False)):
+        if a != b:
+            return f"position {i} is {a}, expected {b}"
+    return "the shorter list ends early"
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory + os.sep)
+
+
+def _replace_problems(layer: Layer, problems: tuple[Problem, ...]) -> Layer:
+    from dataclasses import replace
+
+    return replace(layer, problems=problems)

@@ -1,0 +1,43 @@
+"""Damage found in a data root, as data: one record per problem, never an exception."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ProblemKind(StrEnum):
+    """Stable problem kinds; part of the JSON contract (docs/json.md)."""
+
+    UNREADABLE = "unreadable"  # permission denied or I/O error on a record
+    BAD_METADATA = "bad-metadata"  # truncated, garbage or wrongly typed record
+    SYMLINK_IN_ROOT = "symlink-in-root"  # a record or layer dir is a symlink: never followed
+    DANGLING_LINK = "dangling-link"  # l/<short> points at a dir that is gone
+    BAD_LINK = "bad-link"  # l/<short> is not a symlink of the form ../<id>/diff
+    MISSING_LINK_FILE = "missing-link-file"  # overlay2/<id> has no `link`
+    LINK_MISMATCH = "link-mismatch"  # `link` names a short link that does not lead back here
+    MISSING_DIFF = "missing-diff"  # overlay2/<id> has no diff/
+    LOWER_MISSING_LINK = "lower-missing-link"  # `lower` names a short link not in l/
+    LOWER_CYCLE = "lower-cycle"  # `lower` names the dir itself or a short link twice
+    LOWER_TOO_LONG = "lower-too-long"  # more lower layers than Docker ever creates
+    LOWER_MISMATCH = "lower-mismatch"  # `lower` disagrees with the layerdb chain
+    MISSING_LAYER_DIR = "missing-layer-dir"  # layerdb cache-id names a missing overlay2 dir
+    CHAIN_ID_MISMATCH = "chain-id-mismatch"  # chainID != sha256(parent + " " + diffID)
+    MISSING_PARENT = "missing-parent"  # layerdb parent names no layerdb record
+    MISSING_LAYER = "missing-layer"  # an image's diff_ids lead to no layerdb record
+    IMAGE_DIGEST_MISMATCH = "image-digest-mismatch"  # image config's sha256 is not its id
+    MISSING_IMAGE = "missing-image"  # a tag or container names an image not in imagedb
+    MOUNT_MISSING_DIR = "mount-missing-dir"  # layerdb mount whose rw or init dir is gone
+    MOUNT_PARENT_MISMATCH = "mount-parent-mismatch"  # mount parent != the image's top layer
+    MOUNT_WITHOUT_CONTAINER = "mount-without-container"  # layerdb mount, no container config
+    CONTAINER_WITHOUT_MOUNT = "container-without-mount"  # container config, no layerdb mount
+    DAEMON_MISMATCH = "daemon-mismatch"  # the daemon's GraphDriver data disagrees with disk
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem: what kind, where on disk, and a sentence saying what is wrong."""
+
+    kind: ProblemKind
+    path: str
+    detail: str

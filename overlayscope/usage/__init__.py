@@ -1,0 +1,1 @@
+"""Where the disk went: sizes of layers, images and containers, answered from the model."""

@@ -1,0 +1,41 @@
+"""Image sizes as the daemon reports them: Size, and `docker system df -v` shared/unique."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from overlayscope.root.model import Host, Image
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSizes:
+    size: int | None  # the image's Size: all its layers
+    shared: int | None  # bytes in layers that another listed image also uses
+    unique: int | None  # size - shared
+
+
+def image_sizes(host: Host) -> dict[str, ImageSizes]:
+    """Shared and unique bytes per image, with `docker system df -v`'s rules.
+
+    The daemon counts layer references only over the images `docker images`
+    lists (intermediate build images are left out), and a layer is shared when
+    more than one of those images holds it. Intermediate images are given the
+    same arithmetic against that count, for completeness.
+    """
+    refs: Counter[str] = Counter()
+    for image in host.images.values():
+        if not image.intermediate:
+            refs.update(layer.chain_id for layer in image.layers)
+    out: dict[str, ImageSizes] = {}
+    for image in host.images.values():
+        out[image.id] = _sizes(image, refs)
+    return out
+
+
+def _sizes(image: Image, refs: Counter[str]) -> ImageSizes:
+    size = image.size
+    if size is None:
+        return ImageSizes(None, None, None)
+    shared = sum(layer.size or 0 for layer in image.layers if refs[layer.chain_id] > 1)
+    return ImageSizes(size, shared, size - shared)

@@ -1,0 +1,39 @@
+"""Measure overlay2 dirs the way the daemon does (moby `directory.Size`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from overlayscope.root.model import Host, Role
+from overlayscope.scan.entry import ScanProgress
+from overlayscope.scan.sizes import docker_size
+from overlayscope.scan.walker import scan_layers
+
+
+def measure_layers(
+    host: Host,
+    layer_ids: Iterable[str],
+    *,
+    cancel: threading.Event | None = None,
+    progress: Callable[[ScanProgress], None] | None = None,
+) -> dict[str, int]:
+    """Bytes in each layer's diff/, as `SizeRw` and layer sizes count them.
+
+    Image layers use the size the layer store recorded when it is there (that is
+    what the daemon reports); other dirs are scanned. Dirs without diff/ count 0.
+    """
+    sizes: dict[str, int] = {}
+    to_scan: dict[str, str] = {}
+    for lid in layer_ids:
+        layer = host.layers.get(lid)
+        if layer is None or not layer.has_diff:
+            sizes[lid] = 0
+        elif layer.role is Role.IMAGE and layer.recorded_size is not None:
+            sizes[lid] = layer.recorded_size
+        else:
+            to_scan[lid] = layer.diff_dir
+    if to_scan:
+        for lid, index in scan_layers(to_scan, cancel=cancel, progress=progress).items():
+            sizes[lid] = docker_size(index)
+    return sizes
