@@ -35,7 +35,7 @@ def printable(name: str) -> str:
             out.append("\\r")
         elif code < 0x20 or 0x7F <= code <= 0x9F:
             out.append(f"\\x{code:02x}")
-        elif ch == " " or ch.isprintable() and unicodedata.category(ch) != "Cf":
+        elif ch == " " or (ch.isprintable() and unicodedata.category(ch) != "Cf"):
             out.append(ch)
         else:
             out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")

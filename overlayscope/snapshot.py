@@ -26,6 +26,11 @@ class UnpackedSnapshot:
     complete: bool  # False when not root: whiteout devices and trusted.* xattrs are missing
 
 
+def is_archive(path: str | None) -> bool:
+    """True for a path that names a snapshot archive file rather than a data root dir."""
+    return path is not None and path.endswith((".tar.xz", ".txz")) and os.path.isfile(path)
+
+
 def embedded_archive() -> str | None:
     """The archive in this checkout's fixtures/snapshot/, if the package runs from one."""
     candidate = Path(__file__).resolve().parent.parent / "fixtures" / "snapshot" / _ARCHIVE_NAME
@@ -42,7 +47,9 @@ def unpack(archive: str, dest_base: Path | None = None) -> UnpackedSnapshot:
     if not os.path.isfile(archive):
         raise OverlayscopeError(f"no snapshot archive at {archive}")
     if shutil.which("tar") is None:
-        raise OverlayscopeError("GNU tar is needed to unpack the snapshot", hint="apt-get install tar")
+        raise OverlayscopeError(
+            "GNU tar is needed to unpack the snapshot", hint="apt-get install tar"
+        )
     digest = _sha256(archive)[:16]
     base = (dest_base or cache_dir()) / digest
     root = base / "root"
@@ -52,7 +59,16 @@ def unpack(archive: str, dest_base: Path | None = None) -> UnpackedSnapshot:
     if base.exists():
         shutil.rmtree(base)
     root.mkdir(parents=True)
-    cmd = ["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpJf", archive, "-C", str(root)]
+    cmd = [
+        "tar",
+        "--xattrs",
+        "--xattrs-include=*",
+        "--numeric-owner",
+        "-xpJf",
+        archive,
+        "-C",
+        str(root),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0 and os.geteuid() == 0:
         shutil.rmtree(base, ignore_errors=True)

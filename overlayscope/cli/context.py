@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from overlayscope.errors import NotADataRoot, OverlayscopeError, PermissionDeniedError
 from overlayscope.root.locate import Location, check_root, locate, open_host
 from overlayscope.root.model import Host
-from overlayscope.snapshot import embedded_archive, unpack
+from overlayscope.snapshot import embedded_archive, is_archive, unpack
 
 
 @dataclass
@@ -25,13 +25,15 @@ class Context:
         return bool(self.args.json)
 
     def location(self) -> Location:
-        if self.args.snapshot is not None:
-            archive = self.args.snapshot or embedded_archive()
+        archive = self.args.root if is_archive(self.args.root) else None
+        if self.args.snapshot:
+            archive = embedded_archive()
             if archive is None:
                 raise OverlayscopeError(
                     "no embedded snapshot in this installation",
-                    hint="pass --snapshot PATH to a dataroot.tar.xz",
+                    hint="pass --root PATH/dataroot.tar.xz",
                 )
+        if archive is not None:
             snap = unpack(archive)
             note = "" if snap.complete else " (unpacked without root: whiteouts and xattrs missing)"
             self.source = f"captured snapshot {os.path.basename(archive)}{note}"
@@ -51,7 +53,7 @@ class Context:
 
     def host_or_snapshot(self) -> Host:
         """The host's root; with none given and none readable, the embedded snapshot."""
-        if self.args.root is not None or self.args.snapshot is not None:
+        if self.args.root is not None or self.args.snapshot:
             return self.host()
         try:
             loc = self.location()
@@ -59,7 +61,7 @@ class Context:
         except (NotADataRoot, PermissionDeniedError) as exc:
             if embedded_archive() is None:
                 raise
-            self.args.snapshot = ""
+            self.args.snapshot = True
             host = self.host()
             self.source += f" — no Docker data root here ({exc.message})"
             return host

@@ -41,7 +41,9 @@ def cmd_containers(ctx: Context) -> int:
     containers = sorted(host.containers.values(), key=lambda c: (c.name, c.id))
     sizes = _measure(host, [c.layer for c in containers if c.layer])
     if ctx.json:
-        write_json([shapes.container(c, sizes.get(c.layer) if c.layer else None) for c in containers])
+        write_json(
+            [shapes.container(c, sizes.get(c.layer) if c.layer else None) for c in containers]
+        )
         return ExitCode.OK
     tags = {i.id: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
     rows = [
@@ -56,8 +58,15 @@ def cmd_containers(ctx: Context) -> int:
         for c in containers
     ]
     console = stdout_console()
-    console.print(table(None, ["container", "name", "state", "image", "layer", "size"], rows,
-                        right=["size"]))
+    console.print(
+        table(
+            None,
+            ["container", "name", "state", "image", "layer", "size"],
+            rows,
+            right=["size"],
+            flexible=["name", "image"],
+        )
+    )
     return ExitCode.OK
 
 
@@ -77,12 +86,26 @@ def cmd_images(ctx: Context) -> int:
     for i in images:
         label = ", ".join(i.tags) or ("<intermediate>" if i.intermediate else "<none>")
         s = sizes[i.id]
-        rows.append((short(i.id), safe(label), str(len(i.layers)), size(s.size), size(s.shared),
-                     size(s.unique), str(len(i.containers))))
-    stdout_console().print(table(
-        None, ["image", "tags", "layers", "size", "shared", "unique", "containers"], rows,
-        right=["layers", "size", "shared", "unique", "containers"],
-    ))
+        rows.append(
+            (
+                short(i.id),
+                safe(label),
+                str(len(i.layers)),
+                size(s.size),
+                size(s.shared),
+                size(s.unique),
+                str(len(i.containers)),
+            )
+        )
+    stdout_console().print(
+        table(
+            None,
+            ["image", "tags", "layers", "size", "shared", "unique", "containers"],
+            rows,
+            right=["layers", "size", "shared", "unique", "containers"],
+            flexible=["tags"],
+        )
+    )
     return ExitCode.OK
 
 
@@ -102,10 +125,25 @@ def cmd_layers(ctx: Context) -> int:
             owner += " …" if len(layer.images) > 3 else ""
         else:
             owner = names.get(layer.container or "", short(layer.container))
-        rows.append((short(layer.id), str(layer.role), safe(owner), str(len(layer.lower)),
-                     size(sizes.get(layer.id)), Text(str(len(layer.problems) or ""), style="red")))
-    stdout_console().print(table(None, ["layer", "role", "owners", "lower", "size", "problems"],
-                                 rows, right=["lower", "size", "problems"]))
+        rows.append(
+            (
+                short(layer.id),
+                str(layer.role),
+                safe(owner),
+                str(len(layer.lower)),
+                size(sizes.get(layer.id)),
+                Text(str(len(layer.problems) or ""), style="red"),
+            )
+        )
+    stdout_console().print(
+        table(
+            None,
+            ["layer", "role", "owners", "lower", "size", "problems"],
+            rows,
+            right=["lower", "size", "problems"],
+            flexible=["owners"],
+        )
+    )
     return ExitCode.OK
 
 
@@ -121,7 +159,7 @@ def cmd_orphans(ctx: Context) -> int:
         console.print("No orphaned overlay2 dirs.")
         return ExitCode.OK
     rows = [(o.id, safe(o.path), size(sizes.get(o.id))) for o in orphans]
-    console.print(table(None, ["layer", "path", "size"], rows, right=["size"]))
+    console.print(table(None, ["layer", "path", "size"], rows, right=["size"], flexible=["path"]))
     total = sum(sizes.get(o.id, 0) for o in orphans)
     console.print(f"\n{len(orphans)} orphaned dir(s), {size(total)} reclaimable.")
     console.print(
@@ -146,7 +184,15 @@ def cmd_check(ctx: Context) -> int:
         if not problems:
             console.print(Text(f"OK: no problems in {host.root}", style="green"))
         else:
-            rows = [(Text(str(p.kind), style="red"), safe(p.path), safe(p.detail)) for p in problems]
-            console.print(table(f"{len(problems)} problem(s) in {host.root}",
-                                ["kind", "path", "detail"], rows))
+            rows = [
+                (Text(str(p.kind), style="red"), safe(p.path), safe(p.detail)) for p in problems
+            ]
+            console.print(
+                table(
+                    f"{len(problems)} problem(s) in {host.root}",
+                    ["kind", "path", "detail"],
+                    rows,
+                    flexible=["path", "detail"],
+                )
+            )
     return ExitCode.FINDINGS if problems else ExitCode.OK

@@ -32,11 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
         "what containers changed, and where the disk went. Read-only, always.",
     )
     parser.add_argument("--version", action="version", version=f"overlayscope {__version__}")
-    parser.add_argument("--root", metavar="PATH", help="Docker data root (default: the daemon's, "
-                        "else /var/lib/docker)")
+    parser.add_argument(
+        "--root",
+        metavar="PATH",
+        help="Docker data root, or a captured snapshot "
+        "archive (*.tar.xz); default: the daemon's root, else /var/lib/docker",
+    )
     parser.add_argument("--offline", action="store_true", help="never contact a Docker daemon")
-    parser.add_argument("--snapshot", metavar="ARCHIVE", nargs="?", const="", default=None,
-                        help="open a captured snapshot archive (default: the embedded one)")
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="read the embedded captured snapshot instead of a host",
+    )
     parser.add_argument("--json", action="store_true", help="JSON on stdout (docs/json.md)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

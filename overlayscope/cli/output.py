@@ -35,9 +35,11 @@ def size(n: int | None) -> str:
 
 
 def short(id_: str | None, width: int = 12) -> str:
+    """A short id as docker prints it; an init layer keeps its "-init" suffix."""
     if not id_:
         return "-"
-    return id_.removeprefix("sha256:")[:width]
+    bare = id_.removeprefix("sha256:")
+    return bare[:width] + ("-init" if bare.endswith("-init") else "")
 
 
 def safe(text: str, style: str = "") -> Text:
@@ -45,12 +47,28 @@ def safe(text: str, style: str = "") -> Text:
     return Text(printable(text), style=style)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Text | str]],
-          *, right: Iterable[str] = ()) -> Table:
-    right_set = set(right)
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Text | str]],
+    *,
+    right: Iterable[str] = (),
+    flexible: Iterable[str] = (),
+) -> Table:
+    """A plain table. Only `flexible` columns fold to fit the terminal; the rest (ids, sizes)
+    always show whole."""
+    right_set, flexible_set = set(right), set(flexible)
+    cells = [[cell if isinstance(cell, Text) else Text(cell) for cell in row] for row in rows]
     t = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
-    for col in columns:
-        t.add_column(col, justify="right" if col in right_set else "left", no_wrap=col != "created by")
-    for row in rows:
-        t.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
+    for i, col in enumerate(columns):
+        widest = max([len(col), *(cell.cell_len for row in cells for cell in row[i : i + 1])])
+        t.add_column(
+            col,
+            justify="right" if col in right_set else "left",
+            no_wrap=col not in flexible_set,
+            overflow="fold",
+            min_width=None if col in flexible_set else widest,
+        )
+    for row in cells:
+        t.add_row(*row)
     return t

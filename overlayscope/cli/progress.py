@@ -30,7 +30,9 @@ def scan_progress(label: str) -> Iterator[Callable[[ScanProgress], None]]:
             bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
-                TextColumn("{task.completed}/{task.total} layers, {task.fields[entries]:,} entries"),
+                TextColumn(
+                    "{task.completed}/{task.total} layers, {task.fields[entries]:,} entries"
+                ),
                 TimeElapsedColumn(),
                 transient=True,
                 console=stderr_console(),

@@ -99,15 +99,21 @@ def apply_view(host: Host, view: DaemonView) -> None:
     for cid, data in view.containers.items():
         container = host.containers.get(cid)
         if container is None:
-            host.problems.append(Problem(
-                ProblemKind.DAEMON_MISMATCH,
-                os.path.join(host.root, "containers", cid),
-                "the daemon lists this container, the disk has no config for it",
-            ))
+            host.problems.append(
+                Problem(
+                    ProblemKind.DAEMON_MISMATCH,
+                    os.path.join(host.root, "containers", cid),
+                    "the daemon lists this container, the disk has no config for it",
+                )
+            )
             continue
         state = (data.get("State") or {}).get("Status")
         name = str(data.get("Name", "")).lstrip("/")
-        if isinstance(state, str) and state and (state != container.state or name != container.name):
+        if (
+            isinstance(state, str)
+            and state
+            and (state != container.state or name != container.name)
+        ):
             host.containers[cid] = replace(container, state=state, name=name or container.name)
         expected = {
             "UpperDir": _diff(root, container.layer),
@@ -119,12 +125,21 @@ def apply_view(host: Host, view: DaemonView) -> None:
     for iid, data in view.images.items():
         image = host.images.get(iid)
         if image is None:
-            host.problems.append(Problem(
-                ProblemKind.DAEMON_MISMATCH,
-                os.path.join(host.root, "image", "overlay2", "imagedb", "content", "sha256",
-                             iid.removeprefix("sha256:")),
-                "the daemon lists this image, the disk has no config for it",
-            ))
+            host.problems.append(
+                Problem(
+                    ProblemKind.DAEMON_MISMATCH,
+                    os.path.join(
+                        host.root,
+                        "image",
+                        "overlay2",
+                        "imagedb",
+                        "content",
+                        "sha256",
+                        iid.removeprefix("sha256:"),
+                    ),
+                    "the daemon lists this image, the disk has no config for it",
+                )
+            )
             continue
         stack = image.stack()
         if not stack:
@@ -133,33 +148,49 @@ def apply_view(host: Host, view: DaemonView) -> None:
             "UpperDir": _diff(root, stack[0]),
             "LowerDir": ":".join(_diff(root, d) for d in stack[1:]),
         }
-        _compare(host, os.path.join(host.root, "image", "overlay2", "imagedb", "content", "sha256",
-                                    iid.removeprefix("sha256:")), data, expected)
+        _compare(
+            host,
+            os.path.join(
+                host.root,
+                "image",
+                "overlay2",
+                "imagedb",
+                "content",
+                "sha256",
+                iid.removeprefix("sha256:"),
+            ),
+            data,
+            expected,
+        )
     for cid in host.containers:
         if cid not in view.containers:
-            host.problems.append(Problem(
-                ProblemKind.DAEMON_MISMATCH,
-                os.path.join(host.root, "containers", cid),
-                "on disk, but the daemon does not list this container",
-            ))
+            host.problems.append(
+                Problem(
+                    ProblemKind.DAEMON_MISMATCH,
+                    os.path.join(host.root, "containers", cid),
+                    "on disk, but the daemon does not list this container",
+                )
+            )
 
 
 def _compare(host: Host, path: str, data: dict[str, Any], expected: dict[str, str]) -> None:
     driver = data.get("GraphDriver") or {}
     got = driver.get("Data") or {}
     if driver.get("Name") not in (None, "overlay2"):
-        host.problems.append(Problem(
-            ProblemKind.DAEMON_MISMATCH, path, f"daemon says driver {driver.get('Name')!r}"
-        ))
+        host.problems.append(
+            Problem(ProblemKind.DAEMON_MISMATCH, path, f"daemon says driver {driver.get('Name')!r}")
+        )
         return
     for key, want in expected.items():
         have = got.get(key) or ""
         if have != want:
-            host.problems.append(Problem(
-                ProblemKind.DAEMON_MISMATCH,
-                path,
-                f"GraphDriver.{key} is {have!r}, the disk says {want!r}",
-            ))
+            host.problems.append(
+                Problem(
+                    ProblemKind.DAEMON_MISMATCH,
+                    path,
+                    f"GraphDriver.{key} is {have!r}, the disk says {want!r}",
+                )
+            )
 
 
 def _diff(root: str, layer_id: str | None) -> str:

@@ -94,7 +94,9 @@ def _read_image(
     if not isinstance(diff_ids, list) or not all(
         isinstance(d, str) and _DIGEST.match(d) for d in diff_ids
     ):
-        problems.append(Problem(ProblemKind.BAD_METADATA, path, "rootfs.diff_ids is not a list of digests"))
+        problems.append(
+            Problem(ProblemKind.BAD_METADATA, path, "rootfs.diff_ids is not a list of digests")
+        )
         return None
     parent = None
     try:
@@ -122,7 +124,9 @@ def _history(value: Any, path: str, problems: list[Problem]) -> tuple[HistoryEnt
     out = []
     for item in value:
         if not isinstance(item, dict):
-            problems.append(Problem(ProblemKind.BAD_METADATA, path, "history entry is not an object"))
+            problems.append(
+                Problem(ProblemKind.BAD_METADATA, path, "history entry is not an object")
+            )
             continue
         out.append(
             HistoryEntry(
@@ -149,7 +153,9 @@ def _read_repositories(path: str, db: ImageDB) -> None:
         return
     for refs in repos.values():
         if not isinstance(refs, dict):
-            db.problems.append(Problem(ProblemKind.BAD_METADATA, path, "repository is not an object"))
+            db.problems.append(
+                Problem(ProblemKind.BAD_METADATA, path, "repository is not an object")
+            )
             continue
         for ref, image_id in refs.items():
             if not isinstance(ref, str) or not isinstance(image_id, str):

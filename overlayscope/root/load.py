@@ -36,11 +36,14 @@ def load_host(root: str) -> Host:
 
     for rec in layerdb.layers.values():
         if rec.cache_id not in overlay.dirs:
-            note(None, Problem(
-                ProblemKind.MISSING_LAYER_DIR,
-                os.path.join(rec.path, "cache-id"),
-                f"overlay2/{rec.cache_id} does not exist",
-            ))
+            note(
+                None,
+                Problem(
+                    ProblemKind.MISSING_LAYER_DIR,
+                    os.path.join(rec.path, "cache-id"),
+                    f"overlay2/{rec.cache_id} does not exist",
+                ),
+            )
     host.images = {image.id: image for image in _images(imagedb, layerdb, store.containers, note)}
     host.containers = _containers(store.containers, layerdb, overlay, imagedb, note)
     host.layers = _layers(overlay, layerdb, host)
@@ -73,29 +76,36 @@ def _images(
         for diff_id, chain_id, created_by in steps:
             layer_rec = layerdb.layers.get(chain_id)
             if layer_rec is None:
-                note(None, Problem(
-                    ProblemKind.MISSING_LAYER,
-                    rec.path,
-                    f"layer {chain_id} (diff {diff_id}) has no layerdb record",
-                ))
-            layers.append(ImageLayer(
-                id=layer_rec.cache_id if layer_rec else None,
-                chain_id=chain_id,
-                diff_id=diff_id,
-                size=layer_rec.size if layer_rec else None,
-                created_by=created_by,
-            ))
-        out.append(Image(
-            id=rec.id,
-            tags=tags,
-            digests=digests,
-            dangling=untagged and rec.id not in parents,
-            intermediate=untagged and rec.id in parents,
-            parent=rec.parent,
-            created=rec.created,
-            layers=tuple(layers),
-            containers=tuple(sorted(users.get(rec.id, ()))),
-        ))
+                note(
+                    None,
+                    Problem(
+                        ProblemKind.MISSING_LAYER,
+                        rec.path,
+                        f"layer {chain_id} (diff {diff_id}) has no layerdb record",
+                    ),
+                )
+            layers.append(
+                ImageLayer(
+                    id=layer_rec.cache_id if layer_rec else None,
+                    chain_id=chain_id,
+                    diff_id=diff_id,
+                    size=layer_rec.size if layer_rec else None,
+                    created_by=created_by,
+                )
+            )
+        out.append(
+            Image(
+                id=rec.id,
+                tags=tags,
+                digests=digests,
+                dangling=untagged and rec.id not in parents,
+                intermediate=untagged and rec.id in parents,
+                parent=rec.parent,
+                created=rec.created,
+                layers=tuple(layers),
+                containers=tuple(sorted(users.get(rec.id, ()))),
+            )
+        )
     return out
 
 
@@ -120,39 +130,56 @@ def _containers(
     imagedb: ImageDB,
     note: _Note,
 ) -> dict[str, Container]:
-    for cid, mount in layerdb.mounts.items():
+    for cid, held in layerdb.mounts.items():
         if cid not in records:
-            note(mount.mount_id, Problem(
-                ProblemKind.MOUNT_WITHOUT_CONTAINER,
-                mount.path,
-                f"no containers/{cid}/config.v2.json for this mount",
-            ))
-        for dir_id in (mount.mount_id, mount.init_id):
+            note(
+                held.mount_id,
+                Problem(
+                    ProblemKind.MOUNT_WITHOUT_CONTAINER,
+                    held.path,
+                    f"no containers/{cid}/config.v2.json for this mount",
+                ),
+            )
+        for dir_id in (held.mount_id, held.init_id):
             if dir_id is not None and dir_id not in overlay.dirs:
-                note(None, Problem(
-                    ProblemKind.MOUNT_MISSING_DIR, mount.path, f"overlay2/{dir_id} does not exist"
-                ))
+                note(
+                    None,
+                    Problem(
+                        ProblemKind.MOUNT_MISSING_DIR,
+                        held.path,
+                        f"overlay2/{dir_id} does not exist",
+                    ),
+                )
     out: dict[str, Container] = {}
     for cid, rec in records.items():
         mount = layerdb.mounts.get(cid)
         if mount is None:
-            note(None, Problem(
-                ProblemKind.CONTAINER_WITHOUT_MOUNT, rec.path, "no layerdb mount record"
-            ))
+            note(
+                None,
+                Problem(ProblemKind.CONTAINER_WITHOUT_MOUNT, rec.path, "no layerdb mount record"),
+            )
         image = imagedb.images.get(rec.image_id)
         if image is None:
-            note(None, Problem(
-                ProblemKind.MISSING_IMAGE, rec.path, f"its image {rec.image_id} is not in imagedb"
-            ))
+            note(
+                None,
+                Problem(
+                    ProblemKind.MISSING_IMAGE,
+                    rec.path,
+                    f"its image {rec.image_id} is not in imagedb",
+                ),
+            )
         parent = mount.parent if mount else None
         if image is not None and mount is not None:
             top = chain_ids(image.diff_ids)[-1] if image.diff_ids else None
             if parent != top:
-                note(mount.mount_id, Problem(
-                    ProblemKind.MOUNT_PARENT_MISMATCH,
-                    os.path.join(mount.path, "parent"),
-                    f"parent {parent} is not the top layer {top} of image {rec.image_id}",
-                ))
+                note(
+                    mount.mount_id,
+                    Problem(
+                        ProblemKind.MOUNT_PARENT_MISMATCH,
+                        os.path.join(mount.path, "parent"),
+                        f"parent {parent} is not the top layer {top} of image {rec.image_id}",
+                    ),
+                )
         out[cid] = Container(
             id=cid,
             name=rec.name,
@@ -231,12 +258,15 @@ def _check_lowers(host: Host, layerdb: LayerDB, note: _Note) -> None:
         if layer is None:
             continue
         if list(layer.lower) != want:
-            note(dir_id, Problem(
-                ProblemKind.LOWER_MISMATCH,
-                os.path.join(layer.path, "lower"),
-                f"`lower` resolves to {len(layer.lower)} layer(s), the layer store expects "
-                f"{len(want)}: " + _first_difference(list(layer.lower), want),
-            ))
+            note(
+                dir_id,
+                Problem(
+                    ProblemKind.LOWER_MISMATCH,
+                    os.path.join(layer.path, "lower"),
+                    f"`lower` resolves to {len(layer.lower)} layer(s), the layer store expects "
+                    f"{len(want)}: " + _first_difference(list(layer.lower), want),
+                ),
+            )
 
 
 def _first_difference(got: list[str], want: list[str]) -> str:

@@ -58,7 +58,9 @@ def check_root(root: str) -> None:
     try:
         st = os.lstat(root)
     except FileNotFoundError:
-        raise NotADataRoot(f"{root} does not exist", hint="pass --root PATH to a Docker data root") from None
+        raise NotADataRoot(
+            f"{root} does not exist", hint="pass --root PATH to a Docker data root"
+        ) from None
     except PermissionError:
         raise PermissionDeniedError(f"cannot read {root}", hint="run as root (sudo)") from None
     if stat.S_ISLNK(st.st_mode):
@@ -67,7 +69,9 @@ def check_root(root: str) -> None:
             hint="overlayscope never follows links in the tree it inspects",
         )
     if not stat.S_ISDIR(st.st_mode):
-        raise NotADataRoot(f"{root} is not a directory", hint="pass --root PATH to a Docker data root")
+        raise NotADataRoot(
+            f"{root} is not a directory", hint="pass --root PATH to a Docker data root"
+        )
     try:
         names = set(os.listdir(root))
     except PermissionError:
@@ -93,7 +97,7 @@ def check_root(root: str) -> None:
     if "containerd" in names and "image" not in names:
         raise UnsupportedDriver(
             f"{root} has no image/overlay2: it looks like the containerd image store",
-            hint="overlayscope reads overlay2 graph-driver roots; this engine keeps images in containerd",
+            hint="overlayscope reads overlay2 graph-driver roots only",
         )
     raise NotADataRoot(
         f"{root} is not a Docker data root (no image/overlay2 or overlay2/)",

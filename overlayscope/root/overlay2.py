@@ -74,7 +74,9 @@ def read_overlay2(path: str) -> Overlay2Store:
             continue  # vanished while listed
         if stat.S_ISLNK(st.st_mode):
             store.problems.append(
-                Problem(ProblemKind.SYMLINK_IN_ROOT, dir_path, "layer dir is a symlink; not followed")
+                Problem(
+                    ProblemKind.SYMLINK_IN_ROOT, dir_path, "layer dir is a symlink; not followed"
+                )
             )
             continue
         if not stat.S_ISDIR(st.st_mode):

@@ -101,7 +101,11 @@ def read_json(path: str, limit: int = MAX_RECORD_BYTES) -> dict[str, Any]:
         raise RecordError(Problem(ProblemKind.BAD_METADATA, path, f"invalid JSON: {exc}")) from None
     if not isinstance(value, dict):
         raise RecordError(
-            Problem(ProblemKind.BAD_METADATA, path, f"expected a JSON object, got {type(value).__name__}")
+            Problem(
+                ProblemKind.BAD_METADATA,
+                path,
+                f"expected a JSON object, got {type(value).__name__}",
+            )
         )
     return value
 
@@ -117,9 +121,7 @@ def list_dir(path: str) -> list[str]:
     """Names in a directory that is not a symlink; RecordError when unreadable."""
     st = lstat_or_none(path)
     if st is not None and stat.S_ISLNK(st.st_mode):
-        raise RecordError(
-            Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed")
-        )
+        raise RecordError(Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed"))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:

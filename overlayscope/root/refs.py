@@ -6,7 +6,9 @@ from overlayscope.errors import AmbiguousReference, UnknownReference
 from overlayscope.root.model import Container, Host, Image
 
 
-def resolve(host: Host, ref: str, *, containers: bool = True, images: bool = True) -> Container | Image:
+def resolve(
+    host: Host, ref: str, *, containers: bool = True, images: bool = True
+) -> Container | Image:
     """Full id, unique id prefix, container name, or image tag (repo defaults to :latest)."""
     if not ref:
         raise UnknownReference("empty reference", hint="name a container or image")
@@ -38,7 +40,8 @@ def resolve(host: Host, ref: str, *, containers: bool = True, images: bool = Tru
         )
     candidates = sorted(describe(m) for m in matches)
     raise AmbiguousReference(
-        f"{ref!r} matches {len(matches)} objects: " + ", ".join(candidates[:8])
+        f"{ref!r} matches {len(matches)} objects: "
+        + ", ".join(candidates[:8])
         + (" …" if len(candidates) > 8 else ""),
         candidates,
         hint="give a longer id prefix or a name",

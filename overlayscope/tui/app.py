@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, LoadingIndicator, Static
@@ -54,7 +54,7 @@ class OverlayscopeApp(App[int]):
     DataTable { height: auto; max-height: 50%; }
     #error { color: $error; padding: 1; }
     """
-    BINDINGS = [Binding("q", "quit", "Quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit")]
 
     def __init__(self, loader: HostLoader) -> None:
         super().__init__()
@@ -88,13 +88,15 @@ class OverlayscopeApp(App[int]):
         await body.remove_children()
         containers = ContainerTable(id="containers")
         images = ImageTable(id="images")
-        await body.mount_all([
-            Static(summary_text(host, message.loaded.source), id="summary"),
-            Static(f"Containers ({len(host.containers)})", classes="section"),
-            containers,
-            Static(f"Images ({len(host.images)})", classes="section"),
-            images,
-        ])
+        await body.mount_all(
+            [
+                Static(summary_text(host, message.loaded.source), id="summary"),
+                Static(f"Containers ({len(host.containers)})", classes="section"),
+                containers,
+                Static(f"Images ({len(host.images)})", classes="section"),
+                images,
+            ]
+        )
         containers.show(host, message.loaded.container_sizes)
         images.show(host)
         containers.focus()

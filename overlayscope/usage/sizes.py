@@ -6,9 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from overlayscope.root.model import Host, Role
-from overlayscope.scan.entry import ScanProgress
-from overlayscope.scan.sizes import docker_size
-from overlayscope.scan.walker import scan_layers
+from overlayscope.scan import ScanProgress, docker_size, scan_layers
 
 
 def measure_layers(
