@@ -1,0 +1,202 @@
+"""Reading file data out of one layer's diff tree without ever leaving it.
+
+Every open walks the path one component at a time from a directory fd of the
+layer's diff dir, with O_NOFOLLOW, so a symlink planted in the evidence (or
+swapped in while we read) can never send a read to the host. Only regular
+files are opened: opening a device node or a fifo found in a layer would talk
+to the host's device or block forever.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+from overlayscope.errors import PathNotFound, UnsafePath
+
+CHUNK = 1 << 20
+
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+
+
+class NotARegularFile(PathNotFound):
+    """The path exists but is not a regular file (a dir, a symlink, a device...)."""
+
+    title = "not a regular file"
+
+
+def layer_components(path: str) -> list[str]:
+    """The names of an absolute layer path; refuses `.` and `..` so a path cannot climb out."""
+    names = [name for name in path.split("/") if name]
+    for name in names:
+        if name in (".", ".."):
+            raise UnsafePath(
+                f"{path}: '{name}' in a layer path",
+                hint="layer paths are absolute and clean, like /etc/passwd",
+            )
+    return names
+
+
+@contextmanager
+def _parent_fd(diff_dir: str, names: list[str]) -> Iterator[int]:
+    """A directory fd of the parent of `names`, reached without following any symlink."""
+    try:
+        current = os.open(diff_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise PathNotFound(f"{diff_dir}: no such layer diff dir") from exc
+    try:
+        for i, name in enumerate(names[:-1]):
+            where = "/" + "/".join(names[: i + 1])
+            st = _lstat_at(current, name, where)
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePath(
+                    f"{where}: a symlink inside the layer path; not followed",
+                    hint="read through the merged view to resolve symlinks inside the container",
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                raise PathNotFound(f"{where}: not a directory in layer {diff_dir}")
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=current)
+            except OSError as exc:
+                raise _translate(exc, where) from exc
+            os.close(current)
+            current = fd
+        yield current
+    finally:
+        os.close(current)
+
+
+def _lstat_at(dir_fd: int, name: str, where: str) -> os.stat_result:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as exc:
+        raise _translate(exc, where) from exc
+
+
+def _translate(exc: OSError, where: str) -> Exception:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return PathNotFound(f"{where}: no such file in the layer")
+    if exc.errno == errno.ELOOP:
+        return UnsafePath(f"{where}: turned into a symlink while reading; not followed")
+    return exc
+
+
+def _open_noatime(name: str, dir_fd: int) -> int:
+    # O_NOATIME keeps a forensic read from touching atimes; the kernel allows it
+    # only to the file's owner or CAP_FOWNER, so fall back on EPERM.
+    try:
+        return os.open(name, _READ_FLAGS | os.O_NOATIME, dir_fd=dir_fd)
+    except PermissionError as exc:
+        if exc.errno != errno.EPERM:
+            raise
+        return os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+
+
+def open_in_layer(diff_dir: str, path: str) -> BinaryIO:
+    """Open the regular file at `path` (absolute inside the layer) of `diff_dir` for reading.
+
+    No symlink is followed, not even in the middle of the path: a symlink
+    component raises `UnsafePath`, a symlink or any non-regular file at the
+    end raises `NotARegularFile`, a missing one `PathNotFound`.
+    """
+    names = layer_components(path)
+    if not names:
+        raise NotARegularFile(f"{path}: the layer root is a directory")
+    with _parent_fd(diff_dir, names) as parent:
+        st = _lstat_at(parent, names[-1], path)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotARegularFile(f"{path}: not a regular file ({_type_name(st.st_mode)})")
+        try:
+            fd = _open_noatime(names[-1], parent)
+        except OSError as exc:
+            raise _translate(exc, path) from exc
+    opened = os.fstat(fd)
+    if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
+        os.close(fd)
+        raise UnsafePath(f"{path}: replaced while being opened; not read")
+    return os.fdopen(fd, "rb")
+
+
+def read_in_layer(diff_dir: str, path: str, *, max_bytes: int | None = None) -> bytes:
+    """The data of a regular file of a layer, at most `max_bytes` of it."""
+    with open_in_layer(diff_dir, path) as f:
+        return f.read() if max_bytes is None else f.read(max_bytes)
+
+
+def iter_chunks(f: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
+    while chunk := f.read(size):
+        yield chunk
+
+
+def same_content(a_dir: str, a_path: str, b_dir: str, b_path: str) -> bool:
+    """Whether two layer files hold the same bytes: sizes first, then a streamed comparison."""
+    with open_in_layer(a_dir, a_path) as a, open_in_layer(b_dir, b_path) as b:
+        if os.fstat(a.fileno()).st_size != os.fstat(b.fileno()).st_size:
+            return False
+        while True:
+            chunk_a = a.read(CHUNK)
+            chunk_b = b.read(len(chunk_a) or CHUNK)
+            if chunk_a != chunk_b:
+                return False
+            if not chunk_a:
+                return True
+
+
+def sha256_in_layer(diff_dir: str, path: str) -> tuple[int, str]:
+    """Size and sha256 hex digest of a layer file, streamed."""
+    digest = hashlib.sha256()
+    size = 0
+    with open_in_layer(diff_dir, path) as f:
+        for chunk in iter_chunks(f):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def layer_xattr(diff_dir: str, path: str, name: str) -> bytes | None:
+    """One xattr of a regular file or dir of a layer (None when absent or unreadable).
+
+    Docker's change detection compares `security.capability`; this reads it
+    from the real layer file, through the same no-follow walk.
+    """
+    names = layer_components(path)
+    with _parent_fd(diff_dir, names) as parent:
+        if not names:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent)
+        else:
+            st = _lstat_at(parent, names[-1], path)
+            if stat.S_ISDIR(st.st_mode):
+                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                fd = os.open(names[-1], flags, dir_fd=parent)
+            elif stat.S_ISREG(st.st_mode):
+                fd = _open_noatime(names[-1], parent)
+            else:
+                return None
+    try:
+        return os.getxattr(fd, name)
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+            return None
+        raise
+    finally:
+        os.close(fd)
+
+
+def _type_name(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symlink, not followed"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device node"
+    if stat.S_ISFIFO(mode):
+        return "a fifo"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"

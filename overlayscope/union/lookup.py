@@ -1,0 +1,145 @@
+"""The kernel's overlayfs lookup, replayed over scanned layers.
+
+This mirrors `ovl_lookup()` with redirect_dir and metacopy off, as Docker
+mounts overlay2: a child name is looked up only in the layers whose directory
+at the parent path is part of the parent's merge, top → bottom, and
+
+- a whiteout ends the lookup (the name is gone from there down);
+- a non-directory found first wins and ends the lookup;
+- a directory found first wins; directories further down merge into it until
+  an opaque directory (which still merges its own contents) ends the merge;
+- a non-directory found beneath a directory is ignored and ends the merge;
+- the `overlay.opaque` xattr on a layer's root is ignored (the root always
+  merges every layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from overlayscope.scan.entry import Entry, Kind, LayerIndex
+from overlayscope.union.provenance import (
+    Blocker,
+    BlockerKind,
+    HitState,
+    StackHit,
+    hidden_state,
+)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StackLayer:
+    """One layer of a stack: its id, the role the caller gives it, its scanned diff tree."""
+
+    id: str
+    role: str
+    index: LayerIndex
+
+    @property
+    def diff_dir(self) -> str:
+        return self.index.diff_dir
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of one lookup: the hits at a path and the dirs merged there."""
+
+    path: str
+    hits: tuple[StackHit, ...]  # top → bottom, only the layers that hold the path
+    winner: StackHit | None
+    merge: tuple[int, ...]  # positions of the dirs merged here, winner first; () for non-dirs
+
+    @property
+    def visible(self) -> bool:
+        return self.winner is not None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.winner is not None and self.winner.entry.kind.is_dir
+
+    def blocker_at(self, position: int) -> Blocker | None:
+        """What hides this path in the layer at `position` (children inherit it)."""
+        for hit in self.hits:
+            if hit.position == position:
+                if hit.state is HitState.WHITEOUT:
+                    return _blocker(hit, BlockerKind.WHITEOUT)
+                return hit.hidden_by
+        return None
+
+
+def _blocker(hit: StackHit, kind: BlockerKind) -> Blocker:
+    return Blocker(layer_id=hit.layer_id, role=hit.role, path=hit.entry.path, kind=kind)
+
+
+def resolve_root(layers: Sequence[StackLayer]) -> Resolution:
+    """The merged root: every layer's diff root merges, whatever xattrs it carries."""
+    hits: list[StackHit] = []
+    for pos, layer in enumerate(layers):
+        entry = layer.index.get("/")
+        if entry is None:
+            continue
+        state = HitState.WINS if not hits else HitState.MERGED
+        hits.append(StackHit(layer.id, layer.role, pos, entry, state))
+    winner = hits[0] if hits else None
+    return Resolution("/", tuple(hits), winner, tuple(h.position for h in hits))
+
+
+def resolve_child(layers: Sequence[StackLayer], parent: Resolution, path: str) -> Resolution:
+    """Look `path` up in the layers merged at its parent, as overlayfs does."""
+    found: dict[int, StackHit] = {}
+    winner: StackHit | None = None
+    merge: list[int] = []
+    stop: Blocker | None = None
+
+    for pos in parent.merge:
+        layer = layers[pos]
+        entry = layer.index.get(path)
+        if entry is None:
+            continue
+        if stop is not None:
+            found[pos] = _hit(layer, pos, entry, hidden_state(stop.kind), stop)
+            continue
+        if entry.kind is Kind.WHITEOUT:
+            hit = _hit(layer, pos, entry, HitState.WHITEOUT)
+            stop = _blocker(hit, BlockerKind.WHITEOUT)
+        elif entry.kind.is_dir:
+            if winner is None:
+                hit = winner = _hit(layer, pos, entry, HitState.WINS)
+            else:
+                hit = _hit(layer, pos, entry, HitState.MERGED)
+            merge.append(pos)
+            if entry.kind is Kind.OPAQUE_DIR:
+                stop = _blocker(hit, BlockerKind.OPAQUE_DIR)
+        elif winner is None:
+            hit = winner = _hit(layer, pos, entry, HitState.WINS)
+            stop = _blocker(hit, BlockerKind.FILE)
+        else:
+            # A non-dir beneath a dir: overlayfs ignores it and looks no further.
+            hit = _hit(layer, pos, entry, HitState.HIDDEN_BY_DIR, _blocker(winner, BlockerKind.DIR))
+            stop = _blocker(hit, BlockerKind.FILE)
+        found[pos] = hit
+
+    # Layers outside the parent's merge can still hold the path; they are hidden
+    # by whatever hides the parent in that layer.
+    merged_at_parent = set(parent.merge)
+    for pos, layer in enumerate(layers):
+        if pos in merged_at_parent:
+            continue
+        entry = layer.index.get(path)
+        if entry is None:
+            continue
+        found[pos] = _hit(layer, pos, entry, HitState.HIDDEN_BY_PARENT, parent.blocker_at(pos))
+
+    hits = tuple(found[pos] for pos in sorted(found))
+    return Resolution(path, hits, winner, tuple(merge))
+
+
+def _hit(
+    layer: StackLayer,
+    pos: int,
+    entry: Entry,
+    state: HitState,
+    hidden_by: Blocker | None = None,
+) -> StackHit:
+    return StackHit(layer.id, layer.role, pos, entry, state, hidden_by)

@@ -1,0 +1,116 @@
+"""Following symlinks inside the merged view, as if chrooted into the container.
+
+An absolute target, or `..` past the top, lands on the container's root, never
+the host's. More than 40 symlinks in one resolution (the kernel's MAXSYMLINKS)
+is a loop or an over-long chain: `UnsafePath`. The data is then read from the
+winning layer through `open_in_layer`, so no symlink in the evidence is ever
+followed by the operating system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from overlayscope.errors import PathNotFound, UnsafePath
+from overlayscope.scan.entry import Entry, Kind
+from overlayscope.union.content import NotARegularFile, open_in_layer
+from overlayscope.union.stack import LayerStack, overlay_notes
+
+MAX_SYMLINKS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPath:
+    """Where a merged-view path leads once its symlinks are resolved inside the container."""
+
+    requested: str
+    path: str  # the merged path with no symlink left in it
+    entry: Entry
+    layer_id: str
+    role: str
+    diff_dir: str
+    symlinks: tuple[str, ...]  # the merged paths of the symlinks followed, in order
+    notes: tuple[str, ...]  # overlay xattrs reported, never followed
+
+
+def resolve_merged(stack: LayerStack, path: str, *, follow_final: bool = True) -> ResolvedPath:
+    """Resolve `path` in the merged view, following symlinks only inside the stack."""
+    todo = _names(path)
+    todo.reverse()  # a stack of names still to walk, next one last
+    done: list[str] = []
+    followed: list[str] = []
+    if not todo:
+        return _resolved(stack, path, "/", followed)
+    while todo:
+        name = todo.pop()
+        if name == ".":
+            continue
+        if name == "..":
+            # Re-rooted: `..` at the container root stays at the root.
+            if done:
+                done.pop()
+            continue
+        here = "/" + "/".join([*done, name])
+        found = stack.lookup(here)
+        if found is None:
+            raise PathNotFound(f"{path}: {here} does not exist in the merged view")
+        entry, _ = found
+        if entry.kind is Kind.SYMLINK and (todo or follow_final):
+            followed.append(here)
+            if len(followed) > MAX_SYMLINKS:
+                raise UnsafePath(
+                    f"{path}: more than {MAX_SYMLINKS} symlinks (a loop or an over-long chain)",
+                    hint="look at the chain with `provenance` on each link",
+                )
+            target = entry.target or ""
+            if not target:
+                raise PathNotFound(f"{path}: {here} is a symlink with an empty target")
+            if target.startswith("/"):
+                done = []
+            todo.extend(reversed(_names(target)))
+            continue
+        if todo and not entry.kind.is_dir:
+            raise PathNotFound(f"{path}: {here} is not a directory")
+        done.append(name)
+    return _resolved(stack, path, "/" + "/".join(done), followed)
+
+
+def _names(path: str) -> list[str]:
+    return [name for name in path.split("/") if name]
+
+
+def _resolved(stack: LayerStack, requested: str, path: str, followed: list[str]) -> ResolvedPath:
+    winner = stack.winner(path)
+    if winner is None:
+        raise PathNotFound(f"{requested}: no such path in the merged view")
+    layer = stack.layers[winner.position]
+    return ResolvedPath(
+        requested=requested,
+        path=path,
+        entry=winner.entry,
+        layer_id=layer.id,
+        role=layer.role,
+        diff_dir=layer.diff_dir,
+        symlinks=tuple(followed),
+        notes=tuple(overlay_notes(winner)),
+    )
+
+
+def open_merged(stack: LayerStack, path: str) -> tuple[BinaryIO, ResolvedPath]:
+    """Open the regular file the merged `path` leads to, from the layer that provides it.
+
+    A metacopy upper (never made by Docker) is read as it is in its own layer;
+    its data is not fetched from below: the note in `ResolvedPath.notes` says so.
+    """
+    where = resolve_merged(stack, path)
+    if where.entry.kind is not Kind.FILE:
+        raise NotARegularFile(f"{path}: {where.path} is not a regular file ({where.entry.kind})")
+    return open_in_layer(where.diff_dir, where.entry.path), where
+
+
+def read_merged(stack: LayerStack, path: str, *, max_bytes: int | None = None) -> bytes:
+    """The data of the file the merged `path` leads to, at most `max_bytes` of it."""
+    f, _ = open_merged(stack, path)
+    with f:
+        return f.read() if max_bytes is None else f.read(max_bytes)
