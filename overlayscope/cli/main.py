@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from overlayscope import __version__
-from overlayscope.cli import inventory
+from overlayscope.cli import files, inventory
 from overlayscope.cli.context import Context
 from overlayscope.cli.output import stderr_console
 from overlayscope.errors import AmbiguousReference, ExitCode, OverlayscopeError
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     inventory.register(sub)
+    files.register(sub)
     tui = sub.add_parser("tui", help="open the terminal UI (the default)")
     tui.set_defaults(func=_run_tui)
     return parser

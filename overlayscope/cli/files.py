@@ -1,0 +1,398 @@
+"""File-level commands: container, where, ls, cat, diff."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+from typing import Any
+
+from rich.text import Text
+from rich.tree import Tree
+
+from overlayscope.cli.context import Context
+from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
+from overlayscope.cli.progress import scan_progress
+from overlayscope.errors import ExitCode, UnknownReference
+from overlayscope.names import printable
+from overlayscope.root.model import Container, Host, Image
+from overlayscope.root.refs import describe, resolve
+from overlayscope.scan.entry import Kind, parent_of
+from overlayscope.union import Change, LayerStack, changes, resolve_merged, unified_diff
+from overlayscope.union.content import open_in_layer
+from overlayscope.union.host_stacks import build_stack
+from overlayscope.union.stack import normalize
+from overlayscope.union.summary import ChangeTotals, change_totals
+
+KIND_STYLE = {"A": "green", "C": "yellow", "D": "red"}
+
+
+def register(sub: Any) -> None:
+    """Add the file-level commands to the argparse sub-parsers."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "container", help="what a container changed: docker diff, with copy-up and content facts"
+    )
+    p.add_argument("ref", metavar="REF", help="container name, id or unique id prefix")
+    p.add_argument("--tui", action="store_true", help="open the TUI on this container")
+    p.set_defaults(func=cmd_container)
+    for name, func, help_ in (
+        ("where", cmd_where, "every layer that holds PATH, which one wins, what hides the rest"),
+        ("ls", cmd_ls, "the merged directory PATH, each entry tagged with its layer"),
+        ("cat", cmd_cat, "the bytes of PATH in the merged view (symlinks resolved inside)"),
+        ("diff", cmd_diff, "PATH against the version beneath the top layer"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("ref", metavar="REF", help="container or image: name, tag, id or prefix")
+        p.add_argument("path", metavar="PATH", help="absolute path inside the container or image")
+        p.set_defaults(func=func)
+
+
+def _stack(host: Host, obj: Container | Image) -> LayerStack:
+    with scan_progress(f"scanning {describe(obj)}") as progress:
+        return build_stack(host, obj, progress=progress)
+
+
+def _target(ctx: Context) -> tuple[Host, Container | Image, LayerStack]:
+    host = ctx.host()
+    obj = resolve(host, ctx.args.ref)
+    return host, obj, _stack(host, obj)
+
+
+# -- container ---------------------------------------------------------------------------
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    return {
+        "path": change.path,
+        "kind": str(change.kind),
+        "entry": str(change.entry),
+        "size": change.size,
+        "copy_up": change.copy_up,
+        "content": change.content,
+        "meta": list(change.meta),
+        "layer": change.layer_id,
+    }
+
+
+def totals_json(t: ChangeTotals) -> dict[str, int]:
+    return {
+        "added": t.added,
+        "changed": t.changed,
+        "deleted": t.deleted,
+        "added_bytes": t.added_bytes,
+        "changed_bytes": t.changed_bytes,
+        "deleted_bytes": t.deleted_bytes,
+        "copied_up": t.copied_up,
+        "copied_up_bytes": t.copied_up_bytes,
+        "metadata_only": t.metadata_only,
+        "metadata_only_bytes": t.metadata_only_bytes,
+    }
+
+
+def cmd_container(ctx: Context) -> int:
+    host = ctx.host()
+    obj = resolve(host, ctx.args.ref, images=False)
+    if not isinstance(obj, Container):  # resolve() with images=False returns containers only
+        raise UnknownReference(f"{ctx.args.ref!r} is not a container")
+    if ctx.args.tui:
+        from overlayscope.tui.app import run_app  # Textual loads only for the TUI
+
+        return run_app(ctx, focus=obj)
+    stack = _stack(host, obj)
+    found = changes(stack)
+    totals = change_totals(stack, found)
+    if ctx.json:
+        write_json(
+            {
+                "id": obj.id,
+                "name": obj.name,
+                "image": obj.image_id,
+                "state": obj.state,
+                "layers": [{"id": layer.id, "role": layer.role} for layer in stack.layers],
+                "changes": [change_json(c) for c in found],
+                "totals": totals_json(totals),
+            }
+        )
+        return ExitCode.OK
+    console = stdout_console()
+    header = Text()
+    header.append(printable(obj.name) or short(obj.id), style="bold")
+    header.append(f"  {short(obj.id)}  {obj.state}  rw layer {short(obj.layer)}")
+    console.print(header)
+    console.print(_change_tree(found))
+    console.print(_totals_line(totals))
+    return ExitCode.OK
+
+
+def _change_label(change: Change) -> Text:
+    text = Text()
+    text.append(str(change.kind), style=f"bold {KIND_STYLE[str(change.kind)]}")
+    text.append(" ")
+    name = "/" if change.path == "/" else change.path.rsplit("/", 1)[-1]
+    is_dir = change.entry in (Kind.DIR, Kind.OPAQUE_DIR)
+    text.append(printable(name) + ("/" if is_dir else ""), style=KIND_STYLE[str(change.kind)])
+    if change.entry == Kind.OPAQUE_DIR:
+        text.append("  opaque", style="magenta")
+    if not is_dir and change.kind != "D":
+        text.append(f"  {size(change.size)}", style="dim")
+    if change.copy_up and not is_dir:
+        text.append("  copy-up", style="cyan")
+        if change.content == "same":
+            text.append(" (metadata only)", style="cyan")
+    if change.meta and change.kind == "C" and not is_dir:
+        text.append(f"  {', '.join(change.meta)}", style="dim")
+    return text
+
+
+def _change_tree(found: list[Change]) -> Tree:
+    tree = Tree(Text("/", style="bold"), guide_style="dim")
+    nodes: dict[str, Tree] = {"/": tree}
+    for change in found:  # sorted by path: parents come before their children
+        parent = nodes.get(parent_of(change.path), tree)
+        nodes[change.path] = parent.add(_change_label(change))
+    return tree
+
+
+def _totals_line(t: ChangeTotals) -> Text:
+    text = Text()
+    text.append(f"{t.added} added ({size(t.added_bytes)})", style="green")
+    text.append(", ")
+    text.append(f"{t.changed} changed ({size(t.changed_bytes)})", style="yellow")
+    text.append(", ")
+    text.append(f"{t.deleted} deleted ({size(t.deleted_bytes)})", style="red")
+    text.append(f"; {t.copied_up} copied up ({size(t.copied_up_bytes)}), ")
+    text.append(f"{t.metadata_only} for a metadata change only ({size(t.metadata_only_bytes)})")
+    return text
+
+
+# -- where / ls ------------------------------------------------------------------------
+
+
+def cmd_where(ctx: Context) -> int:
+    _, obj, stack = _target(ctx)
+    prov = stack.provenance(ctx.args.path)
+    if ctx.json:
+        write_json(
+            {
+                "path": prov.path,
+                "visible": prov.visible,
+                "winner": prov.winner.layer_id if prov.winner else None,
+                "stack": [
+                    {
+                        "layer": hit.layer_id,
+                        "role": hit.role,
+                        "entry": str(hit.entry.kind),
+                        "size": hit.entry.size,
+                        "state": str(hit.state),
+                        "hidden_by": (
+                            {
+                                "layer": hit.hidden_by.layer_id,
+                                "path": hit.hidden_by.path,
+                                "kind": str(hit.hidden_by.kind),
+                            }
+                            if hit.hidden_by
+                            else None
+                        ),
+                    }
+                    for hit in prov.stack
+                ],
+                "notes": list(prov.notes),
+            }
+        )
+        return ExitCode.OK
+    console = stdout_console()
+    title = Text(printable(prov.path), style="bold")
+    title.append(
+        "  visible" if prov.visible else "  not visible", style="green" if prov.visible else "red"
+    )
+    console.print(title)
+    if not prov.stack:
+        console.print(f"no layer of {describe(obj)} holds this path")
+    rows = []
+    for hit in prov.stack:
+        why = ""
+        if hit.hidden_by:
+            blocker = hit.hidden_by
+            why = f"by {blocker.kind} {printable(blocker.path)} in {short(blocker.layer_id)}"
+        rows.append(
+            (
+                short(hit.layer_id),
+                hit.role,
+                str(hit.entry.kind),
+                size(hit.entry.size),
+                Text(str(hit.state), style="green" if hit.state.visible else "red"),
+                safe(why),
+            )
+        )
+    console.print(
+        table(
+            None,
+            ["layer", "role", "entry", "size", "state", "hidden"],
+            rows,
+            right=["size"],
+            flexible=["hidden"],
+        )
+    )
+    for note in prov.notes:
+        console.print(safe(f"note: {note}", style="yellow"))
+    return ExitCode.OK
+
+
+def cmd_ls(ctx: Context) -> int:
+    _, _, stack = _target(ctx)
+    listing = stack.listdir(ctx.args.path)
+    if ctx.json:
+        write_json(
+            [
+                {
+                    "name": e.name,
+                    "path": e.path,
+                    "entry": str(e.entry.kind),
+                    "layer": e.layer_id,
+                    "role": e.role,
+                    "size": e.entry.size,
+                }
+                for e in listing
+            ]
+        )
+        return ExitCode.OK
+    rows = []
+    for e in listing:
+        name = printable(e.name) + ("/" if e.entry.kind.is_dir else "")
+        if e.entry.kind is Kind.SYMLINK:
+            name += " -> " + printable(e.entry.target or "")
+        rows.append(
+            (
+                f"{e.entry.mode & 0o7777:04o}",
+                str(e.entry.kind),
+                size(e.entry.size),
+                short(e.layer_id),
+                e.role,
+                Text(name),
+            )
+        )
+    stdout_console().print(
+        table(
+            None,
+            ["mode", "entry", "size", "layer", "role", "name"],
+            rows,
+            right=["size"],
+            flexible=["name"],
+        )
+    )
+    return ExitCode.OK
+
+
+# -- cat / diff ------------------------------------------------------------------------
+
+TTY_LIMIT = 1 << 20  # on a terminal, show at most this much
+
+
+def cmd_cat(ctx: Context) -> int:
+    _, _, stack = _target(ctx)
+    where = resolve_merged(stack, ctx.args.path)
+    if where.entry.kind is not Kind.FILE:
+        from overlayscope.union import NotARegularFile
+
+        raise NotARegularFile(
+            f"{printable(ctx.args.path)}: {printable(where.path)} is a {where.entry.kind}"
+        )
+    with open_in_layer(where.diff_dir, where.entry.path) as f:
+        if ctx.json:
+            data = f.read()
+            write_json(
+                {
+                    "path": normalize(ctx.args.path),
+                    "resolved": where.path,
+                    "symlinks": list(where.symlinks),
+                    "layer": where.layer_id,
+                    "role": where.role,
+                    "size": len(data),
+                    "encoding": "base64",
+                    "data": base64.b64encode(data).decode("ascii"),
+                }
+            )
+            return ExitCode.OK
+        if not sys.stdout.isatty():
+            sys.stdout.flush()
+            out = sys.stdout.buffer
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                out.write(chunk)
+            out.flush()
+            return ExitCode.OK
+        data = f.read(TTY_LIMIT + 1)
+    # A terminal: never write raw control bytes from the evidence.
+    if b"\0" in data[:8192]:
+        sys.stderr.write(
+            f"overlayscope: {printable(where.path)} is binary ({where.entry.size} bytes); "
+            "redirect stdout to a file to get its bytes\n"
+        )
+        return ExitCode.OK
+    text = os.fsdecode(data[:TTY_LIMIT])
+    for line in text.splitlines():
+        sys.stdout.write(printable(line) + "\n")
+    if len(data) > TTY_LIMIT:
+        sys.stderr.write(f"overlayscope: shown the first {TTY_LIMIT} bytes of {where.entry.size}\n")
+    return ExitCode.OK
+
+
+def _version_json(v: Any) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    return {
+        "layer": v.layer_id,
+        "role": v.role,
+        "entry": v.kind,
+        "size": v.size,
+        "sha256": v.sha256,
+        "target": v.target,
+    }
+
+
+def cmd_diff(ctx: Context) -> int:
+    _, _, stack = _target(ctx)
+    d = unified_diff(stack, ctx.args.path)
+    if ctx.json:
+        write_json(
+            {
+                "path": d.path,
+                "old": _version_json(d.old),
+                "new": _version_json(d.new),
+                "identical": d.identical,
+                "binary": d.binary,
+                "diff": d.text,
+                "note": d.note,
+            }
+        )
+        return ExitCode.OK
+    console = stdout_console()
+    for label, v in (("beneath", d.old), ("now", d.new)):
+        line = Text(f"{label:8}", style="bold")
+        if v is None:
+            line.append("(absent)")
+        else:
+            line.append(
+                f"{v.kind} {size(v.size)} sha256:{(v.sha256 or '-')[:16]}  "
+                f"layer {short(v.layer_id)} ({v.role})"
+            )
+            if v.target is not None:
+                line.append(" -> " + printable(v.target))
+        console.print(line)
+    if d.identical:
+        console.print("identical content")
+    elif d.text is not None:
+        for raw in d.text.splitlines():
+            style = (
+                "green"
+                if raw.startswith("+")
+                else "red"
+                if raw.startswith("-")
+                else "cyan"
+                if raw.startswith("@@")
+                else ""
+            )
+            console.print(Text(printable(raw), style=style))
+    elif d.note:
+        console.print(safe(d.note, style="dim"))
+    return ExitCode.OK
