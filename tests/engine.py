@@ -366,8 +366,10 @@ class PrivateEngine:
         start_timeout: float = 60.0,
         stop_timeout: float = 30.0,
         debug: bool = False,
+        storage_driver: str = "overlay2",
     ) -> None:
         self._base_dir = base_dir
+        self.storage_driver = storage_driver
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.debug = debug
@@ -485,7 +487,7 @@ class PrivateEngine:
             f"--pidfile={self._path('docker.pid')}",
             f"--host={self.host}",
             f"--config-file={self._path('daemon.json')}",
-            "--storage-driver=overlay2",
+            f"--storage-driver={self.storage_driver}",
             "--bridge=none",
             "--iptables=false",
         ]
