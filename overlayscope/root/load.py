@@ -47,6 +47,7 @@ def load_host(root: str) -> Host:
     host.images = {image.id: image for image in _images(imagedb, layerdb, store.containers, note)}
     host.containers = _containers(store.containers, layerdb, overlay, imagedb, note)
     host.layers = _layers(overlay, layerdb, host)
+    _check_claims(host, layerdb, note)
     _check_lowers(host, layerdb, note)
     for lid, layer in host.layers.items():
         own = [p for p in overlay.problems if _under(p.path, layer.path)]
@@ -241,6 +242,27 @@ def _layers(overlay: Overlay2Store, layerdb: LayerDB, host: Host) -> dict[str, L
             merged=d.merged,
         )
     return out
+
+
+def _check_claims(host: Host, layerdb: LayerDB, note: _Note) -> None:
+    """Docker gives every layer and every container mount a dir of its own."""
+    claims: dict[str, list[str]] = {}
+    for rec in layerdb.layers.values():
+        claims.setdefault(rec.cache_id, []).append(f"image layer {rec.chain_id}")
+    for mount in layerdb.mounts.values():
+        claims.setdefault(mount.mount_id, []).append(f"rw layer of {mount.container_id}")
+        if mount.init_id:
+            claims.setdefault(mount.init_id, []).append(f"init layer of {mount.container_id}")
+    for dir_id, owners in sorted(claims.items()):
+        if len(owners) > 1 and dir_id in host.layers:
+            note(
+                dir_id,
+                Problem(
+                    ProblemKind.SHARED_LAYER_DIR,
+                    host.layers[dir_id].path,
+                    "claimed by " + " and by ".join(sorted(owners)),
+                ),
+            )
 
 
 def _check_lowers(host: Host, layerdb: LayerDB, note: _Note) -> None:

@@ -31,6 +31,7 @@ class ProblemKind(StrEnum):
     MOUNT_PARENT_MISMATCH = "mount-parent-mismatch"  # mount parent != the image's top layer
     MOUNT_WITHOUT_CONTAINER = "mount-without-container"  # layerdb mount, no container config
     CONTAINER_WITHOUT_MOUNT = "container-without-mount"  # container config, no layerdb mount
+    SHARED_LAYER_DIR = "shared-layer-dir"  # one overlay2 dir claimed by two records
     DAEMON_MISMATCH = "daemon-mismatch"  # the daemon's GraphDriver data disagrees with disk
 
 

@@ -175,6 +175,12 @@ def remove_base_layer_record(root: Path, host: Host) -> None:
     )
 
 
+def two_mounts_one_dir(root: Path, host: Host) -> None:
+    a, b = sorted(c.id for c in host.containers.values() if c.layer)[:2]
+    mounts = root / "image/overlay2/layerdb/mounts"
+    _write(mounts / a / "mount-id", (mounts / b / "mount-id").read_text())
+
+
 def huge_record(root: Path, host: Host) -> None:
     path = root / "containers" / _container(host) / "config.v2.json"
     path.unlink()
@@ -207,6 +213,7 @@ CASES: list[tuple[Damage, set[str]]] = [
     (layer_dir_is_symlink, {"symlink-in-root", "missing-layer-dir"}),
     (remove_base_layer_record, {"missing-parent", "missing-layer"}),
     (huge_record, {"bad-metadata"}),
+    (two_mounts_one_dir, {"shared-layer-dir"}),
 ]
 
 
