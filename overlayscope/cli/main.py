@@ -12,7 +12,7 @@ from overlayscope import __version__
 from overlayscope.cli import files, inventory
 from overlayscope.cli.context import Context
 from overlayscope.cli.output import stderr_console
-from overlayscope.errors import AmbiguousReference, ExitCode, OverlayscopeError
+from overlayscope.errors import ExitCode, OverlayscopeError
 from overlayscope.names import printable
 
 Command = Callable[[Context], int]
@@ -75,9 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             line += f" (hint: {printable(exc.hint)})"
         err.print(line, markup=False, highlight=False, soft_wrap=True)
-        if isinstance(exc, AmbiguousReference) and not args.json:
-            for candidate in exc.candidates:
-                err.print(f"  {printable(candidate)}", markup=False, highlight=False)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         err.print("overlayscope: interrupted", markup=False)
