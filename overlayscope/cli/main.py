@@ -9,7 +9,8 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from overlayscope import __version__
-from overlayscope.cli import files, inventory
+from overlayscope.cli import files, forensics, inventory
+from overlayscope.cli import usage as usage_commands
 from overlayscope.cli.context import Context
 from overlayscope.cli.output import stderr_console
 from overlayscope.errors import ExitCode, OverlayscopeError
@@ -48,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     inventory.register(sub)
+    forensics.register(sub)
     files.register(sub)
+    usage_commands.register(sub)
     tui = sub.add_parser("tui", help="open the terminal UI (the default)")
     tui.set_defaults(func=_run_tui)
     return parser

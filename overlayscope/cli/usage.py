@@ -1,0 +1,288 @@
+"""Where the disk went: `df` (the data root by category); `efficiency` is registered here too."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from overlayscope.cli import usage_json
+from overlayscope.cli.context import Context
+from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
+from overlayscope.cli.progress import scan_progress
+from overlayscope.cli.usage_efficiency import cmd_efficiency
+from overlayscope.errors import ExitCode
+from overlayscope.usage import ci
+from overlayscope.usage.copyup import CopiedUp
+from overlayscope.usage.df import Category, DiskUsage, disk_usage
+from overlayscope.usage.footprint import FileUsage
+
+ROLE_LABELS = {
+    Category.IMAGE_LAYERS: "image layer",
+    Category.CONTAINER_LAYERS: "rw layer",
+    Category.INIT_LAYERS: "init layer",
+    Category.ORPHANS: "orphan",
+}
+_LABELS = {
+    Category.IMAGE_LAYERS: "image layers",
+    Category.CONTAINER_LAYERS: "container writable layers",
+    Category.INIT_LAYERS: "container init layers",
+    Category.ORPHANS: "orphaned overlay2 dirs",
+    Category.CONTAINER_LOGS: "container logs",
+    Category.VOLUMES: "volumes",
+    Category.BUILD_CACHE: "build cache",
+    Category.OTHER: "other",
+}
+
+
+def register(sub: Any) -> None:
+    """Add `df` and `efficiency` to the argparse sub-parsers."""
+    df: argparse.ArgumentParser = sub.add_parser(
+        "df",
+        help="the data root by category (images, containers, orphans, logs, volumes...): "
+        "apparent, allocated and reclaimable bytes, and the top consumers",
+    )
+    df.add_argument("--top", type=_count, default=10, metavar="N", help="list N (default 10)")
+    df.add_argument(
+        "--containers",
+        action="store_true",
+        help="also find each container's copy-ups (bytes copied up, and those copied "
+        "only for a metadata change) and largest additions; reads every layer",
+    )
+    df.set_defaults(func=cmd_df)
+
+    eff: argparse.ArgumentParser = sub.add_parser(
+        "efficiency",
+        help="an image's efficiency as dive computes it; with --ci, exit 1 when a "
+        "threshold is exceeded",
+    )
+    eff.add_argument("ref", metavar="REF", help="image (tag, id, prefix) or container")
+    eff.add_argument("--top", type=_count, default=10, metavar="N", help="paths shown (human)")
+    eff.add_argument("--ci", action="store_true", help="apply dive's CI rules; exit 1 on failure")
+    for flags, key, what in (
+        (("--lowest-efficiency", "--lowestEfficiency"), ci.LOWEST_EFFICIENCY, "lowest score"),
+        (("--highest-wasted-bytes", "--highestWastedBytes"), ci.HIGHEST_WASTED_BYTES,
+         "most wasted bytes ('20MB', '1.5GiB')"),
+        (("--highest-user-wasted-percent", "--highestUserWastedPercent"),
+         ci.HIGHEST_USER_WASTED_PERCENT, "highest wasted/user-bytes ratio"),
+    ):  # fmt: skip
+        eff.add_argument(
+            *flags,
+            dest=key,
+            metavar="X",
+            type=_threshold(key),
+            default=None,
+            help=f"with --ci: {what}, 0..1 for ratios, or 'disabled' "
+            f"(dive's default: {ci.DEFAULTS[key]})",
+        )
+    eff.set_defaults(func=cmd_efficiency, _parser=eff)
+
+
+def _count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return n
+
+
+def _threshold(key: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        try:
+            if key == ci.HIGHEST_WASTED_BYTES:
+                ci.parse_bytes(value, key)
+            else:
+                ci.parse_ratio(value, key)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    check.__name__ = key  # argparse names the type in its error message
+    return check
+
+
+# -- df ------------------------------------------------------------------------
+
+
+def cmd_df(ctx: Context) -> int:
+    host = ctx.host()
+    top = ctx.args.top
+    with scan_progress("measuring the data root") as progress:
+        du = disk_usage(host, top=top, copy_ups=ctx.args.containers, progress=progress)
+    if ctx.json:
+        write_json(usage_json.disk_usage(du))
+        return ExitCode.OK
+    console = stdout_console()
+    console.print(Text(f"Data root {ctx.source or du.root}", style="bold"))
+    _categories(console, du)
+    _top(console, du)
+    _containers(console, du, with_copy_ups=ctx.args.containers)
+    _volumes(console, du)
+    _notes(console, du)
+    return ExitCode.OK
+
+
+def _categories(console: Console, du: DiskUsage) -> None:
+    rows = [
+        (
+            _LABELS[c.category],
+            size(c.apparent),
+            size(c.allocated),
+            size(c.reclaimable),
+            str(c.count),
+        )
+        for c in du.categories
+    ]
+    reclaimable = sum(c.reclaimable for c in du.categories)
+    rows.append(("total", size(du.total.apparent), size(du.total.allocated), size(reclaimable), ""))
+    cols = ["category", "apparent", "allocated", "reclaimable", "count"]
+    console.print()
+    console.print(table(None, cols, rows, right=cols[1:]))
+
+
+def _top(console: Console, du: DiskUsage) -> None:
+    if du.top:
+        rows = [
+            (
+                t.kind.replace("_", " "),
+                safe(t.name or short(t.id)),
+                short(t.id) if t.kind not in ("volume", "build_cache") else "",
+                size(t.allocated),
+                size(t.apparent),
+                Text("yes", style="green") if t.reclaimable else Text("no"),
+            )
+            for t in du.top
+        ]
+        cols = ["what", "name", "id", "allocated", "apparent", "reclaimable"]
+        console.print()
+        console.print(
+            table("Top consumers", cols, rows, right=["allocated", "apparent"], flexible=["name"])
+        )
+    if du.top_files:
+        files = [(size(f.allocated), size(f.apparent), *_where(du.root, f)) for f in du.top_files]
+        cols = ["allocated", "apparent", "in", "file"]
+        console.print()
+        console.print(
+            table("Largest files", cols, files, right=["allocated", "apparent"], flexible=["file"])
+        )
+
+
+def _where(root: str, f: FileUsage) -> tuple[Text | str, Text]:
+    """(what holds the file, its path there): a layer's or volume's own path, short ids."""
+    category = Category(f.category)
+    inside = {
+        Category.VOLUMES: f"{root}/volumes/{f.owner}/_data",
+    }.get(category, f"{root}/overlay2/{f.owner}/diff")
+    if category in ROLE_LABELS and f.path.startswith(inside + "/"):
+        return f"{ROLE_LABELS[category]} {short(f.owner)}", safe(f.path[len(inside) :])
+    if category is Category.VOLUMES and f.path.startswith(inside + "/"):
+        return Text("volume ").append(safe(f.owner)), safe(f.path[len(inside) :])
+    rel = f.path[len(root) + 1 :] if f.path.startswith(root + "/") else f.path
+    return _LABELS[category], safe(rel)
+
+
+def _containers(console: Console, du: DiskUsage, *, with_copy_ups: bool) -> None:
+    if not du.containers:
+        return
+    cols = ["container", "name", "state", "SizeRw", "on disk", "logs"]
+    rows = [
+        (
+            short(c.id), safe(c.name), c.state, size(c.size),
+            size(c.writable.allocated + c.init.allocated), size(c.logs.allocated),
+        )
+        for c in du.containers
+    ]  # fmt: skip
+    console.print()
+    console.print(table("Containers", cols, rows, right=cols[3:], flexible=["name"]))
+    if with_copy_ups:
+        _copy_ups(console, du)
+
+
+def _copy_ups(console: Console, du: DiskUsage) -> None:
+    cols = ["name", "copied up", "files", "same content", "files", "added", "files"]
+    rows = [
+        (
+            safe(c.name),
+            size(u.copied_up_bytes), str(u.copied_up_files),
+            size(u.metadata_only_bytes), str(u.metadata_only_files),
+            size(u.added_bytes), str(u.added_files),
+        )
+        for c in du.containers
+        if (u := c.copy_ups) is not None
+    ]  # fmt: skip
+    console.print()
+    console.print(
+        table("Copy-ups (same content: copied up for a metadata change only)", cols, rows,
+              right=cols[1:], flexible=["name"])
+    )  # fmt: skip
+    items: list[tuple[Text | str, ...]] = []
+    for c in du.containers:
+        if c.copy_ups is None:
+            continue
+        for up in c.copy_ups.largest_copy_ups:
+            items.append((safe(c.name), "copy-up", size(up.size), safe(up.path), _why(up)))
+        for add in c.copy_ups.largest_additions:
+            items.append((safe(c.name), "added", size(add.size), safe(add.path), ""))
+    if items:
+        cols = ["name", "what", "size", "path", "note"]
+        console.print()
+        console.print(
+            table("Largest copy-ups and additions", cols, items, right=["size"],
+                  flexible=["name", "path", "note"])
+        )  # fmt: skip
+
+
+def _why(up: CopiedUp) -> str:
+    if up.content == "same":
+        return "same content" + (f", {', '.join(up.meta)} changed" if up.meta else "")
+    if up.content is None:
+        return "renamed or linked here"
+    return "content changed"
+
+
+def _volumes(console: Console, du: DiskUsage) -> None:
+    if not du.volumes:
+        return
+    rows = [
+        (
+            safe(v.name),
+            size(v.size),
+            size(v.allocated),
+            "?" if v.containers is None else str(len(v.containers)),
+            Text("yes", style="green") if v.reclaimable else Text("no"),
+        )
+        for v in du.volumes
+    ]
+    cols = ["volume", "size", "allocated", "containers", "reclaimable"]
+    console.print()
+    console.print(table("Volumes", cols, rows, right=cols[1:4], flexible=["volume"]))
+
+
+def _notes(console: Console, du: DiskUsage) -> None:
+    console.print()
+    console.print(
+        "apparent: file sizes (st_size; a layer's diff/ counts as the daemon counts it); "
+        "allocated: blocks on disk, as du; hard links once. reclaimable: allocated bytes "
+        "Docker's prune commands would free (overlayscope deletes nothing).",
+        highlight=False,
+        markup=False,
+    )
+    if du.skipped_mounts:
+        console.print(
+            f"{len(du.skipped_mounts)} mount point(s) below the root not crossed "
+            "(running containers' merged/ and shm: their bytes are counted in their layers).",
+            markup=False,
+        )
+    if du.problems:
+        console.print(
+            Text(
+                f"{len(du.problems)} path(s) could not be read; first: "
+                f"{du.problems[0].path} ({du.problems[0].detail})",
+                style="yellow",
+            )
+        )

@@ -1,0 +1,124 @@
+"""`efficiency REF`: an image's efficiency as dive computes it, and dive's CI gate."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from overlayscope.cli import usage_json
+from overlayscope.cli.context import Context
+from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
+from overlayscope.cli.progress import scan_progress
+from overlayscope.errors import ExitCode
+from overlayscope.names import printable
+from overlayscope.root.model import Container
+from overlayscope.root.refs import describe, resolve
+from overlayscope.usage import ci
+from overlayscope.usage.efficiency import Efficiency, image_efficiency
+
+
+def cmd_efficiency(ctx: Context) -> int:
+    args = ctx.args
+    keys = (ci.LOWEST_EFFICIENCY, ci.HIGHEST_WASTED_BYTES, ci.HIGHEST_USER_WASTED_PERCENT)
+    given: dict[str, str | None] = {key: getattr(args, key) for key in keys}
+    if not args.ci and any(v is not None for v in given.values()):
+        args._parser.error("the thresholds apply only with --ci")
+    host = ctx.host()
+    target = resolve(host, args.ref)
+    with scan_progress("reading the image's layers") as progress:
+        eff = image_efficiency(host, target, progress=progress)
+    verdict = None
+    if args.ci:
+        # an empty value disables a rule, as in dive: only an absent one takes the default
+        chosen = (ci.DEFAULTS[k] if given[k] is None else given[k] for k in keys)
+        limits = ci.Thresholds.parse(*(str(v) for v in chosen))
+        verdict = ci.evaluate(eff, limits)
+    if ctx.json:
+        write_json(usage_json.efficiency(eff, verdict))
+    else:
+        via = f", the image of {describe(target)}" if isinstance(target, Container) else ""
+        _efficiency_report(stdout_console(), eff, via, args.top)
+        if verdict is not None:
+            _verdict(stdout_console(), verdict)
+    if verdict is not None and not verdict.passed:
+        return ExitCode.FINDINGS
+    return ExitCode.OK
+
+
+def _pct(ratio: float | None) -> str:
+    return "inf" if ratio is None else f"{ratio * 100:.2f} %"
+
+
+def _efficiency_report(console: Console, e: Efficiency, what: str, top: int) -> None:
+    label = ", ".join(e.tags) or "<none>"
+    console.print(Text(printable(f"Image {short(e.image)} ({label}){what}"), style="bold"))
+    user = f"{_pct(e.user_wasted_percent)} of {size(e.user_size)} added above the base layer"
+    hidden = f"{e.hidden_bytes:,} bytes ({size(e.hidden_bytes)}) that no container can see"
+    rows = [
+        ("efficiency", f"{e.score * 100:.4f} %"),
+        ("wasted bytes", f"{e.wasted_bytes:,} bytes ({size(e.wasted_bytes)})"),
+        ("user wasted", user),
+        ("hidden bytes", hidden),
+        ("image size", size(e.size)),
+    ]
+    console.print(table(None, ["", ""], rows, flexible=[""]))
+    paths = e.paths[:top]
+    console.print()
+    if not paths:
+        console.print("Inefficient files: none")
+    else:
+        rows2 = [(str(p.count), size(p.cumulative_size), safe(p.path)) for p in paths]
+        title = f"Inefficient files ({len(paths)} of {len(e.paths)})"
+        console.print(
+            table(
+                title,
+                ["count", "wasted", "path"],
+                rows2,
+                right=["count", "wasted"],
+                flexible=["path"],
+            )
+        )
+    rows3 = [
+        (
+            str(i),
+            short(layer.id),
+            size(layer.size),
+            size(layer.hidden_bytes),
+            safe(_step(layer.created_by)),
+        )
+        for i, layer in enumerate(e.layers)
+    ]
+    console.print()
+    console.print(
+        table(
+            "Layers (bottom first)",
+            ["#", "layer", "size", "hidden", "created by"],
+            rows3,
+            right=["#", "size", "hidden"],
+            flexible=["created by"],
+        )
+    )
+
+
+def _step(created_by: str, width: int = 72) -> str:
+    """A build step on one line, as dive shows it: no shell prefix, spaces collapsed."""
+    step = " ".join(created_by.split()).removeprefix("/bin/sh -c ").removeprefix("#(nop) ")
+    return step if len(step) <= width else step[: width - 1] + "…"
+
+
+def _verdict(console: Console, verdict: ci.Verdict) -> None:
+    console.print()
+    console.print(Text("CI rules", style="bold"))
+    styles = {
+        ci.RuleStatus.PASS: "green",
+        ci.RuleStatus.FAIL: "bold red",
+        ci.RuleStatus.DISABLED: "dim",
+    }
+    for r in verdict.rules:
+        detail = r.message or f"threshold {r.threshold}"
+        line = Text(f"  {r.status.upper():8} ", style=styles[r.status])
+        line.append(f"{r.rule} ({detail})")
+        console.print(line)
+    console.print(
+        Text("PASS" if verdict.passed else "FAIL", style="green" if verdict.passed else "bold red")
+    )
