@@ -29,7 +29,8 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/mypy
 
 # dockerd (docker.io) for the private test engine, busybox-static for its base image,
-# tmux for the end-to-end TUI test, GNU tar + xz for the captured snapshot.
+# tmux for the end-to-end TUI test, GNU tar + xz for the captured snapshot, strace and
+# sleuthkit's mactime for the forensic guarantees and the bodyfile check.
 engine-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  missing=""; \
@@ -37,6 +38,8 @@ engine-deps:
 	  dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
 	  command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	  command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
+	  command -v strace >/dev/null 2>&1 || missing="$$missing strace"; \
+	  command -v mactime >/dev/null 2>&1 || missing="$$missing sleuthkit"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -36,6 +36,9 @@ def scan_progress(label: str) -> Iterator[Callable[[ScanProgress], None]]:
                 TimeElapsedColumn(),
                 transient=True,
                 console=stderr_console(),
+                # Never capture stdout: results stream there while the bar shows.
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             bar.start()
             task = bar.add_task(label, total=p.layers_total, entries=p.entries)

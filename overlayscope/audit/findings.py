@@ -1,0 +1,123 @@
+"""What the audit reports: finding kinds, severities, and the finding record itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """How much a finding deserves an analyst's attention; part of the JSON contract."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def lower(self) -> Severity:
+        """One step less severe (info stays info)."""
+        return _ORDER[max(0, self.rank - 1)]
+
+    def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        return cls(text.strip().lower())
+
+
+_ORDER = (Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH)
+_RANK = {severity: i for i, severity in enumerate(_ORDER)}
+
+
+class FindingKind(StrEnum):
+    """Stable finding kinds; part of the JSON contract (docs/audit.md has the rules)."""
+
+    EXECUTABLE_ADDED = "executable-added"  # a new executable or shared library
+    EXECUTABLE_MODIFIED = "executable-modified"  # an executable from beneath, content changed
+    SETUID_ADDED = "setuid-added"  # setuid/setgid bit that was not there beneath
+    CAPABILITY_ADDED = "capability-added"  # security.capability that was not there beneath
+    SENSITIVE_MODIFIED = "sensitive-modified"  # passwd, shadow, sudoers, crontabs, keys, …
+    SENSITIVE_DELETED = "sensitive-deleted"  # a whiteout or opaque dir hides a sensitive file
+    SYMLINK_ESCAPE = "symlink-escape"  # a symlink whose target climbs above the root
+    SYMLINK_SENSITIVE = "symlink-sensitive"  # a symlink naming credentials or a host escape
+    NAME_CONTROL = "name-control"  # control characters in a name
+    NAME_INVISIBLE = "name-invisible"  # bidi controls, zero-width or odd whitespace in a name
+    NAME_CONFUSABLE = "name-confusable"  # look-alike letters from another script
+    NAME_WHITESPACE = "name-whitespace"  # leading/trailing spaces, names of dots and spaces
+    NAME_UNDECODABLE = "name-undecodable"  # a name that is not valid UTF-8
+    HIDDEN_DIR = "hidden-dir"  # a dot-dir under /tmp, /var/tmp or /dev/shm
+    FUTURE_MTIME = "future-mtime"  # mtime later than the audit's reference time
+    MTIME_BEFORE_IMAGE = "mtime-before-image"  # written in the container, dated before its image
+    DEVICE_ADDED = "device-added"  # a device node that is not a whiteout
+    OVERLAY_REDIRECT = "overlay-redirect"  # overlay.redirect xattr: Docker never sets it
+    OVERLAY_METACOPY = "overlay-metacopy"  # overlay.metacopy xattr: Docker never sets it
+    INIT_LAYER = "init-layer"  # the init layer holds more than Docker's stubs
+    IOC_MATCH = "ioc-match"  # a hash or path from the --ioc list
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One fact worth an analyst's look, tied to the layer and path that hold it.
+
+    `container` is the container id for findings in a container's rw or init
+    layer (None in an image layer); `image` the image id the layer belongs to
+    (for a shared image layer, the first image holding it); `role` the
+    layer's role (`rw`, `init`, `image`); `path` the path inside the
+    container. `sha256` is set when the file was hashed (`--hash`).
+    """
+
+    kind: FindingKind
+    severity: Severity
+    path: str
+    detail: str
+    layer: str
+    role: str
+    container: str | None = None
+    image: str | None = None
+    sha256: str | None = None
+
+
+def severity_for_role(kind: FindingKind, severity: Severity, role: str) -> Severity:
+    """Image layers were built on purpose by a Dockerfile: one step less, but not everything.
+
+    An IOC match is high wherever it is, and overlay xattrs Docker never sets
+    are as odd in an image layer as in a container's.
+    """
+    if role != "image" or kind in _SAME_IN_IMAGES:
+        return severity
+    return severity.lower()
+
+
+_SAME_IN_IMAGES = frozenset(
+    {FindingKind.IOC_MATCH, FindingKind.OVERLAY_REDIRECT, FindingKind.OVERLAY_METACOPY}
+)
+
+
+def sort_key(finding: Finding) -> tuple[int, str, str, bytes, str]:
+    """Most severe first, then by container, layer and path (bytes order), then kind."""
+    return (
+        -finding.severity.rank,
+        finding.container or "~",  # image layers after containers
+        finding.layer,
+        finding.path.encode("utf-8", "surrogateescape"),
+        str(finding.kind),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditProblem:
+    """Something the audit could not read or compare; shaped like the root's problems.
+
+    `kind` is `unreadable` (a file or dir the audit could not read) or
+    `audit-incomplete` (a layer chain is broken, so a layer was compared
+    against fewer layers than it should have been, or not audited at all).
+    """
+
+    kind: str
+    path: str
+    detail: str
