@@ -38,6 +38,7 @@ class OverlayXattrs:
     origin: bytes | None = None  # opaque file handle of the lower inode this was copied up from
     redirect: str | None = None  # redirect_dir: where a renamed dir really lives below
     metacopy: bool = False  # metadata-only copy-up: the data stays in a lower layer
+    xwhiteouts: bool = False  # opaque="x": a dir holding xattr whiteouts; not opaque
 
 
 @dataclass(frozen=True, slots=True)

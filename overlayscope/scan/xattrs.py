@@ -1,0 +1,88 @@
+"""Reading the overlay.* extended attributes of a directory entry, never following symlinks.
+
+Python has no `listxattr` relative to a directory fd, so entries are named by
+path: the absolute path while it fits in PATH_MAX, else `/proc/self/fd/N/name`
+through the fd of the directory being listed. (Calling Linux 6.13's
+`listxattrat(2)` through ctypes measured no faster than the absolute path, so
+we don't.) Most entries carry no overlay xattrs: the cost that matters is the
+one `listxattr` per entry; values are read only for entries that have some.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from overlayscope.scan.entry import OverlayXattrs
+
+OVERLAY_PREFIXES = ("trusted.overlay.", "user.overlay.")
+_PATH_MAX = 4096  # Linux limit on one path string, NUL included
+_NAME_MAX = 255
+QUIET_ERRNOS = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENODATA})
+_HAVE_PROC_FD = os.path.isdir("/proc/self/fd")
+
+
+def path_prefix(dir_fd: int, dir_path: str) -> str:
+    """A prefix that, with any entry name appended, makes a path the kernel can resolve.
+
+    `dir_path` is the directory's own path; if a name joined to it could pass
+    PATH_MAX, go through the fd's magic link in /proc instead. Without /proc
+    such a path fails later with ENAMETOOLONG.
+    """
+    if len(os.fsencode(dir_path)) + 1 + _NAME_MAX < _PATH_MAX or not _HAVE_PROC_FD:
+        return dir_path.rstrip("/") + "/"
+    return f"/proc/self/fd/{dir_fd}/"
+
+
+def overlay_names(target: str | int) -> list[str]:
+    """Names of the overlay xattrs on `target` (a path, not followed, or an open fd).
+
+    [] where the filesystem has no xattrs; other errors (ENOENT...) raise OSError.
+    """
+    try:
+        names = (
+            os.listxattr(target)
+            if isinstance(target, int)
+            else os.listxattr(target, follow_symlinks=False)
+        )
+    except OSError as exc:
+        if exc.errno in QUIET_ERRNOS:
+            return []
+        raise
+    return [n for n in names if n.startswith(OVERLAY_PREFIXES)] if names else []
+
+
+def read_overlay_xattrs(names: list[str], target: str | int) -> OverlayXattrs | None:
+    """Read the overlay xattrs `names` (from `overlay_names`) of `target`.
+
+    When both namespaces are present, trusted.* wins: it is what a rootful
+    overlayfs reads. An attribute removed meanwhile (ENODATA) is skipped.
+    """
+    if not names:
+        return None
+    namespace = "trusted" if any(n.startswith("trusted.") for n in names) else "user"
+    prefix = namespace + ".overlay."
+    follow = isinstance(target, int)  # an fd is the entry itself; a path must not be followed
+    values: dict[str, bytes] = {}
+    for full in names:
+        if not full.startswith(prefix):
+            continue
+        try:
+            values[full[len(prefix) :]] = os.getxattr(target, full, follow_symlinks=follow)
+        except OSError as exc:
+            if exc.errno not in QUIET_ERRNOS:
+                raise
+    if not values:
+        return None
+    opaque = values.get("opaque")
+    redirect = values.get("redirect")
+    return OverlayXattrs(
+        namespace=namespace,
+        opaque=opaque == b"y",
+        xwhiteouts=opaque == b"x",
+        whiteout="whiteout" in values,
+        impure=values.get("impure") == b"y",
+        origin=values.get("origin"),
+        redirect=os.fsdecode(redirect) if redirect is not None else None,
+        metacopy="metacopy" in values,
+    )
