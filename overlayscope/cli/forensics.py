@@ -6,14 +6,11 @@ import argparse
 import csv
 import json
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from overlayscope.audit import (
@@ -32,6 +29,7 @@ from overlayscope.audit.times import iso_ns, parse_rfc3339_ns
 from overlayscope.cli import shapes
 from overlayscope.cli.context import Context
 from overlayscope.cli.output import safe, short, stderr_console, stdout_console, table, write_json
+from overlayscope.cli.progress import delayed_bar
 from overlayscope.errors import ExitCode
 from overlayscope.names import printable
 from overlayscope.root.model import Host
@@ -40,7 +38,6 @@ from overlayscope.usage.images import image_sizes
 
 SEVERITIES = [str(s) for s in Severity]
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
-DELAY = 1.0  # seconds before a progress bar appears on stderr
 
 
 def register(sub: Any) -> None:
@@ -340,37 +337,7 @@ def _dumps(value: Any) -> str:
 
 @contextmanager
 def progress_bar() -> Iterator[Callable[[AuditProgress], None]]:
-    """A progress callback; on a terminal, a bar on stderr once the work passes DELAY."""
-    started = time.monotonic()
-    lock = threading.Lock()  # hashing reports from worker threads
-    bar: Progress | None = None
-    tasks: dict[str, TaskID] = {}
+    """A progress callback for the audit's phases; a delayed bar on stderr."""
     labels = {"scan": "scanning layers", "check": "checking", "hash": "hashing", "walk": "walking"}
-
-    def report(p: AuditProgress) -> None:
-        nonlocal bar
-        if not sys.stderr.isatty() or time.monotonic() - started < DELAY:
-            return
-        with lock:
-            if bar is None:
-                bar = Progress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(),
-                    transient=True,
-                    console=stderr_console(),
-                    # The timeline writes stdout while the bar runs: keep it out of the bar.
-                    redirect_stdout=False,
-                    redirect_stderr=False,
-                )
-                bar.start()
-            if p.phase not in tasks:
-                tasks[p.phase] = bar.add_task(labels.get(p.phase, p.phase), total=p.total)
-            bar.update(tasks[p.phase], completed=p.done, total=p.total)
-
-    try:
-        yield report
-    finally:
-        if bar is not None:
-            bar.stop()
+    with delayed_bar() as bar:
+        yield lambda p: bar.update(p.phase, labels.get(p.phase, p.phase), p.done, p.total)

@@ -1,8 +1,9 @@
-"""A progress bar on stderr for scans that last more than a second; silent otherwise."""
+"""Progress bars on stderr for work that lasts more than a second; silent otherwise."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,38 +16,59 @@ from overlayscope.scan.entry import ScanProgress
 DELAY = 1.0  # seconds before a bar appears
 
 
+class DelayedBar:
+    """One bar per task key, shown on a terminal's stderr once the work passes DELAY.
+
+    Thread-safe: workers (hashing threads, scan callbacks) may report at once.
+    """
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._bar: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+
+    def update(self, key: str, label: str, done: int, total: int | None, note: str = "") -> None:
+        if not sys.stderr.isatty() or time.monotonic() - self._started < DELAY:
+            return
+        with self._lock:
+            if self._bar is None:
+                self._bar = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.completed}/{task.total} {task.fields[note]}"),
+                    TimeElapsedColumn(),
+                    transient=True,
+                    console=stderr_console(),
+                    # Never capture stdout: results may stream there while the bar shows.
+                    redirect_stdout=False,
+                    redirect_stderr=False,
+                )
+                self._bar.start()
+            if key not in self._tasks:
+                self._tasks[key] = self._bar.add_task(label, total=total, note=note)
+            self._bar.update(self._tasks[key], completed=done, total=total, note=note)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.stop()
+                self._bar = None
+
+
+@contextmanager
+def delayed_bar() -> Iterator[DelayedBar]:
+    bar = DelayedBar()
+    try:
+        yield bar
+    finally:
+        bar.stop()
+
+
 @contextmanager
 def scan_progress(label: str) -> Iterator[Callable[[ScanProgress], None]]:
-    """Yield a progress callback; on a terminal, a bar shows on stderr after DELAY seconds."""
-    started = time.monotonic()
-    bar: Progress | None = None
-    task: TaskID | None = None
-
-    def report(p: ScanProgress) -> None:
-        nonlocal bar, task
-        if not sys.stderr.isatty() or time.monotonic() - started < DELAY:
-            return
-        if bar is None:
-            bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn(
-                    "{task.completed}/{task.total} layers, {task.fields[entries]:,} entries"
-                ),
-                TimeElapsedColumn(),
-                transient=True,
-                console=stderr_console(),
-                # Never capture stdout: results stream there while the bar shows.
-                redirect_stdout=False,
-                redirect_stderr=False,
-            )
-            bar.start()
-            task = bar.add_task(label, total=p.layers_total, entries=p.entries)
-        if task is not None:
-            bar.update(task, completed=p.layers_done, total=p.layers_total, entries=p.entries)
-
-    try:
-        yield report
-    finally:
-        if bar is not None:
-            bar.stop()
+    """Yield a scan progress callback that drives a delayed bar."""
+    with delayed_bar() as bar:
+        yield lambda p: bar.update(
+            "scan", label, p.layers_done, p.layers_total, f"layers, {p.entries:,} entries"
+        )

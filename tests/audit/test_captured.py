@@ -16,7 +16,7 @@ import pytest
 from overlayscope.audit import AuditOptions, AuditProgress, audit
 from overlayscope.audit.findings import FindingKind
 from overlayscope.audit.timeline import timeline, timeline_layers
-from overlayscope.cli import forensics
+from overlayscope.cli import progress
 from overlayscope.errors import Cancelled
 from overlayscope.root.load import load_host
 from tests.engine import CapturedRoot
@@ -265,7 +265,7 @@ def test_timeline_output_survives_the_progress_bar(
     captured_root: CapturedRoot,
 ) -> None:
     """The bar runs on stderr while the bodyfile streams to stdout; neither swallows the other."""
-    monkeypatch.setattr(forensics, "DELAY", 0.0)
+    monkeypatch.setattr(progress, "DELAY", 0.0)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, out, _ = run_text(
         capsys, "--root", str(captured_root.path), "--offline", "timeline", "web"
