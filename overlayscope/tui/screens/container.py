@@ -1,0 +1,153 @@
+"""One container: what it changed (`docker diff` and more), and where each file comes from."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Footer, Header, Static
+
+from overlayscope.errors import Cancelled, OverlayscopeError
+from overlayscope.names import printable
+from overlayscope.root.model import Container, Host
+from overlayscope.tui.change_index import ChangeIndex
+from overlayscope.tui.screens.stack_screen import StackScreen
+from overlayscope.tui.services import ProgressCallback, Services
+from overlayscope.tui.text import key_value, safe, short_id, size
+from overlayscope.tui.widgets.common.filter_bar import FilterBar
+from overlayscope.tui.widgets.common.scan_status import ScanStatus
+from overlayscope.tui.widgets.files.change_tree import ChangeTree
+from overlayscope.tui.widgets.files.file_panel import FilePanel
+from overlayscope.tui.widgets.files.paged_tree import PagedTree
+from overlayscope.tui.widgets.overview.tables import image_label
+from overlayscope.union import LayerStack, changes
+
+
+def container_info(host: Host, container: Container) -> Text:
+    image = host.images.get(container.image_id)
+    image_text = safe(image_label(image)) if image else Text(short_id(container.image_id))
+    name = safe(container.name, style="bold")
+    name.append(safe(f"  {short_id(container.id)}  {container.state}", style="dim"))
+    return key_value(
+        [
+            ("container", name),
+            ("image", image_text),
+            ("rw layer", safe(container.layer or "missing")),
+        ]
+    )
+
+
+def changes_summary(index: ChangeIndex) -> Text:
+    s = index.summary()
+    text = Text()
+    text.append(f"{s.total:,} changes: ")
+    text.append(f"{s.added:,} A", style="green")
+    text.append(" · ")
+    text.append(f"{s.changed:,} C", style="yellow")
+    text.append(" · ")
+    text.append(f"{s.deleted:,} D", style="red")
+    text.append(f" · {size(s.bytes)} added or changed")
+    text.append(f" · {s.copy_ups:,} copy-ups ({s.content_same:,} same bytes)", style="yellow")
+    text.append(f" · {s.opaque_dirs:,} opaque dirs", style="magenta")
+    return text
+
+
+class ContainerScreen(StackScreen):
+    """The change tree on the left, the selected file's provenance and content on the right."""
+
+    DEFAULT_CSS = """
+    ContainerScreen #info { height: auto; padding: 0 1; }
+    ContainerScreen #main { height: 1fr; }
+    ContainerScreen #changes { width: 40%; }
+    """
+
+    class Scanned(Message):
+        def __init__(self, stack: LayerStack, index: ChangeIndex) -> None:
+            super().__init__()
+            self.stack = stack
+            self.index = index
+
+    class ScanStopped(Message):
+        def __init__(self, error: OverlayscopeError | None) -> None:
+            super().__init__()
+            self.error = error  # None when cancelled
+
+    def __init__(self, host: Host, container: Container, services: Services) -> None:
+        super().__init__(host, services)
+        self.container = container
+        self.index: ChangeIndex | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(container_info(self.host, self.container), id="info")
+        yield ScanStatus(id="status")
+        with Horizontal(id="main"):
+            yield ChangeTree(id="changes")
+            yield FilePanel(id="file")
+        yield FilterBar("filter changed paths", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = printable(f"container {self.container.name}")
+        self.file_tree.border_title = "changes"
+        self.file_tree.border_subtitle = self.describe_view()
+        self.query_one(FilePanel).clear("scanning…")
+        self.rescan()
+
+    @property
+    def file_tree(self) -> PagedTree:
+        return self.query_one(ChangeTree)
+
+    @property
+    def tree_index(self) -> ChangeIndex | None:
+        return self.index
+
+    def show_tree(self, keep: set[str] | None) -> None:
+        if self.index is not None:
+            self.query_one(ChangeTree).load(self.index, keep=keep, order=self.order)
+
+    def rescan(self) -> None:
+        cancel = self.status.begin(f"the {len(self.container.stack())} layers of the container")
+        self._scan(cancel, self.status.report)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="stack",
+        description="scan the layers",
+    )
+    def _scan(self, cancel: threading.Event, report: ProgressCallback) -> None:
+        try:
+            stack = self.services.build_stack(self.host, self.container, cancel, report)
+            if cancel.is_set():
+                raise Cancelled("scan cancelled")
+            index = ChangeIndex(changes(stack))
+        except Cancelled:
+            self.post_message(self.ScanStopped(None))
+            return
+        except OverlayscopeError as exc:
+            self.post_message(self.ScanStopped(exc))
+            return
+        self.post_message(self.Scanned(stack, index))
+
+    def on_container_screen_scanned(self, message: ContainerScreen.Scanned) -> None:
+        self.stack = message.stack
+        self.index = message.index
+        self.status.finish(changes_summary(message.index))
+        if len(message.index) == 0:
+            self.query_one(FilePanel).clear("no changes: the container's layer adds nothing")
+        self.refilter()
+        self.file_tree.focus()
+
+    def on_container_screen_scan_stopped(self, message: ContainerScreen.ScanStopped) -> None:
+        if message.error is None:
+            self.status.cancelled()
+            self.query_one(FilePanel).clear("scan cancelled: press r to scan again")
+        else:
+            self.status.failed(message.error)
+            self.query_one(FilePanel).clear("the container's layers could not be read")

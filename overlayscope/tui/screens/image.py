@@ -1,0 +1,290 @@
+"""One image: its layers with their build steps; per layer its own changes or the merged view
+up to it (dive's two modes); and its wasted space."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import (
+    ContentSwitcher,
+    DataTable,
+    Footer,
+    Header,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from overlayscope.errors import Cancelled, OverlayscopeError
+from overlayscope.names import printable
+from overlayscope.root.model import Host, Image
+from overlayscope.tui.change_index import ALL_KINDS, ChangeIndex
+from overlayscope.tui.screens.stack_screen import StackScreen
+from overlayscope.tui.services import Services
+from overlayscope.tui.text import key_value, safe, short_id, size
+from overlayscope.tui.widgets.common.filter_bar import FilterBar
+from overlayscope.tui.widgets.common.scan_status import ScanStatus
+from overlayscope.tui.widgets.files.change_tree import ChangeTree
+from overlayscope.tui.widgets.files.file_panel import FilePanel
+from overlayscope.tui.widgets.files.merged_tree import MergedTree
+from overlayscope.tui.widgets.files.paged_tree import PagedTree
+from overlayscope.tui.widgets.image.layer_table import LayerTable
+from overlayscope.tui.widgets.image.waste_table import WastedPaths, WastePanel
+from overlayscope.tui.widgets.overview.tables import image_label
+from overlayscope.union import LayerStack, changes
+from overlayscope.usage.images import image_sizes
+
+CHANGES, AGGREGATE = "layer-changes", "aggregate"
+
+
+def image_info(host: Host, image: Image) -> Text:
+    sizes = image_sizes(host).get(image.id)
+    label = safe(image_label(image), style="bold")
+    label.append(f"  {short_id(image.id)}", style="dim")
+    size_line = Text(f"{size(image.size)} in {len(image.layers)} layers")
+    if sizes is not None:
+        size_line.append(f", {size(sizes.shared)} shared, {size(sizes.unique)} unique", style="dim")
+    users = [host.containers[c].name for c in image.containers if c in host.containers]
+    return key_value(
+        [
+            ("image", label),
+            ("size", size_line),
+            ("containers", safe(", ".join(users) or "none")),
+        ]
+    )
+
+
+class ImageScreen(StackScreen):
+    """Layers on top; the chosen layer's files and the selected file beneath."""
+
+    DEFAULT_CSS = """
+    ImageScreen #info { height: auto; padding: 0 1; }
+    ImageScreen TabbedContent { height: 1fr; }
+    ImageScreen #main { height: 1fr; }
+    ImageScreen #trees { width: 40%; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "mode", "Layer/aggregate"),
+        Binding("w", "waste", "Wasted space"),
+        Binding("l", "layers", "Layers", show=False),
+    ]
+
+    class Scanned(Message):
+        def __init__(self, stack: LayerStack) -> None:
+            super().__init__()
+            self.stack = stack
+
+    class LayerReady(Message):
+        def __init__(self, number: int, stack: LayerStack, index: ChangeIndex) -> None:
+            super().__init__()
+            self.number = number
+            self.stack = stack
+            self.index = index
+
+    class ScanStopped(Message):
+        def __init__(self, error: OverlayscopeError | None) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, host: Host, image: Image, services: Services) -> None:
+        super().__init__(host, services)
+        self.image = image
+        self.mode = CHANGES
+        self.chosen_layer: int | None = None  # chosen layer's number from the base
+        self.layer_stack: LayerStack | None = None  # the stack cut at the chosen layer
+        self.layer_index: ChangeIndex | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(image_info(self.host, self.image), id="info")
+        yield ScanStatus(id="status")
+        with TabbedContent(id="tabs"):
+            with TabPane("Layers", id="layers-tab"), Vertical():
+                yield LayerTable(id="layers")
+                with Horizontal(id="main"):
+                    with ContentSwitcher(initial=CHANGES, id="trees"):
+                        yield ChangeTree(id=CHANGES)
+                        yield MergedTree(id=AGGREGATE)
+                    yield FilePanel(id="file")
+            with TabPane("Wasted space", id="waste-tab"):
+                yield WastePanel(id="waste")
+        yield FilterBar("filter paths", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = printable(f"image {image_label(self.image)}")
+        self.query_one(LayerTable).show(self.host, self.image)
+        for tree, title in ((CHANGES, "the layer's own changes"), (AGGREGATE, "merged view")):
+            self.query_one(f"#{tree}", PagedTree).border_title = title
+        self.query_one(FilePanel).clear("scanning…")
+        self.rescan()
+
+    # -- StackScreen ------------------------------------------------------------
+
+    @property
+    def file_tree(self) -> PagedTree:
+        return self.query_one(f"#{self.mode}", PagedTree)
+
+    @property
+    def tree_stack(self) -> LayerStack | None:
+        return self.layer_stack
+
+    @property
+    def tree_index(self) -> ChangeIndex | None:
+        return self.layer_index
+
+    def compute_keep(self) -> set[str] | None:
+        index, stack = self.layer_index, self.layer_stack
+        if index is None or stack is None:
+            return None
+        if self.mode == CHANGES or self.kinds != ALL_KINDS:
+            return index.matching(self.kinds, self.needle)
+        if not self.needle:
+            return None
+        needle = self.needle.casefold()
+        keep: set[str] = set()
+        for entry in stack.walk():
+            path = entry.path
+            if needle in path.casefold() or needle in printable(path).casefold():
+                while path != "/" and path not in keep:
+                    keep.add(path)
+                    path = path.rsplit("/", 1)[0] or "/"
+        return keep
+
+    def show_tree(self, keep: set[str] | None) -> None:
+        index, stack = self.layer_index, self.layer_stack
+        if index is None or stack is None:
+            return
+        if self.mode == CHANGES:
+            self.query_one(ChangeTree).load(index, keep=keep, order=self.order)
+        else:
+            self.query_one(MergedTree).load(stack, index, keep=keep, order=self.order)
+
+    def rescan(self) -> None:
+        cancel = self.status.begin(f"the {len(self.image.layers)} layers of the image")
+        self._scan(cancel, self.status.report)
+
+    # -- scanning ---------------------------------------------------------------
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="stack",
+        description="scan the layers",
+    )
+    def _scan(self, cancel: threading.Event, report: Any) -> None:
+        try:
+            stack = self.services.build_stack(self.host, self.image, cancel, report)
+        except Cancelled:
+            self.post_message(self.ScanStopped(None))
+            return
+        except OverlayscopeError as exc:
+            self.post_message(self.ScanStopped(exc))
+            return
+        self.post_message(self.Scanned(stack))
+
+    def on_image_screen_scanned(self, message: ImageScreen.Scanned) -> None:
+        self.stack = message.stack
+        self.status.finish(
+            Text(f"{len(self.image.layers)} layers scanned (↑↓ choose a layer, m switches mode)")
+        )
+        table = self.query_one(LayerTable)
+        table.move_cursor(row=table.row_count - 1)
+        self.choose_layer(table.row_count - 1)
+        table.focus()
+        if self.query_one(TabbedContent).active == "waste-tab":
+            self._ensure_efficiency()
+
+    def on_image_screen_scan_stopped(self, message: ImageScreen.ScanStopped) -> None:
+        if message.error is None:
+            self.status.cancelled()
+            self.query_one(FilePanel).clear("scan cancelled: press r to scan again")
+        else:
+            self.status.failed(message.error)
+            self.query_one(FilePanel).clear("the image's layers could not be read")
+
+    @on(DataTable.RowHighlighted, "#layers")
+    def _layer_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None and self.stack is not None:
+            self.choose_layer(int(event.row_key.value))
+
+    @on(DataTable.RowSelected, "#layers")
+    def _layer_selected(self, event: DataTable.RowSelected) -> None:
+        self.file_tree.focus()
+
+    def choose_layer(self, number: int) -> None:
+        if self.stack is None or number == self.chosen_layer or number >= len(self.stack.layers):
+            return
+        self.chosen_layer = number
+        position = len(self.stack.layers) - 1 - number
+        self._layer_changes(number, LayerStack(self.stack.layers[position:]))
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="layer",
+        description="a layer's changes",
+    )
+    def _layer_changes(self, number: int, stack: LayerStack) -> None:
+        try:
+            index = ChangeIndex(changes(stack))
+        except OverlayscopeError as exc:
+            self.post_message(self.ScanStopped(exc))
+            return
+        self.post_message(self.LayerReady(number, stack, index))
+
+    def on_image_screen_layer_ready(self, message: ImageScreen.LayerReady) -> None:
+        if message.number != self.chosen_layer:
+            return
+        self.layer_stack = message.stack
+        self.layer_index = message.index
+        s = message.index.summary()
+        for tree_id, what in ((CHANGES, "own changes"), (AGGREGATE, "merged view up to")):
+            self.query_one(f"#{tree_id}", PagedTree).border_title = (
+                f"L{message.number} {what}" if tree_id == CHANGES else f"{what} L{message.number}"
+            )
+        self.status.finish(
+            Text(
+                f"L{message.number}: {s.added:,} A · {s.changed:,} C · {s.deleted:,} D · "
+                f"{size(s.bytes)} added or changed (m switches mode)"
+            )
+        )
+        self.refilter()
+
+    # -- keys -------------------------------------------------------------------
+
+    def action_mode(self) -> None:
+        self.mode = AGGREGATE if self.mode == CHANGES else CHANGES
+        self.query_one("#trees", ContentSwitcher).current = self.mode
+        self.refilter()
+
+    def action_layers(self) -> None:
+        self.query_one(TabbedContent).active = "layers-tab"
+        self.query_one(LayerTable).focus()
+
+    def action_waste(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == "waste-tab":
+            self.action_layers()
+            return
+        tabs.active = "waste-tab"
+        self.query_one(WastedPaths).focus()
+        self._ensure_efficiency()
+
+    def _ensure_efficiency(self) -> None:
+        panel = self.query_one(WastePanel)
+        if self.services.stack_efficiency is None:
+            panel.message("wasted space needs overlayscope.usage.efficiency (not installed)")
+        elif self.stack is None:
+            panel.message("waiting for the layers to be scanned…")
+        else:
+            panel.measure(self.services.stack_efficiency, self.stack, self.image)

@@ -1,0 +1,85 @@
+"""The `/` filter: a one-line input that appears at the bottom of a screen."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Input
+
+
+class FilterBar(Input):
+    """Hidden until opened; posts `Applied` as the user types (debounced) and on close."""
+
+    DEFAULT_CSS = """
+    FilterBar { dock: bottom; display: none; border: tall $accent; height: 3; margin: 0 0 1 0; }
+    FilterBar.-open { display: block; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "clear", "Clear filter", show=True),
+    ]
+    DEBOUNCE = 0.25
+
+    class Applied(Message):
+        def __init__(self, bar: FilterBar, text: str) -> None:
+            super().__init__()
+            self.bar = bar
+            self.text = text
+
+        @property
+        def control(self) -> FilterBar:
+            return self.bar
+
+    def __init__(self, placeholder: str = "filter", *, id: str | None = None) -> None:
+        super().__init__(placeholder=f"{placeholder}  (enter keeps it, esc clears)", id=id)
+        self._timer: Timer | None = None
+        self._applied = ""
+        self._return_to: Widget | None = None
+
+    def open(self) -> None:
+        """Show the bar and focus it; closing it gives focus back to where it was."""
+        focused = self.screen.focused
+        if focused is not self:
+            self._return_to = focused
+        self.add_class("-open")
+        self.focus()
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self._apply()
+        self._close()
+
+    def _close(self) -> None:
+        self.remove_class("-open")
+        self._give_back_focus()
+
+    def _give_back_focus(self) -> None:
+        target = self._return_to
+        if target is not None and target.is_attached and target.focusable:
+            target.focus()
+        else:
+            self.screen.focus_next()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self.DEBOUNCE, self._apply)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._apply()
+        if not self.value:
+            self.remove_class("-open")
+        self._give_back_focus()
+
+    def _apply(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self.value != self._applied:
+            self._applied = self.value
+            self.post_message(self.Applied(self, self.value))

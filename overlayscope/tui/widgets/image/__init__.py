@@ -1,0 +1,1 @@
+"""image of the TUI."""

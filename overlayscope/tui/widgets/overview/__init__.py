@@ -1,0 +1,1 @@
+"""overview of the TUI."""

@@ -1,0 +1,43 @@
+"""The host in a few lines: which data root, which driver, what it holds, how healthy."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from overlayscope.root.model import Host, Role
+from overlayscope.tui.text import key_value, safe
+
+
+def summary_text(host: Host, source: str) -> Text:
+    running = sum(1 for c in host.containers.values() if c.state == "running")
+    tagged = sum(1 for i in host.images.values() if i.tags)
+    rw = sum(1 for layer in host.layers.values() if layer.role is Role.RW)
+    problems = len(host.problems)
+    problem_text = Text(str(problems), style="bold red" if problems else "bold green")
+    if problems:
+        problem_text.append("  (p lists them)", style="dim")
+    driver = Text(host.driver)
+    if host.daemon is not None:
+        driver.append(safe(f"   daemon {host.daemon.server_version}", style="dim"))
+    return key_value(
+        [
+            ("data root", safe(source)),
+            ("driver", driver),
+            ("containers", f"{len(host.containers)} ({running} running)"),
+            ("images", f"{len(host.images)} ({tagged} tagged)"),
+            ("layers", f"{len(host.layers)} dirs: {rw} rw, {len(host.orphans)} orphaned"),
+            ("problems", problem_text),
+        ]
+    )
+
+
+class HostSummary(Static):
+    DEFAULT_CSS = """
+    HostSummary {
+        width: 1fr; height: auto; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
+
+    def show(self, host: Host, source: str) -> None:
+        self.update(summary_text(host, source))

@@ -1,0 +1,142 @@
+"""The overview's lists: containers, images and orphaned overlay2 dirs, one row each."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from overlayscope.names import printable
+from overlayscope.root.model import Container, Host, Image, Layer
+from overlayscope.tui.text import safe, short_id, size_text
+from overlayscope.usage.images import image_sizes
+
+STATE_STYLE = {"running": "bold green", "exited": "yellow", "created": "dim", "dead": "red"}
+
+
+def _matches(needle: str, *values: str) -> bool:
+    if not needle:
+        return True
+    folded = needle.casefold()
+    return any(folded in v.casefold() or folded in printable(v).casefold() for v in values)
+
+
+def image_label(image: Image) -> str:
+    if image.tags:
+        return ", ".join(image.tags)
+    return "<intermediate>" if image.intermediate else "<none>"
+
+
+class HostTable(DataTable[Text]):
+    """A row per object; `key` of each row is the object's id."""
+
+    DEFAULT_CSS = """
+    HostTable { height: auto; max-height: 16; }
+    HostTable:focus { border-left: outer $accent; }
+    """
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for label, key in self.COLUMNS:
+            self.add_column(label, key=key)
+
+
+class ContainerTable(HostTable):
+    COLUMNS = (
+        ("container", "id"),
+        ("name", "name"),
+        ("state", "state"),
+        ("image", "image"),
+        ("writable", "writable"),
+    )
+
+    def show(self, host: Host, sizes: dict[str, int] | None, needle: str = "") -> None:
+        """Fill the rows; `sizes` (rw layer id → bytes) is None while they are measured."""
+        self.clear()
+        tags = {i.id: (i.tags[0] if i.tags else short_id(i.id)) for i in host.images.values()}
+        for c in sorted(host.containers.values(), key=lambda c: (c.name, c.id)):
+            image = tags.get(c.image_id, short_id(c.image_id))
+            if not _matches(needle, c.id, c.name, image, c.state):
+                continue
+            self.add_row(
+                Text(short_id(c.id)),
+                safe(c.name),
+                safe(c.state, style=STATE_STYLE.get(c.state, "")),
+                safe(image),
+                self.writable(c, sizes),
+                key=c.id,
+            )
+
+    @staticmethod
+    def writable(c: Container, sizes: dict[str, int] | None) -> Text:
+        if c.layer is None:
+            return Text("no rw layer", style="red", justify="right")
+        if sizes is None:
+            return Text("…", style="dim", justify="right")
+        return size_text(sizes.get(c.layer))
+
+
+class ImageTable(HostTable):
+    COLUMNS = (
+        ("image", "id"),
+        ("tags", "tags"),
+        ("layers", "layers"),
+        ("size", "size"),
+        ("shared", "shared"),
+        ("unique", "unique"),
+        ("containers", "containers"),
+    )
+
+    def show(self, host: Host, needle: str = "") -> None:
+        self.clear()
+        sizes = image_sizes(host)
+        order = sorted(
+            host.images.values(), key=lambda i: (i.intermediate, not i.tags, i.tags, i.id)
+        )
+        for i in order:
+            label = image_label(i)
+            if not _matches(needle, i.id.removeprefix("sha256:"), label):
+                continue
+            s = sizes[i.id]
+            style = "dim" if i.intermediate else ""
+            self.add_row(
+                Text(short_id(i.id), style=style),
+                safe(label, style=style),
+                Text(str(len(i.layers)), justify="right"),
+                size_text(s.size),
+                size_text(s.shared),
+                size_text(s.unique, style="bold"),
+                Text(str(len(i.containers)) if i.containers else "", justify="right"),
+                key=i.id,
+            )
+
+
+class OrphanTable(HostTable):
+    COLUMNS = (("overlay2 dir", "id"), ("size", "size"), ("diff/", "diff"), ("notes", "notes"))
+
+    def show(self, host: Host, sizes: dict[str, int] | None, needle: str = "") -> None:
+        self.clear()
+        for layer in sorted(host.orphans, key=lambda layer: layer.id):
+            if not _matches(needle, layer.id):
+                continue
+            self.add_row(
+                safe(layer.id[:26]),
+                Text("…", style="dim", justify="right")
+                if sizes is None
+                else size_text(sizes.get(layer.id)),
+                Text("yes" if layer.has_diff else "missing"),
+                self.notes(layer),
+                key=layer.id,
+            )
+
+    @staticmethod
+    def notes(layer: Layer) -> Text:
+        parts = []
+        if layer.merged:
+            parts.append("mounted")
+        if layer.problems:
+            parts.append(f"{len(layer.problems)} problem(s)")
+        return Text(", ".join(parts), style="red" if layer.problems else "")
