@@ -97,8 +97,10 @@ class LayerIndex:
     """
 
     diff_dir: str
-    entries: dict[str, Entry] = field(default_factory=dict)
-    children: dict[str, list[str]] = field(default_factory=dict)
+    # repr=False: a layer can hold millions of entries, and reprs end up in logs and in
+    # Textual's worker descriptions.
+    entries: dict[str, Entry] = field(default_factory=dict, repr=False)
+    children: dict[str, list[str]] = field(default_factory=dict, repr=False)
     problems: list[ScanProblem] = field(default_factory=list)
 
     def get(self, path: str) -> Entry | None:
