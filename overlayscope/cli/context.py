@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from overlayscope.errors import NotADataRoot, OverlayscopeError, PermissionDeniedError
 from overlayscope.root.locate import Location, check_root, locate, open_host
 from overlayscope.root.model import Host
+from overlayscope.scan.cache import set_enabled as set_cache_enabled
 from overlayscope.snapshot import embedded_archive, is_archive, unpack
 
 
@@ -19,6 +20,10 @@ class Context:
     args: argparse.Namespace
     source: str = ""  # a sentence saying which root is shown, for humans
     _host: Host | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # --no-cache: the library's default scan cache is off for this process
+        set_cache_enabled(not getattr(self.args, "no_cache", False))
 
     @property
     def json(self) -> bool:

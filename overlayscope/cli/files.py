@@ -12,7 +12,15 @@ from rich.text import Text
 from rich.tree import Tree
 
 from overlayscope.cli.context import Context
-from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
+from overlayscope.cli.output import (
+    LARGE,
+    safe,
+    short,
+    size,
+    stdout_console,
+    table,
+    write_json,
+)
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode, UnknownReference
 from overlayscope.names import printable
@@ -120,35 +128,74 @@ def cmd_container(ctx: Context) -> int:
     header.append(printable(obj.name) or short(obj.id), style="bold")
     header.append(f"  {short(obj.id)}  {obj.state}  rw layer {short(obj.layer)}")
     console.print(header)
-    console.print(_change_tree(found))
+    if len(found) > LARGE:  # a tree that large is unreadable and slow to draw: a list
+        rows = [(_change_line(c),) for c in found]
+        console.print(table(None, ["change"], rows, flexible=["change"]))
+    else:
+        depth = min(MAX_TREE_DEPTH, max(4, (console.width - 40) // 4))
+        console.print(_change_tree(found, depth))
     console.print(_totals_line(totals))
     return ExitCode.OK
 
 
-def _change_label(change: Change) -> Text:
-    text = Text()
-    text.append(str(change.kind), style=f"bold {KIND_STYLE[str(change.kind)]}")
-    text.append(" ")
-    name = "/" if change.path == "/" else change.path.rsplit("/", 1)[-1]
+# Rich draws a tree in time quadratic in its depth, 4 columns a level: a change deeper
+# than this (or than the terminal leaves room for) hangs from its ancestor at that depth,
+# labelled with its path below it (elided past ELIDE chars), so it still shows.
+MAX_TREE_DEPTH = 32
+ELIDE = 120
+
+
+def _elided(name: str) -> str:
+    if len(name) <= ELIDE:
+        return printable(name)
+    return printable(name[:40]) + "…" + printable(name[-(ELIDE - 41) :])
+
+
+def _label_parts(change: Change, name: str) -> list[tuple[str, str]]:
+    """(text, style) pieces of a change's line: kind, escaped name, size and copy-up facts."""
+    kind = str(change.kind)
     is_dir = change.entry in (Kind.DIR, Kind.OPAQUE_DIR)
-    text.append(printable(name) + ("/" if is_dir else ""), style=KIND_STYLE[str(change.kind)])
+    shown = _elided(name)
+    parts = [
+        (kind, f"bold {KIND_STYLE[kind]}"),
+        (" ", ""),
+        (shown + "/" * is_dir, KIND_STYLE[kind]),
+    ]
     if change.entry == Kind.OPAQUE_DIR:
-        text.append("  opaque", style="magenta")
+        parts.append(("  opaque", "magenta"))
     if not is_dir and change.kind != "D":
-        text.append(f"  {size(change.size)}", style="dim")
+        parts.append((f"  {size(change.size)}", "dim"))
     if change.copy_up and not is_dir:
-        text.append("  copy-up", style="cyan")
+        parts.append(("  copy-up", "cyan"))
         if change.content == "same":
-            text.append(" (metadata only)", style="cyan")
+            parts.append((" (metadata only)", "cyan"))
     if change.meta and change.kind == "C" and not is_dir:
-        text.append(f"  {', '.join(change.meta)}", style="dim")
-    return text
+        parts.append((f"  {', '.join(change.meta)}", "dim"))
+    return parts
 
 
-def _change_tree(found: list[Change]) -> Tree:
+def _change_label(change: Change, name: str | None = None) -> Text:
+    if name is None:
+        name = "/" if change.path == "/" else change.path.rsplit("/", 1)[-1]
+    return Text.assemble(*_label_parts(change, name))
+
+
+def _change_line(change: Change) -> str:
+    """A change on one plain line with its path, escaped and elided like the tree's labels
+    (the list for huge change sets; --json has every path whole)."""
+    return "".join(text for text, _ in _label_parts(change, change.path))
+
+
+def _change_tree(found: list[Change], max_depth: int = MAX_TREE_DEPTH) -> Tree:
     tree = Tree(Text("/", style="bold"), guide_style="dim")
     nodes: dict[str, Tree] = {"/": tree}
     for change in found:  # sorted by path: parents come before their children
+        names = change.path.split("/")
+        if len(names) - 1 > max_depth:
+            anchor = "/".join(names[: max_depth + 1])
+            below = change.path[len(anchor) + 1 :]
+            nodes.get(anchor, tree).add(_change_label(change, below))
+            continue
         parent = nodes.get(parent_of(change.path), tree)
         nodes[change.path] = parent.add(_change_label(change))
     return tree
@@ -208,7 +255,7 @@ def cmd_where(ctx: Context) -> int:
     )
     console.print(title)
     if not prov.stack:
-        console.print(f"no layer of {describe(obj)} holds this path")
+        console.print(safe(f"no layer of {describe(obj)} holds this path"))
     rows = []
     for hit in prov.stack:
         why = ""
@@ -269,7 +316,7 @@ def cmd_ls(ctx: Context) -> int:
                 size(e.entry.size),
                 short(e.layer_id),
                 e.role,
-                Text(name),
+                name,
             )
         )
     stdout_console().print(

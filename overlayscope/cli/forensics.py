@@ -34,6 +34,7 @@ from overlayscope.errors import ExitCode
 from overlayscope.names import printable
 from overlayscope.root.model import Host
 from overlayscope.root.refs import resolve
+from overlayscope.scan.cache import set_enabled as set_cache_enabled
 from overlayscope.usage.images import image_sizes
 
 SEVERITIES = [str(s) for s in Severity]
@@ -100,6 +101,8 @@ def _rfc3339(text: str) -> int:
 
 def cmd_audit(ctx: Context) -> int:
     args = ctx.args
+    # Evidence may have been altered after a cached scan: a forensic run reads it itself.
+    set_cache_enabled(False)
     iocs = load_iocs(args.ioc) if args.ioc else None
     host = ctx.host()
     options = AuditOptions(
@@ -248,6 +251,7 @@ def _detail(text: str) -> Text:
 
 def cmd_timeline(ctx: Context) -> int:
     args = ctx.args
+    set_cache_enabled(False)  # as for audit: never a cached view of the evidence
     if bool(args.ref) == bool(args.all):
         stderr_console().print(
             "overlayscope: error: timeline takes one container or image, or --all",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from typing import Any
 
@@ -13,6 +14,7 @@ from overlayscope.cli.context import Context
 from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode
+from overlayscope.names import printable
 from overlayscope.root.model import Host, Role
 from overlayscope.usage.images import image_sizes
 from overlayscope.usage.sizes import measure_layers
@@ -158,7 +160,7 @@ def cmd_orphans(ctx: Context) -> int:
     if not orphans:
         console.print("No orphaned overlay2 dirs.")
         return ExitCode.OK
-    rows = [(o.id, safe(o.path), size(sizes.get(o.id))) for o in orphans]
+    rows = [(safe(o.id), safe(o.path), size(sizes.get(o.id))) for o in orphans]
     console.print(table(None, ["layer", "path", "size"], rows, right=["size"], flexible=["path"]))
     total = sum(sizes.get(o.id, 0) for o in orphans)
     console.print(f"\n{len(orphans)} orphaned dir(s), {size(total)} reclaimable.")
@@ -167,11 +169,27 @@ def cmd_orphans(ctx: Context) -> int:
         "has no record yet), an operator could remove them with:"
     )
     for o in orphans:
-        line = f"  rm -rf -- {shlex.quote(o.path)}"
+        line = f"  rm -rf -- {shell_word(o.path)}"
         if o.link:
-            line += f" {shlex.quote(host.root + '/overlay2/l/' + o.link)}"
+            line += f" {shell_word(host.root + '/overlay2/l/' + o.link)}"
         console.print(Text(line))
     return ExitCode.OK
+
+
+def shell_word(path: str) -> str:
+    """`path` quoted for a POSIX shell, and safe to print: a name with control characters,
+    undecodable bytes or invisible characters becomes bash's $'...' with \\xNN escapes,
+    which names the same bytes and shows nothing raw."""
+    if printable(path) == path:
+        return shlex.quote(path)
+    out = []
+    for byte in os.fsencode(path):
+        ch = chr(byte)
+        if byte < 0x80 and ch.isprintable() and ch not in "'\\":
+            out.append(ch)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "$'" + "".join(out) + "'"
 
 
 def cmd_check(ctx: Context) -> int:
@@ -182,7 +200,7 @@ def cmd_check(ctx: Context) -> int:
     else:
         console = stdout_console()
         if not problems:
-            console.print(Text(f"OK: no problems in {host.root}", style="green"))
+            console.print(safe(f"OK: no problems in {host.root}", style="green"))
         else:
             rows = [
                 (Text(str(p.kind), style="red"), safe(p.path), safe(p.detail)) for p in problems

@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the embedded captured snapshot instead of a host",
     )
     parser.add_argument("--json", action="store_true", help="JSON on stdout (docs/json.md)")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="scan image layers afresh: neither read nor write the scan cache "
+        "($XDG_CACHE_HOME/overlayscope/scan-cache)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     inventory.register(sub)

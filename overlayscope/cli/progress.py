@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from overlayscope.cli.output import stderr_console
+from overlayscope.names import printable
 from overlayscope.scan.entry import ScanProgress
 
 DELAY = 1.0  # seconds before a bar appears
@@ -34,9 +35,10 @@ class DelayedBar:
         with self._lock:
             if self._bar is None:
                 self._bar = Progress(
-                    TextColumn("{task.description}"),
+                    # Labels may name a container or a tag: evidence, so never markup.
+                    TextColumn("{task.description}", markup=False),
                     BarColumn(),
-                    TextColumn("{task.completed}/{task.total} {task.fields[note]}"),
+                    TextColumn("{task.completed}/{task.total} {task.fields[note]}", markup=False),
                     TimeElapsedColumn(),
                     transient=True,
                     console=stderr_console(),
@@ -46,7 +48,7 @@ class DelayedBar:
                 )
                 self._bar.start()
             if key not in self._tasks:
-                self._tasks[key] = self._bar.add_task(label, total=total, note=note)
+                self._tasks[key] = self._bar.add_task(printable(label), total=total, note=note)
             self._bar.update(self._tasks[key], completed=done, total=total, note=note)
 
     def stop(self) -> None:

@@ -118,7 +118,7 @@ def cmd_df(ctx: Context) -> int:
         write_json(usage_json.disk_usage(du))
         return ExitCode.OK
     console = stdout_console()
-    console.print(Text(f"Data root {ctx.source or du.root}", style="bold"))
+    console.print(safe(f"Data root {ctx.source or du.root}", style="bold"))
     _categories(console, du)
     _top(console, du)
     _containers(console, du, with_copy_ups=ctx.args.containers)
@@ -279,10 +279,11 @@ def _notes(console: Console, du: DiskUsage) -> None:
             markup=False,
         )
     if du.problems:
+        first = du.problems[0]
         console.print(
-            Text(
+            safe(
                 f"{len(du.problems)} path(s) could not be read; first: "
-                f"{du.problems[0].path} ({du.problems[0].detail})",
+                f"{first.path} ({first.detail})",
                 style="yellow",
             )
         )

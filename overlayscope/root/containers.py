@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from overlayscope.root.problems import Problem, ProblemKind
-from overlayscope.root.records import RecordError, list_dir, lstat_or_none, read_json
+from overlayscope.root.records import (
+    RecordError,
+    list_dir,
+    lstat_or_none,
+    read_json,
+    record_dir_problem,
+)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+# The fields overlayscope reads, with the JSON types Docker writes them as. A field of
+# another type is damage: reported, and read as absent (never as true, never as a name).
+_STATE_FIELDS = {
+    "Running": bool,
+    "Paused": bool,
+    "Restarting": bool,
+    "RemovalInProgress": bool,
+    "Dead": bool,
+    "Pid": int,
+    "ExitCode": int,
+    "StartedAt": str,
+    "FinishedAt": str,
+}
+_CONFIG_FIELDS = {"ID": str, "Name": str, "Created": str, "Driver": str, "LogPath": str}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +60,26 @@ class ContainerStore:
 
 
 def state_string(state: dict[str, Any]) -> str:
-    """Docker's State.StateString(), from the State object of config.v2.json."""
-    if state.get("Running"):
-        if state.get("Paused"):
+    """Docker's State.StateString(), from the State object of config.v2.json.
+
+    Only a JSON `true` counts as true: `"Running": "yes"` is damage, not a running container.
+    """
+
+    def flag(name: str) -> bool:
+        return state.get(name) is True
+
+    if flag("Running"):
+        if flag("Paused"):
             return "paused"
-        if state.get("Restarting"):
+        if flag("Restarting"):
             return "restarting"
         return "running"
-    if state.get("RemovalInProgress"):
+    if flag("RemovalInProgress"):
         return "removing"
-    if state.get("Dead"):
+    if flag("Dead"):
         return "dead"
     started = state.get("StartedAt")
-    if not started or started == _ZERO_TIME:
+    if not isinstance(started, str) or not started or started == _ZERO_TIME:
         return "created"
     return "exited"
 
@@ -76,6 +104,10 @@ def read_containers(path: str) -> ContainerStore:
 
 def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerRecord | None:
     config_path = os.path.join(path, "config.v2.json")
+    bad_dir = record_dir_problem(path)
+    if bad_dir is not None:
+        problems.append(bad_dir)
+        return None
     try:
         config = read_json(config_path)
     except RecordError as exc:
@@ -86,6 +118,15 @@ def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerR
     if not isinstance(state, dict) or not isinstance(image, str):
         problems.append(Problem(ProblemKind.BAD_METADATA, config_path, "no State object or Image"))
         return None
+    wrong = _wrong_types(config, _CONFIG_FIELDS, "") + _wrong_types(state, _STATE_FIELDS, "State.")
+    if wrong:
+        problems.append(
+            Problem(
+                ProblemKind.BAD_METADATA,
+                config_path,
+                "wrongly typed, read as absent: " + ", ".join(wrong),
+            )
+        )
     if config.get("ID") not in (None, name):
         problems.append(
             Problem(ProblemKind.BAD_METADATA, config_path, "ID does not match its directory")
@@ -105,6 +146,18 @@ def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerR
         log_path=_str(config.get("LogPath")),
         path=path,
     )
+
+
+def _wrong_types(obj: dict[str, Any], fields: Mapping[str, type], prefix: str) -> list[str]:
+    """The fields of `obj` present with a JSON type other than Docker's (null is absent)."""
+    out = []
+    for key, kind in fields.items():
+        value = obj.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            out.append(f"{prefix}{key} ({type(value).__name__})")
+    return out
 
 
 def _str(value: Any) -> str | None:

@@ -16,6 +16,7 @@ from overlayscope.root.records import (
     read_bytes,
     read_json,
     read_optional_text,
+    record_dir_problem,
 )
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -99,9 +100,23 @@ def _read_image(
         )
         return None
     parent = None
+    meta = os.path.join(metadata_dir, name)
+    meta_st = lstat_or_none(meta)
+    bad_meta = record_dir_problem(meta) if meta_st is not None else None
     try:
-        parent = read_optional_text(os.path.join(metadata_dir, name, "parent")) or None
+        if bad_meta is not None:
+            raise RecordError(bad_meta)
+        parent = read_optional_text(os.path.join(meta, "parent")) or None
+        if parent is not None and not _DIGEST.match(parent):
+            raise RecordError(
+                Problem(
+                    ProblemKind.BAD_METADATA,
+                    os.path.join(meta, "parent"),
+                    f"not a sha256 digest: {parent[:80]!r}",
+                )
+            )
     except RecordError as exc:
+        parent = None
         problems.append(exc.problem)
     return ImageRecord(
         id="sha256:" + name,
@@ -128,6 +143,20 @@ def _history(value: Any, path: str, problems: list[Problem]) -> tuple[HistoryEnt
                 Problem(ProblemKind.BAD_METADATA, path, "history entry is not an object")
             )
             continue
+        wrong = [
+            f"{key} ({type(item[key]).__name__})"
+            for key, kind in (("created", str), ("created_by", str), ("comment", str),
+                              ("empty_layer", bool))
+            if item.get(key) is not None and not isinstance(item[key], kind)
+        ]  # fmt: skip
+        if wrong:
+            problems.append(
+                Problem(
+                    ProblemKind.BAD_METADATA,
+                    path,
+                    "history entry wrongly typed, read as absent: " + ", ".join(wrong),
+                )
+            )
         out.append(
             HistoryEntry(
                 created=_str_or_none(item.get("created")),

@@ -15,10 +15,12 @@ from overlayscope.root.records import (
     lstat_or_none,
     read_optional_text,
     read_text,
+    record_dir_problem,
 )
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_MAX_SIZE = 2**63 - 1  # the daemon writes sizes as int64
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,10 @@ def _read_layer(layer_path: str, name: str, problems: list[Problem]) -> LayerRec
         problems.append(Problem(ProblemKind.BAD_METADATA, layer_path, "name is not a sha256 hex"))
         return None
     chain_id = "sha256:" + name
+    bad_dir = record_dir_problem(layer_path)
+    if bad_dir is not None:
+        problems.append(bad_dir)
+        return None
     try:
         cache_id = read_text(os.path.join(layer_path, "cache-id"))
         diff_id = read_text(os.path.join(layer_path, "diff"))
@@ -135,9 +141,10 @@ def _read_layer(layer_path: str, name: str, problems: list[Problem]) -> LayerRec
     size: int | None = None
     try:
         size_text = read_text(os.path.join(layer_path, "size"))
-        size = int(size_text)
-        if size < 0:
+        # Plain decimal digits only (int() would also take "-1", "+5", "1_000").
+        if not size_text.isdigit() or int(size_text) > _MAX_SIZE:
             raise ValueError(size_text)
+        size = int(size_text)
     except MissingRecord:
         pass  # older engines wrote no size file
     except RecordError as exc:
@@ -159,6 +166,10 @@ def _read_layer(layer_path: str, name: str, problems: list[Problem]) -> LayerRec
 
 
 def _read_mount(mount_path: str, name: str, problems: list[Problem]) -> MountRecord | None:
+    bad_dir = record_dir_problem(mount_path)
+    if bad_dir is not None:
+        problems.append(bad_dir)
+        return None
     try:
         mount_id = read_text(os.path.join(mount_path, "mount-id"))
         init_id = read_optional_text(os.path.join(mount_path, "init-id")) or None

@@ -88,6 +88,7 @@ def check_root(root: str) -> None:
             raise NotADataRoot(f"cannot list {image_dir}: {exc.strerror}") from None
         drivers = set()
     if DRIVER in drivers or DRIVER in names:
+        _check_records_listable(root)
         return
     if drivers:
         raise UnsupportedDriver(
@@ -103,6 +104,31 @@ def check_root(root: str) -> None:
         f"{root} is not a Docker data root (no image/overlay2 or overlay2/)",
         hint="pass --root PATH to a Docker data root such as /var/lib/docker",
     )
+
+
+# The dirs every answer comes from. Docker makes them readable by root only (0700/0710):
+# run as another user, the tool must say so, not answer with empty lists.
+_RECORD_DIRS = (
+    DRIVER,
+    os.path.join("image", DRIVER),
+    os.path.join("image", DRIVER, "layerdb"),
+    os.path.join("image", DRIVER, "imagedb"),
+    "containers",
+)
+
+
+def _check_records_listable(root: str) -> None:
+    for rel in _RECORD_DIRS:
+        path = os.path.join(root, rel)
+        try:
+            os.listdir(path)
+        except PermissionError:
+            raise PermissionDeniedError(
+                f"cannot list {path}: Docker keeps its records readable by root only",
+                hint="run as root (sudo)",
+            ) from None
+        except OSError:
+            continue  # missing or damaged: reported as problems by the loader
 
 
 def open_host(location: Location) -> Host:

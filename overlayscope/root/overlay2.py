@@ -84,7 +84,41 @@ def read_overlay2(path: str) -> Overlay2Store:
         raw[name] = _read_dir_records(dir_path, store.problems)
     for name, (link, lower_links) in raw.items():
         store.dirs[name] = _assemble(store, name, link, lower_links)
+    _check_lower_cycles(store)
     return store
+
+
+def _check_lower_cycles(store: Overlay2Store) -> None:
+    """Report dirs whose `lower` chains lead back to themselves (A beneath B beneath A).
+
+    An iterative depth-first walk over "is beneath" edges, linear in their number: any
+    depth, no recursion. Each edge that closes a cycle is reported at the dir naming it.
+    """
+    done: set[str] = set()
+    for start in sorted(store.dirs):
+        if start in done:
+            continue
+        on_path: set[str] = {start}
+        pending = [(start, iter(store.dirs[start].lower))]
+        while pending:
+            dir_id, beneath = pending[-1]
+            nxt = next(beneath, None)
+            if nxt is None:
+                pending.pop()
+                on_path.discard(dir_id)
+                done.add(dir_id)
+                continue
+            if nxt in on_path:
+                store.problems.append(
+                    Problem(
+                        ProblemKind.LOWER_CYCLE,
+                        os.path.join(store.dirs[dir_id].path, "lower"),
+                        f"names {nxt} beneath it, which has this dir beneath it in turn",
+                    )
+                )
+            elif nxt not in done and nxt in store.dirs:
+                on_path.add(nxt)
+                pending.append((nxt, iter(store.dirs[nxt].lower)))
 
 
 def _read_short_links(l_path: str, problems: list[Problem]) -> dict[str, str]:

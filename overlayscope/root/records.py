@@ -32,8 +32,22 @@ class MissingRecord(RecordError):
 
 
 def read_bytes(path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
-    """Read a small regular file without following a symlink at its last component."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    """Read a small regular file without following a symlink at its last component.
+
+    A device node, fifo or socket in its place is reported, never opened: opening a
+    device found in the evidence would talk to the host's device.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise MissingRecord(Problem(ProblemKind.BAD_METADATA, path, "missing")) from None
+    except OSError as exc:
+        raise RecordError(_os_problem(path, exc)) from None
+    if stat.S_ISLNK(st.st_mode):
+        raise RecordError(Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed"))
+    if not stat.S_ISREG(st.st_mode):
+        raise RecordError(Problem(ProblemKind.BAD_METADATA, path, "not a regular file"))
     try:
         try:
             fd = os.open(path, flags | _O_NOATIME)
@@ -134,9 +148,25 @@ def list_dir(path: str) -> list[str]:
         os.close(fd)
 
 
+def record_dir_problem(path: str) -> Problem | None:
+    """Why the record directory `path` (`containers/<id>`, a layerdb record...) cannot be
+    read, or None. A symlink is never followed: a record reached through one could be
+    any file on the host."""
+    st = lstat_or_none(path)
+    if st is None:
+        return Problem(ProblemKind.BAD_METADATA, path, "missing")
+    if stat.S_ISLNK(st.st_mode):
+        return Problem(ProblemKind.SYMLINK_IN_ROOT, path, "record dir is a symlink; not followed")
+    if not stat.S_ISDIR(st.st_mode):
+        return Problem(ProblemKind.BAD_METADATA, path, "record dir is not a directory")
+    return None
+
+
 def _os_problem(path: str, exc: OSError) -> Problem:
     if exc.errno == errno.ELOOP:
         return Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed")
+    if exc.errno == errno.ENOTDIR:
+        return Problem(ProblemKind.BAD_METADATA, path, "a parent is not a directory")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return Problem(ProblemKind.UNREADABLE, path, "permission denied (run as root?)")
     if exc.errno == errno.ENOENT:

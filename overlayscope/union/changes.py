@@ -250,12 +250,18 @@ class _Differ:
             layer_id=self.new.layers[new.position].id,
         )
 
-    def _content(self, old: _Side, new: _Side) -> str:
+    def _content(self, old: _Side, new: _Side) -> str | None:
         if old.entry.size != new.entry.size:
             return "changed"
         old_layer = self.old.layers[old.position]
         new_layer = self.new.layers[new.position]
-        same = same_content(old_layer.diff_dir, old.entry.path, new_layer.diff_dir, new.entry.path)
+        try:
+            same = same_content(
+                old_layer.diff_dir, old.entry.path, new_layer.diff_dir, new.entry.path
+            )
+        except (OSError, OverlayscopeError):
+            # Gone or replaced since the scan (a live container), or unreadable: unknown.
+            return None
         return "same" if same else "changed"
 
 

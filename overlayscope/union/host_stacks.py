@@ -6,8 +6,9 @@ import threading
 from collections.abc import Callable
 
 from overlayscope.errors import OverlayscopeError
-from overlayscope.root.model import Container, Host, Image
+from overlayscope.root.model import Container, Host, Image, Role
 from overlayscope.scan import ScanProgress, scan_layers
+from overlayscope.scan.cache import cache_for
 from overlayscope.union.lookup import StackLayer
 from overlayscope.union.stack import LayerStack
 
@@ -59,10 +60,17 @@ def build_stack(
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
 ) -> LayerStack:
-    """Scan every layer of `obj` (in parallel) and stack them top → bottom."""
+    """Scan every layer of `obj` (in parallel) and stack them top → bottom.
+
+    Image layers come from the scan cache when it holds them (`scan/cache.py`).
+    """
     layers = stack_layers(host, obj)
     indexes = scan_layers(
-        {lid: host.layers[lid].diff_dir for lid, _ in layers}, cancel=cancel, progress=progress
+        {lid: host.layers[lid].diff_dir for lid, _ in layers},
+        cancel=cancel,
+        progress=progress,
+        cacheable={lid for lid, role in layers if role == Role.IMAGE},
+        cache=cache_for(host.root),
     )
     return LayerStack.of(StackLayer(lid, role, indexes[lid]) for lid, role in layers)
 

@@ -121,11 +121,15 @@ def resolve_child(layers: Sequence[StackLayer], parent: Resolution, path: str) -
         found[pos] = hit
 
     # Layers outside the parent's merge can still hold the path; they are hidden
-    # by whatever hides the parent in that layer.
+    # by whatever hides the parent in that layer. Only a layer holding the parent as a
+    # dir can (`parent.hits` lists every layer holding it): a wide dir costs one lookup
+    # per layer that has it, not one per layer of the stack.
     merged_at_parent = set(parent.merge)
-    for pos, layer in enumerate(layers):
-        if pos in merged_at_parent:
+    for hit_at_parent in parent.hits:
+        pos = hit_at_parent.position
+        if pos in merged_at_parent or not hit_at_parent.entry.kind.is_dir:
             continue
+        layer = layers[pos]
         entry = layer.index.get(path)
         if entry is None:
             continue

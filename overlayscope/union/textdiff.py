@@ -8,9 +8,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from overlayscope.errors import PathNotFound
-from overlayscope.scan.entry import Kind
+from overlayscope.scan.entry import Kind, join, parent_of
 from overlayscope.union.content import NotARegularFile, iter_chunks, open_in_layer
 from overlayscope.union.provenance import StackHit
+from overlayscope.union.resolve import resolve_merged
 from overlayscope.union.stack import LayerStack, normalize
 
 MAX_TEXT_BYTES = 4 << 20
@@ -52,11 +53,13 @@ def unified_diff(
 ) -> FileDiff:
     """Diff the file at merged `path` against the version beneath the top layer.
 
-    `path` is taken literally (as `docker diff` lists it): a symlink is compared
-    by its target, never followed. Directories and other non-files raise
+    The last component of `path` is taken literally (as `docker diff` lists it): a
+    symlink is compared by its target, never followed. Symlinks in its directories are
+    resolved inside the container, as `cat` does (a loop raises `UnsafePath`), and both
+    sides are read at the path they lead to. Directories and other non-files raise
     `NotARegularFile`; a path on neither side raises `PathNotFound`.
     """
-    path = normalize(path)
+    path = _resolve_dirs(stack, normalize(path))
     new_hit = stack.winner(path)
     old_hit = stack.below().winner(path)  # positions in `below` are one less than in `stack`
     if new_hit is None and old_hit is None:
@@ -88,6 +91,18 @@ def unified_diff(
         )
         text = "".join(_terminated(lines))
     return FileDiff(path, old.version, new.version, identical, binary, text, note)
+
+
+def _resolve_dirs(stack: LayerStack, path: str) -> str:
+    """`path` with the symlinks of its parent dirs resolved in the merged view."""
+    parent = parent_of(path)
+    if parent == "/":
+        return path
+    try:
+        where = resolve_merged(stack, parent)
+    except PathNotFound:
+        return path  # a dir the container deleted: the version beneath is at the literal path
+    return join(where.path, path.rsplit("/", 1)[-1])
 
 
 def _diffable(hit: StackHit | None) -> bool:

@@ -1,0 +1,110 @@
+"""The small pieces of human output that carry evidence, one at a time.
+
+- the progress bar label on stderr (it names a container or a tag): escaped, never markup;
+- the `rm` lines `orphans` prints: bash `$'...'` quoting that names the exact bytes and
+  shows nothing raw;
+- `table()`'s plain form for huge tables, and `write_json`'s streamed form for huge
+  documents: the same data, linear cost;
+- the change tree's depth cap: every change of a deep tree still shows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+
+from overlayscope.cli import output
+from overlayscope.cli import progress as progress_module
+from overlayscope.cli.files import MAX_TREE_DEPTH, _change_tree
+from overlayscope.cli.inventory import shell_word
+from overlayscope.names import printable
+from overlayscope.scan.entry import ScanProgress
+from overlayscope.union.changes import Change, ChangeKind
+from tests.hostile.cli import RAW_CONTROL
+
+HOSTILE = "evil\x1b]0;pwned\x07[link=file:///etc/passwd]x[/link][bold]\u202e\udcff"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_label_is_escaped_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _Terminal()
+    monkeypatch.setattr("sys.stderr", fake)
+    monkeypatch.setattr(progress_module, "DELAY", 0.0)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    with progress_module.scan_progress(f"scanning container {HOSTILE}") as report:
+        report(ScanProgress(0, 3, 10))
+        report(ScanProgress(1, 3, 20))
+    written = fake.getvalue()
+    assert printable(HOSTILE) in written
+    assert "\x1b]" not in written and "\x07" not in written  # no title, no hyperlink
+    assert "\u202e" not in written and "\udcff" not in written
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        b"/var/lib/docker/overlay2/plain",
+        b"/r/orphan\x1b]0;pwned\x07[bold]\xff",
+        b"/r/it's \\ here\n\t",
+        "/r/\u202e\u200bcaf\u00e9".encode(),
+    ],
+)
+def test_rm_lines_quote_the_exact_bytes(name: bytes) -> None:
+    word = shell_word(os.fsdecode(name))
+    assert RAW_CONTROL.search(word.encode("utf-8", "surrogateescape")) is None
+    assert word.isprintable() and "\u202e" not in word
+    got = subprocess.run(
+        ["bash", "-c", f"printf '%s' {word}"], capture_output=True, check=True
+    ).stdout
+    assert got == name
+
+
+def test_plain_rows_fold_the_last_column_and_keep_every_row() -> None:
+    rows = [("0644", Text(printable(f"name-{i}-" + "x" * (i % 150)))) for i in range(6000)]
+    rendered = output.table("big", ["mode", "name"], rows, flexible=["name"])
+    assert isinstance(rendered, output.PlainRows)
+    console = Console(file=io.StringIO(), width=80, highlight=False)
+    console.print(rendered)
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[0] == "big" and lines[1].split() == ["mode", "name"]
+    assert all(len(line) <= 80 for line in lines)
+    joined = "".join(line[5:] for line in lines[2:])  # folded parts are indented past "0644 "
+    for i in (0, 149, 5999):
+        assert f"name-{i}-" + "x" * (i % 150) in joined
+
+
+def test_streamed_json_is_the_same_document(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = {
+        "id": "x",
+        "changes": [{"path": f"/p\udcff{i}", "kind": "A", "meta": []} for i in range(6000)],
+        "totals": {"added": 6000},
+    }
+    output.write_json(doc)
+    text = capsys.readouterr().out
+    assert text.isascii() and json.loads(text) == doc
+    assert text.count("\n") > 6000  # one change a line, not one giant line
+    small = {"a": [1, 2]}
+    output.write_json(small)
+    assert json.loads(capsys.readouterr().out) == small
+
+
+def test_a_deep_change_tree_shows_every_change() -> None:
+    paths = ["/d" * depth for depth in range(1, 200)]
+    found = [Change(p, ChangeKind.ADDED, "dir", 4096) for p in paths]
+    console = Console(file=io.StringIO(), width=200, highlight=False)
+    console.print(_change_tree(found, MAX_TREE_DEPTH))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert text.count("A ") == len(paths)
+    assert max(len(line) for line in text.splitlines()) < 4 * MAX_TREE_DEPTH + 140
