@@ -68,6 +68,22 @@ def host_docker_state() -> dict[str, tuple[int, int, int] | None]:
     return state
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scan_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """XDG_CACHE_HOME for the whole session, CLI subprocesses included: tests never read
+    or write the user's scan cache (~/.cache/overlayscope), only a fresh one of their own."""
+    path = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def host_docker_state_before() -> dict[str, tuple[int, int, int] | None]:
     """The host's default Docker paths as they were before any private engine started."""

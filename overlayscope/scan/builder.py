@@ -1,85 +1,219 @@
-"""Turning the walker's `Record` batches into a `LayerIndex`."""
+"""Turning the walker's `Record` batches into a `LayerIndex` in the compact layout (`columns.py`).
+
+Listings are sorted by name as they arrive and their records buffered; every few
+thousand records the buffer is transposed with `zip(*records)` and each field
+appended to its column in one `array.extend`. The per-entry work stays in C, so
+building costs well under a microsecond an entry, even for dirs of a few entries
+(building `Entry` objects cost ~1.5 µs, and ~10x the memory).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+from array import array
+from itertools import accumulate, compress, islice
+from operator import itemgetter, methodcaller
 
-from overlayscope.scan.entry import Entry, LayerIndex, ScanProblem
+from overlayscope.scan.columns import ENCODING, ERRORS, Columns, widened
+from overlayscope.scan.entry import Kind, LayerIndex, ScanProblem
 from overlayscope.scan.walker import Record
 
-# Record is (name, *the rest of Entry's fields in order); the fast path relies on it.
-_RECORD_FIELDS = (
-    "path", "kind", "mode", "uid", "gid", "size", "blocks",
-    "mtime_ns", "ctime_ns", "ino", "nlink", "rdev", "target", "xattrs",
-)  # fmt: skip
-
-
-def _entry_maker() -> Callable[[str, Record], Entry]:
-    """Return `make(path, record) -> Entry`, as fast as we can build one.
-
-    A frozen dataclass's `__init__` calls `object.__setattr__` per field;
-    filling the slots through their descriptors builds the same object ~40%
-    faster, and building entries is half the cost of a scan. Should `Entry`
-    gain fields, fall back to its constructor rather than leave slots unset.
-    """
-    if tuple(f.name for f in dataclasses.fields(Entry)) != _RECORD_FIELDS:
-        return lambda path, rec: Entry(path, *rec[1:])
-    new = object.__new__
-    (
-        set_path, set_kind, set_mode, set_uid, set_gid, set_size, set_blocks,
-        set_mtime, set_ctime, set_ino, set_nlink, set_rdev, set_target, set_xattrs,
-    ) = (getattr(Entry, name).__set__ for name in _RECORD_FIELDS)  # fmt: skip
-
-    def make(path: str, r: Record) -> Entry:
-        e: Entry = new(Entry)
-        set_path(e, path)
-        set_kind(e, r[1])
-        set_mode(e, r[2])
-        set_uid(e, r[3])
-        set_gid(e, r[4])
-        set_size(e, r[5])
-        set_blocks(e, r[6])
-        set_mtime(e, r[7])
-        set_ctime(e, r[8])
-        set_ino(e, r[9])
-        set_nlink(e, r[10])
-        set_rdev(e, r[11])
-        set_target(e, r[12])
-        set_xattrs(e, r[13])
-        return e
-
-    return make
-
-
-make_entry = _entry_maker()
+_ENCODE = methodcaller("encode", ENCODING, ERRORS)
+_NAME, _KIND = itemgetter(0), itemgetter(1)
+# Kind is an Enum, whose __hash__ is Python code: hot paths key on id(kind) instead
+_IS_DIR = frozenset({id(Kind.DIR), id(Kind.OPAQUE_DIR)}).__contains__
+_KIND_OF_ID = {id(kind): kind for kind in Kind}
+# the per-entry numeric columns, and the Record field each comes from
+_NUMERIC = (("size", 5), ("blocks", 6), ("mtime", 7), ("ctime", 8), ("ino", 9), ("nlink", 10))
+_PER_ENTRY = ("attr", "size", "blocks", "mtime", "ctime", "ino", "nlink")
+_SLOT_COLUMNS = ("dir_entry", "dir_start", "dir_count", "dir_parent")
+_FLUSH = 4096  # records buffered before they go into the columns
 
 
 class IndexBuilder:
-    """Collects one layer's records into a `LayerIndex` (a `Sink`, minus `tick`)."""
+    """Collects one layer's records into a `LayerIndex` (a walker `Sink`, minus `tick`).
+
+    Relies on the walker's order: the root first, then each dir's listing in one run of
+    `entries` calls, a dir only after the listing that holds it. Children are sorted
+    by name bytes as they arrive (a dir listed in several batches is re-sorted once
+    complete), so a lookup bisects. `index` finishes the build and returns the result.
+    """
 
     def __init__(self, diff_dir: str) -> None:
-        self.index = LayerIndex(diff_dir)
-        self._entries = self.index.entries
-        self._children = self.index.children
+        self.diff_dir = diff_dir
+        self.columns = Columns()
+        self.problems: list[ScanProblem] = []
+        self._blob = bytearray()  # the names, and the symlink targets, as they grow
+        self._targets = bytearray()
+        self._attr_ids: dict[tuple[int, int, int, int], int] = {}  # (id(kind), mode, uid, gid)
+        self._count = 0  # entries so far, buffered ones included
+        self._records: list[Record] = []  # buffered, in index order
+        self._names: list[bytes] = []  # their encoded names
+        self._slots: list[list[int]] = []  # buffered [entry, start, count, parent]
+        self._slot_count = 0  # slots so far, buffered ones included
+        # dirs listed but not yet entered: path -> (entry, slot of the listing holding it)
+        self._pending: dict[str, tuple[int, int]] = {}
+        self._dir: str | None = None  # the dir whose listing is being received
+        self._slot: list[int] | None = None  # its [entry, start, count, parent] while buffered
+        self._slot_no = -1
+        self._batches = 0
+        self._index: LayerIndex | None = None
+
+    @property
+    def index(self) -> LayerIndex:
+        """The finished index (building stops here)."""
+        if self._index is None:
+            self._close_dir()
+            self._flush()
+            self._pending.clear()
+            self.columns.names = bytes(self._blob)
+            self.columns.targets = bytes(self._targets)
+            self._blob = self._targets = bytearray()
+            self._index = LayerIndex.from_columns(self.diff_dir, self.columns, self.problems)
+        return self._index
 
     def root(self, record: Record) -> None:
-        self._entries["/"] = make_entry("/", record)
+        self._records.append(record)
+        self._names.append(b"")
+        self._pending["/"] = (self._count, 0)
+        self._count += 1
 
     def entries(self, dir_path: str, records: list[Record]) -> None:
-        kids = self._children.get(dir_path)
-        if kids is None:
-            kids = self._children[dir_path] = []
-        if not records:
+        # per directory, so kept lean: most dirs hold a handful of entries
+        n = len(records)
+        if dir_path != self._dir:
+            if self._batches > 1:
+                self._close_dir()
+            found = self._pending.pop(dir_path, None)
+            if found is None:
+                raise ValueError(f"a listing of {dir_path!r} that no listing announced")
+            self._slot = slot = [found[0], self._count, n, found[1]]
+            self._slots.append(slot)
+            self._slot_no = self._slot_count
+            self._slot_count += 1
+            self._dir = dir_path
+            self._batches = 1 if n else 0
+            if not n:
+                return
+        elif n:
+            self._batches += 1
+            if self._slot is not None:
+                self._slot[2] += n
+            else:  # already flushed: a dir listed in several batches
+                self.columns.dir_count[self._slot_no] += n
+        else:
             return
+        encoded = list(map(_ENCODE, map(_NAME, records)))
+        if n > 1:
+            order = sorted(range(n), key=encoded.__getitem__)
+            records = list(map(records.__getitem__, order))
+            encoded = list(map(encoded.__getitem__, order))
+        first = self._count
         prefix = "/" if dir_path == "/" else dir_path + "/"
-        entries = self._entries
-        append = kids.append
-        make = make_entry
-        for rec in records:
-            path = prefix + rec[0]
-            entries[path] = make(path, rec)
-            append(path)
+        pending, slot_no = self._pending, self._slot_no
+        for j in compress(range(n), map(_IS_DIR, map(id, map(_KIND, records)))):
+            pending[prefix + records[j][0]] = (first + j, slot_no)
+        self._records += records
+        self._names += encoded
+        self._count = first + n
+        if len(self._records) >= _FLUSH:
+            self._flush()
 
     def problem(self, problem: ScanProblem) -> None:
-        self.index.problems.append(problem)
+        self.problems.append(problem)
+
+    def _flush(self) -> None:
+        """Move the buffered records and slots into the columns."""
+        c = self.columns
+        if self._slots:
+            for name, values in zip(_SLOT_COLUMNS, zip(*self._slots, strict=True), strict=True):
+                setattr(c, name, widened(getattr(c, name), values, name))
+            self._slots = []
+            self._slot = None
+        records, encoded = self._records, self._names
+        if not records:
+            return
+        self._records, self._names = [], []
+        first = len(c)
+        fields = list(zip(*records, strict=True))
+        self._blob += b"".join(encoded)
+        ends = islice(accumulate(map(len, encoded), initial=c.name_at[-1]), 1, None)
+        c.name_at = widened(c.name_at, ends, "name_at")
+        keys = list(zip(map(id, fields[1]), *fields[2:5], strict=True))
+        ids = self._attr_ids
+        for key in dict.fromkeys(keys):
+            if key not in ids:
+                ids[key] = len(c.attrs)
+                c.attrs.append((_KIND_OF_ID[key[0]], key[1], key[2], key[3]))
+        c.attr = widened(c.attr, list(map(ids.__getitem__, keys)), "attr")
+        for name, field in _NUMERIC:
+            setattr(c, name, widened(getattr(c, name), fields[field], name))
+        rdevs, targets, xattrs = fields[11], fields[12], fields[13]
+        for j in compress(range(len(records)), rdevs):
+            c.rdev[first + j] = rdevs[j]
+        for j in compress(range(len(records)), xattrs):
+            c.xattrs[first + j] = xattrs[j]
+        linked = list(compress(range(len(records)), targets))
+        if linked:
+            blobs = [targets[j].encode(ENCODING, ERRORS) for j in linked]
+            self._targets += b"".join(blobs)
+            c.link_entry = widened(c.link_entry, [first + j for j in linked], "link_entry")
+            ends = islice(accumulate(map(len, blobs), initial=c.link_at[-1]), 1, None)
+            c.link_at = widened(c.link_at, ends, "link_at")
+
+    def _close_dir(self) -> None:
+        """A dir received in several batches is sorted batch by batch: sort it whole."""
+        if self._dir is not None and self._batches > 1:
+            self._flush()
+            self._resort_tail(self.columns.dir_start[self._slot_no])
+        self._dir = None
+
+    def _resort_tail(self, start: int) -> None:
+        """Sort entries [start, end) by name; they are the last ones, so only tails move."""
+        c = self.columns
+        count = len(c) - start
+        at, blob = c.name_at, self._blob
+        names = [bytes(blob[at[i] : at[i + 1]]) for i in range(start, start + count)]
+        order = sorted(range(count), key=names.__getitem__)
+        if order == list(range(count)):
+            return
+        new_of = [0] * count
+        for new, old in enumerate(order):
+            new_of[old] = new
+        for name in _PER_ENTRY:
+            col: array[int] = getattr(c, name)
+            tail = col[start:]
+            col[start:] = array(col.typecode, [tail[j] for j in order])
+        del blob[at[start] :]
+        blob += b"".join(names[j] for j in order)
+        del c.name_at[start + 1 :]
+        ends = islice(accumulate((len(names[j]) for j in order), initial=c.name_at[-1]), 1, None)
+        c.name_at = widened(c.name_at, ends, "name_at")
+
+        def moved(i: int) -> int:
+            return start + new_of[i - start] if i >= start else i
+
+        tail_rdev = [(i, v) for i, v in c.rdev.items() if i >= start]
+        for i, _ in tail_rdev:
+            del c.rdev[i]
+        c.rdev.update((moved(i), v) for i, v in tail_rdev)
+        tail_xattrs = [(i, x) for i, x in c.xattrs.items() if i >= start]
+        for i, _ in tail_xattrs:
+            del c.xattrs[i]
+        c.xattrs.update((moved(i), x) for i, x in tail_xattrs)
+        k = len(c.link_entry)
+        while k and c.link_entry[k - 1] >= start:
+            k -= 1
+        if k < len(c.link_entry):
+            at = c.link_at
+            links = sorted(
+                (moved(c.link_entry[j]), bytes(self._targets[at[j] : at[j + 1]]))
+                for j in range(k, len(c.link_entry))
+            )
+            del self._targets[at[k] :]
+            del c.link_entry[k:]
+            del c.link_at[k + 1 :]
+            self._targets += b"".join(target for _, target in links)
+            c.link_entry = widened(c.link_entry, [entry for entry, _ in links], "link_entry")
+            ends = islice(accumulate((len(t) for _, t in links), initial=c.link_at[-1]), 1, None)
+            c.link_at = widened(c.link_at, ends, "link_at")
+        self._pending = {p: (moved(e), s) for p, (e, s) in self._pending.items()}

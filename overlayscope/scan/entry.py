@@ -7,9 +7,13 @@ surrogate escapes, and `os.fsencode(path)` gives the exact on-disk name back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from overlayscope.scan.columns import Columns
 
 
 class Kind(StrEnum):
@@ -88,29 +92,69 @@ class ScanProgress:
     current: str = ""
 
 
-@dataclass
 class LayerIndex:
     """Every entry of one layer's diff tree, by path.
 
-    `entries` holds the diff root itself as "/". `children` maps a directory
-    path to the paths of its direct children in scan order.
+    `entries` maps a path to its `Entry`, the diff root itself as "/"; `children` maps a
+    directory whose listing was read to its children's paths (sorted by name bytes in a
+    scanned index). Both are read-only `Mapping`s.
+
+    A scanned index keeps its entries in the compact layout of `columns.py` (`columns`),
+    and `entries` and `children` are views that make `Entry` objects and paths only when
+    asked. An index built by hand (tests) holds plain dicts, which may be filled in place.
     """
 
-    diff_dir: str
-    # repr=False: a layer can hold millions of entries, and reprs end up in logs and in
-    # Textual's worker descriptions.
-    entries: dict[str, Entry] = field(default_factory=dict, repr=False)
-    children: dict[str, list[str]] = field(default_factory=dict, repr=False)
-    problems: list[ScanProblem] = field(default_factory=list)
+    __slots__ = ("children", "columns", "diff_dir", "entries", "problems")
+
+    def __init__(
+        self,
+        diff_dir: str,
+        entries: dict[str, Entry] | None = None,
+        children: dict[str, list[str]] | None = None,
+        problems: list[ScanProblem] | None = None,
+    ) -> None:
+        self.diff_dir = diff_dir
+        self.entries: Mapping[str, Entry] = {} if entries is None else entries
+        self.children: Mapping[str, list[str]] = {} if children is None else children
+        self.problems: list[ScanProblem] = [] if problems is None else problems
+        self.columns: Columns | None = None
+
+    @classmethod
+    def from_columns(
+        cls, diff_dir: str, columns: Columns, problems: list[ScanProblem]
+    ) -> LayerIndex:
+        """An index over `columns` (what the scanner and the scan cache return)."""
+        from overlayscope.scan.columns import ChildMap, EntryMap
+
+        index = cls(diff_dir, problems=problems)
+        index.columns = columns
+        index.entries = EntryMap(columns)
+        index.children = ChildMap(columns)
+        return index
+
+    def __repr__(self) -> str:
+        return f"LayerIndex({self.diff_dir!r}, {len(self)} entries, {len(self.problems)} problems)"
 
     def get(self, path: str) -> Entry | None:
         return self.entries.get(path)
 
     def listdir(self, path: str) -> list[Entry]:
-        return [self.entries[p] for p in self.children.get(path, ())]
+        c = self.columns
+        if c is None:
+            return [self.entries[p] for p in self.children.get(path, ())]
+        slot = c.slot_of_path(path)
+        if slot is None:
+            return []
+        return [
+            c.entry_at(i, p) for i, p in zip(c.child_range(slot), c.child_paths(slot), strict=True)
+        ]
 
     def __iter__(self) -> Iterator[Entry]:
         """Entries parents-first (pre-order), the root "/" included."""
+        c = self.columns
+        if c is not None:
+            yield from _preorder(c)
+            return
         stack = ["/"]
         while stack:
             path = stack.pop()
@@ -122,6 +166,27 @@ class LayerIndex:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def _preorder(c: Columns) -> Iterator[Entry]:
+    if not len(c):
+        return
+    yield c.entry_at(0, "/")
+    slot = c.slot_of_entry(0)
+    if slot is None:
+        return
+    # one pending (paths, entries) listing per open dir along the current path
+    stack = [iter(zip(c.child_paths(slot), c.child_range(slot), strict=True))]
+    while stack:
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            continue
+        path, i = step
+        yield c.entry_at(i, path)
+        sub = c.slot_of_entry(i)
+        if sub is not None:
+            stack.append(iter(zip(c.child_paths(sub), c.child_range(sub), strict=True)))
 
 
 def parent_of(path: str) -> str:

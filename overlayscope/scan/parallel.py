@@ -4,9 +4,9 @@ Processes, not threads: the walk is mostly bytecode between short syscalls,
 so threads serialise on the GIL (docs/scanner.md has the numbers). With
 `workers=n`, this process scans layers itself and starts n-1 workers; all take
 the next layer from one list as they come free, so nothing waits on a worker's
-start-up and small jobs never need one. A worker streams the walker's records
-back in chunks, which this process turns into `Entry` objects between the
-directories of its own walk.
+start-up and small jobs never need one. A worker builds its layer in the compact
+layout (`columns.py`) and sends it whole, which this process receives between the
+directories of its own walk at next to no cost.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import pickle
 import queue
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from overlayscope.scan.builder import IndexBuilder
+from overlayscope.scan.cache import Identity, ScanCache, default_cache, identity_of
 from overlayscope.scan.entry import LayerIndex, ScanProgress
 from overlayscope.scan.process import Inbox, ScanWorkerError, WorkerProcess
 from overlayscope.scan.progress import ProgressCallback, Throttle, check_cancel, gc_paused
 from overlayscope.scan.walker import walk_tree
-from overlayscope.scan.wire import ENTRIES, ROOT, Message, Op, Task
+from overlayscope.scan.wire import Message, Task
 
 _POLL = 0.05  # seconds between cancel checks while only waiting on workers
 
@@ -51,6 +52,9 @@ def scan_layers(
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    xattrs: bool = True,
+    cacheable: Collection[str] | Mapping[str, str] = (),
+    cache: ScanCache | None = None,
 ) -> dict[str, LayerIndex]:
     """Index many layers' `diff/` trees in parallel; keys are the layer ids, in order given.
 
@@ -60,6 +64,13 @@ def scan_layers(
     reading a tree are recorded per layer, as in `scan_tree`; should no worker
     start (no interpreter to run), this process scans everything.
 
+    `xattrs=False` reads extended attributes only of empty files (see `walk_tree`):
+    for callers that only count bytes. `cacheable` names the layers whose trees
+    cannot change while they exist (committed image layers; never a container's rw
+    or init layer): they are read from `cache` (default: `scan.cache.default_cache()`,
+    None when caching is off) when it holds them, and stored there after a scan
+    without problems. A mapping there gives each key the layer id to cache it under.
+
     `progress` gets `ScanProgress(layers_done, layers_total, entries, layer_id)`
     at most about ten times a second, and once more when all is done. Setting
     `cancel` raises `overlayscope.errors.Cancelled` within about 0.1 s (or a
@@ -67,12 +78,36 @@ def scan_layers(
     `overlayscope.scan.ScanWorkerError`.
     """
     items = [(str(key), os.fspath(path)) for key, path in layers.items()]
+    if cacheable and cache is None:
+        cache = default_cache()
+    cached: dict[str, LayerIndex] = {}
+    identities: dict[str, Identity] = {}
+    cache_keys = dict(cacheable) if isinstance(cacheable, Mapping) else {k: k for k in cacheable}
+    if cache is not None:
+        for key, path in items:
+            if key in cache_keys:
+                check_cancel(cancel)
+                hit = cache.load(cache_keys[key], path, xattrs=xattrs)
+                if hit is not None:
+                    cached[key] = hit
+                else:
+                    identity = identity_of(path)
+                    if identity is not None:
+                        identities[key] = identity
+    todo = [(key, path) for key, path in items if key not in cached]
     n = default_workers() if workers is None else workers
-    n = max(1, min(n, len(items)))
+    n = max(1, min(n, len(todo)))
     if getattr(sys, "frozen", False) or not sys.executable:  # no interpreter to start
         n = 1
+    done_entries = sum(map(len, cached.values()))
     with gc_paused():
-        result = _Scan(items, n - 1, cancel, progress).run()
+        scanned = _Scan(todo, n - 1, cancel, progress, xattrs, len(items), done_entries).run()
+    if cache is not None:
+        for key, identity in identities.items():
+            index = scanned[key]
+            if not index.problems:
+                cache.store(cache_keys[key], index, identity, xattrs=xattrs)
+    result = {key: cached[key] if key in cached else scanned[key] for key, _ in items}
     if progress is not None:
         progress(ScanProgress(len(items), len(items), sum(map(len, result.values())), ""))
     return result
@@ -99,16 +134,22 @@ class _Scan:
         extra_workers: int,
         cancel: threading.Event | None,
         progress: ProgressCallback | None,
+        xattrs: bool,
+        total: int,
+        done_entries: int,
     ) -> None:
         self.items = items
         self.paths = dict(items)
         self.extra = extra_workers
         self.cancel = cancel
         self.progress = progress
-        self.todo: list[Task] = list(reversed(items))  # pop() takes them in order
-        self.builders: dict[str, IndexBuilder] = {}
+        self.xattrs = xattrs
+        self.total = total  # layers, those read from the cache included
+        self.todo: list[tuple[str, str]] = list(reversed(items))  # pop() takes them in order
+        self.results: dict[str, LayerIndex] = {}
         self.remaining = len(items)
-        self.entries = 0  # in finished layers and in workers' frames so far
+        self.entries = done_entries  # in finished layers
+        self.walking: dict[str, int] = {}  # entries so far of layers in workers
         self.throttle = Throttle()
         self.inbox: Inbox = queue.Queue()
         self.workers: list[WorkerProcess] = []
@@ -133,22 +174,27 @@ class _Scan:
         finally:
             for worker in self.workers:
                 worker.stop()
-        return {key: self.builders[key].index for key, _ in self.items}
+        return {key: self.results[key] for key, _ in self.items}
 
     def _scan_here(self, key: str, diff_dir: str) -> None:
         sink = _HostSink(self, key, diff_dir)
-        self.builders[key] = sink
-        walk_tree(diff_dir, sink)
-        self.entries += len(sink.index)
+        walk_tree(diff_dir, sink, xattrs=self.xattrs)
+        self._done(key, sink.index)
+
+    def _done(self, key: str, index: LayerIndex) -> None:
+        self.results[key] = index
+        self.walking.pop(key, None)
+        self.entries += len(index)
         self.remaining -= 1
         self._report(key, 0)
 
     def tick(self, key: str, entries: int) -> None:
         """Between directories of our own walk: cancel, workers' frames, progress."""
         check_cancel(self.cancel)
-        while True:
+        inbox = self.inbox
+        while inbox.queue:  # a peek without the lock: a frame seen late waits one dir
             try:
-                wid, frame = self.inbox.get_nowait()
+                wid, frame = inbox.get_nowait()
             except queue.Empty:
                 break
             self._receive(wid, frame)
@@ -161,42 +207,25 @@ class _Scan:
                 raise worker.failure()
             return
         message: Message = pickle.loads(frame)
-        key, ops, done, crash = message
+        key, payload, done, crash = message
         if crash is not None:
             raise ScanWorkerError(
                 f"scanning layer {key} failed in a worker process:\n{crash}",
                 hint="retry with workers=1 to see the error in this process",
             )
-        if key is not None:
-            builder = self.builders.get(key)
-            if builder is None:
-                builder = self.builders[key] = IndexBuilder(self.paths[key])
-            self.entries += _apply(builder, ops)
-            if done:
-                self.remaining -= 1
+        if key is not None and not done:
+            self.walking[key] = payload
             self._report(key, 0)
-        if done:  # a layer finished, or the worker is ready for its first one
-            worker.give(self.todo.pop() if self.todo else None)
+            return
+        if key is not None:
+            columns, problems = payload
+            self._done(key, LayerIndex.from_columns(self.paths[key], columns, problems))
+        # a layer finished, or the worker is ready for its first one
+        task: Task | None = (*self.todo.pop(), self.xattrs) if self.todo else None
+        worker.give(task)
 
     def _report(self, key: str, in_progress: int) -> None:
         if self.progress is not None and self.throttle.due():
-            total = len(self.items)
-            self.progress(
-                ScanProgress(total - self.remaining, total, self.entries + in_progress, key)
-            )
-
-
-def _apply(builder: IndexBuilder, ops: list[Op]) -> int:
-    """Replay a worker's ops on a layer's builder; return the number of entries added."""
-    count = 0
-    for op in ops:
-        tag = op[0]
-        if tag == ENTRIES:
-            builder.entries(op[1], op[2])
-            count += len(op[2])
-        elif tag == ROOT:
-            builder.root(op[1])
-            count += 1
-        else:
-            builder.problem(op[1])
-    return count
+            done = self.total - self.remaining
+            entries = self.entries + in_progress + sum(self.walking.values())
+            self.progress(ScanProgress(done, self.total, entries, key))

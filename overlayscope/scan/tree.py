@@ -33,6 +33,7 @@ def scan_tree(
     *,
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
+    xattrs: bool = True,
 ) -> LayerIndex:
     """Index every entry of one layer's `diff/` tree, in this process.
 
@@ -46,10 +47,11 @@ def scan_tree(
     ten times a second, and `ScanProgress(1, 1, total, "")` at the end.
     Setting `cancel` makes the scan raise `overlayscope.errors.Cancelled`
     before the next directory (or the next 4096 entries of a big one).
+    `xattrs=False` reads extended attributes only of empty files (see `walk_tree`).
     """
     sink = _TreeSink(os.fspath(diff_dir), cancel, progress)
     with gc_paused():
-        walk_tree(sink.index.diff_dir, sink)
+        walk_tree(sink.diff_dir, sink, xattrs=xattrs)
     check_cancel(cancel)
     if progress is not None:
         progress(ScanProgress(1, 1, len(sink.index), ""))

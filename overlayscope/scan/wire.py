@@ -2,8 +2,10 @@
 
 A frame is an 8-byte little-endian length and a pickle. Both ends are this
 package (the worker is started from our own module), so pickle is safe here.
-Tasks go down as `(layer_id, diff_dir)`; results come up as `Message`s of the
-walker's `Record` tuples, which pickle ~10x faster than `Entry` dataclasses.
+Tasks go down as `(layer_id, diff_dir, read_xattrs)`. A worker sends `Message`s up:
+its entry count now and then while it walks a layer, then the layer itself in the
+compact layout (`Columns`: a few arrays and byte strings, which pickle as raw
+memory, so the parent spends next to nothing receiving a layer).
 """
 
 from __future__ import annotations
@@ -14,14 +16,12 @@ from typing import IO, Any, TypeAlias
 
 _HEADER = struct.Struct("<Q")
 
-# An op is (ROOT, record) | (ENTRIES, dir_path, records) | (PROBLEM, ScanProblem).
-ROOT, ENTRIES, PROBLEM = 0, 1, 2
-Op: TypeAlias = tuple[Any, ...]
-# (layer id, ops, layer finished, traceback text if the worker failed); a worker
-# says it is ready for a (first) layer with (None, [], True, None).
-Message: TypeAlias = tuple["str | None", list[Op], bool, "str | None"]
-READY: Message = (None, [], True, None)
-Task: TypeAlias = tuple[str, str]
+# (layer id, payload, layer finished, traceback text if the worker failed). The payload
+# is the entries walked so far while a layer is in progress, and `(Columns, problems)`
+# once it is finished. A worker says it is ready for a (first) layer with READY.
+Message: TypeAlias = tuple["str | None", Any, bool, "str | None"]
+READY: Message = (None, None, True, None)
+Task: TypeAlias = tuple[str, str, bool]
 
 
 def write_frame(stream: IO[bytes], obj: object) -> None:

@@ -1,8 +1,8 @@
 """A scan worker process: `python -m overlayscope.scan.worker`.
 
-Reads `Task` frames on stdin, walks each tree, and streams `Message` frames on
-stdout in chunks, so the parent builds the index while the walk goes on. Exits
-at the end of stdin; the parent kills it to cancel (it only ever reads).
+Reads `Task` frames on stdin, walks each tree into the compact layout, and writes
+`Message` frames on stdout: its progress about ten times a second, then the layer.
+Exits at the end of stdin; the parent kills it to cancel (it only ever reads).
 """
 
 from __future__ import annotations
@@ -15,59 +15,31 @@ import time
 import traceback
 from typing import IO
 
-from overlayscope.scan.entry import ScanProblem
+from overlayscope.scan.builder import IndexBuilder
 from overlayscope.scan.progress import INTERVAL
-from overlayscope.scan.walker import Record, walk_tree
-from overlayscope.scan.wire import (
-    ENTRIES,
-    PROBLEM,
-    READY,
-    ROOT,
-    Message,
-    Op,
-    Task,
-    read_frame,
-    write_frame,
-)
-
-CHUNK_ENTRIES = 16384  # ship at least this often (entries) ...
-CHUNK_SECONDS = INTERVAL  # ... or this often, so the parent's progress stays live
+from overlayscope.scan.walker import walk_tree
+from overlayscope.scan.wire import READY, Message, Task, read_frame, write_frame
 
 
-class WireSink:
-    """A walker `Sink` that buffers ops and writes them to the parent in chunks."""
+class WorkerSink(IndexBuilder):
+    """Builds a layer here, and tells the parent how far it got every `INTERVAL` seconds."""
 
-    def __init__(self, key: str, out: IO[bytes]) -> None:
+    def __init__(self, key: str, diff_dir: str, out: IO[bytes]) -> None:
+        super().__init__(diff_dir)
         self._key = key
         self._out = out
-        self._ops: list[Op] = []
-        self._count = 0
-        self._deadline = time.monotonic() + CHUNK_SECONDS
-
-    def root(self, record: Record) -> None:
-        self._ops.append((ROOT, record))
-        self._count += 1
-
-    def entries(self, dir_path: str, records: list[Record]) -> None:
-        self._ops.append((ENTRIES, dir_path, records))
-        self._count += len(records)
-        if self._count >= CHUNK_ENTRIES:
-            self.flush(False)
-
-    def problem(self, problem: ScanProblem) -> None:
-        self._ops.append((PROBLEM, problem))
+        self._deadline = time.monotonic() + INTERVAL
 
     def tick(self, entries: int, current: str) -> None:
         if time.monotonic() >= self._deadline:
-            self.flush(False)
+            progress: Message = (self._key, entries, False, None)
+            write_frame(self._out, progress)
+            self._deadline = time.monotonic() + INTERVAL
 
-    def flush(self, done: bool) -> None:
-        if self._ops or done:
-            message: Message = (self._key, self._ops, done, None)
-            write_frame(self._out, message)
-        self._ops = []
-        self._count = 0
-        self._deadline = time.monotonic() + CHUNK_SECONDS
+    def finish(self) -> None:
+        index = self.index
+        done: Message = (self._key, (index.columns, index.problems), True, None)
+        write_frame(self._out, done)
 
 
 def main(stdin: IO[bytes], stdout: IO[bytes]) -> int:
@@ -75,21 +47,22 @@ def main(stdin: IO[bytes], stdout: IO[bytes]) -> int:
 
     Returns 0, or 1 after a walk raised (the traceback goes to the parent as a frame).
     """
-    # The records are acyclic tuples, dropped once written: the cyclic GC would
-    # only rescan them, again and again.
+    # What a layer allocates lives until it is sent, and holds no cycles: the cyclic
+    # GC would only rescan it, again and again.
     gc.disable()
     write_frame(stdout, READY)
     while (frame := read_frame(stdin)) is not None:
         task: Task = pickle.loads(frame)
-        key, diff_dir = task
-        sink = WireSink(key, stdout)
+        key, diff_dir, xattrs = task
+        sink = WorkerSink(key, diff_dir, stdout)
         try:
-            walk_tree(diff_dir, sink)
+            walk_tree(diff_dir, sink, xattrs=xattrs)
+            sink.finish()
         except Exception:
-            crash: Message = (key, [], True, traceback.format_exc())
+            crash: Message = (key, None, True, traceback.format_exc())
             write_frame(stdout, crash)
             return 1
-        sink.flush(True)
+        del sink
     return 0
 
 

@@ -26,8 +26,9 @@ import os
 import threading
 from collections.abc import Callable
 
-from overlayscope.root.model import Host
+from overlayscope.root.model import Host, Role
 from overlayscope.scan import ScanProgress
+from overlayscope.scan.cache import cache_for
 from overlayscope.usage.copyup import CopyUps, copy_ups_by_container
 from overlayscope.usage.df_build import Assemble, Classifier, under
 from overlayscope.usage.df_model import (
@@ -87,7 +88,11 @@ def disk_usage(
         if layer.has_diff:
             category = ROLE_CATEGORY[layer.role]
             units["layer/" + layer.id] = Unit(
-                under(root, "overlay2", layer.id, "diff"), category, layer.id
+                under(root, "overlay2", layer.id, "diff"),
+                category,
+                layer.id,
+                cache_key=layer.id if layer.role is Role.IMAGE else None,
+                weight=layer.recorded_size or 0,
             )
     for vol in volumes:
         if vol.has_data:
@@ -96,7 +101,14 @@ def disk_usage(
             )
     classify = Classifier(host, {v.name for v in volumes})
     tallies = measure_root(
-        root, units, classify, top_files=top, cancel=cancel, progress=progress, workers=workers
+        root,
+        units,
+        classify,
+        top_files=top,
+        cancel=cancel,
+        progress=progress,
+        workers=workers,
+        cache=cache_for(root),
     )
     found: dict[str, CopyUps] = {}
     problems = list(tallies.problems)

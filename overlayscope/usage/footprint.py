@@ -97,6 +97,10 @@ class TopFiles:
         self._heap: list[tuple[int, int, int, FileUsage]] = []
         self._n = 0
 
+    @property
+    def limit(self) -> int:
+        return self._limit
+
     def wants(self, allocated: int, apparent: int) -> bool:
         """Would a file this large be kept? (Cheap: check before building a FileUsage.)"""
         heap = self._heap

@@ -8,13 +8,17 @@ bounded by a batch, not by the size of the host.
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress
 
 from overlayscope.scan import Kind, LayerIndex, ScanProgress, default_workers, docker_size
 from overlayscope.scan import scan_layers as scan_trees
+from overlayscope.scan.cache import ScanCache
+from overlayscope.scan.columns import Columns
 from overlayscope.scan.progress import Throttle
 from overlayscope.usage.footprint import (
     FileUsage,
@@ -37,6 +41,8 @@ class Unit:
     path: str  # absolute dir on the host
     category: str
     owner: str
+    cache_key: str | None = None  # a committed image layer's id: its scan may be cached
+    weight: int = 0  # a guess at its size (layer store bytes): the biggest are scanned first
 
 
 @dataclass
@@ -60,9 +66,11 @@ def measure_root(
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
+    cache: ScanCache | None = None,
 ) -> RootTallies:
     """Measure `units` (in parallel) and the rest of `root` (skipping the units' trees).
 
+    Units with a `cache_key` are read from `cache` when it holds them (`scan/cache.py`).
     `progress` counts the units and the walk of the rest as `layers`.
     """
     out = RootTallies()
@@ -81,8 +89,17 @@ def measure_root(
             if progress is not None:
                 progress(ScanProgress(done + p.layers_done, total, entries + p.entries, p.current))
 
+        cacheable = {k: key for k in chunk if (key := units[k].cache_key) is not None}
+        # biggest first, so that no big tree starts last and runs alone on one CPU
+        biggest_first = sorted(chunk, key=lambda k: -units[k].weight)
         indexes = scan_trees(
-            {k: units[k].path for k in chunk}, cancel=cancel, progress=report, workers=workers
+            {k: units[k].path for k in biggest_first},
+            cancel=cancel,
+            progress=report,
+            workers=workers,
+            xattrs=False,  # bytes only: no opaque dirs, origins... needed
+            cacheable=cacheable,
+            cache=cache if cacheable else None,
         )
         for key in chunk:
             unit, index = units[key], indexes.pop(key)
@@ -124,6 +141,8 @@ def _reduce(unit: Unit, index: LayerIndex, links: Links, files: TopFiles) -> Foo
         dev = os.stat(unit.path).st_dev
     except OSError:
         dev = -1  # nothing was scanned either; the scan recorded the problem
+    if index.columns is not None:
+        return _reduce_columns(unit, index.columns, dev, links, files)
     tally = Tally()
     first = links.first
     for e in index.entries.values():
@@ -134,6 +153,44 @@ def _reduce(unit: Unit, index: LayerIndex, links: Links, files: TopFiles) -> Foo
             path = _join(unit.path, e.path)
             files.add(FileUsage(path, unit.category, unit.owner, e.size, e.blocks * 512))
     return tally.freeze()
+
+
+def _reduce_columns(unit: Unit, c: Columns, dev: int, links: Links, files: TopFiles) -> Footprint:
+    """`_reduce` on the compact layout: sums over whole columns, a loop only for the
+    few multiply-linked inodes and the few largest files. Same result, ~10x faster."""
+    is_dir = [kind.is_dir for kind, *_ in c.attrs]
+    is_file = [kind is Kind.FILE for kind, *_ in c.attrs]
+    blocks = sum(c.blocks)
+    size = sum(c.size) - sum(compress(c.size, map(is_dir.__getitem__, c.attr)))
+    counted_again: set[int] = set()  # entries of inodes some earlier entry counted
+    for i in compress(range(len(c)), map((1).__lt__, c.nlink)):
+        if not links.first(dev, c.ino[i], c.nlink[i], c.attrs[c.attr[i]][1]):
+            counted_again.add(i)
+            blocks -= c.blocks[i]
+            size -= 0 if is_dir[c.attr[i]] else c.size[i]
+    if files.limit:
+        _largest_files(unit, c, is_file, files, counted_again)
+    return Footprint(size, blocks * 512)
+
+
+def _largest_files(
+    unit: Unit, c: Columns, is_file: list[bool], files: TopFiles, skip: set[int]
+) -> None:
+    """Offer `files` the unit's largest regular files by (allocated, apparent)."""
+    want = files.limit + len(skip)
+    file_blocks = compress(c.blocks, map(is_file.__getitem__, c.attr))
+    floor = heapq.nlargest(want, file_blocks)
+    if not floor:
+        return
+    # only files at least as big as the want-th largest can be among the largest
+    big = compress(range(len(c)), map(floor[-1].__le__, c.blocks))
+    # earlier entries first on ties, as a walk in entry order would offer them
+    candidates = [(c.blocks[i], c.size[i], -i) for i in big if is_file[c.attr[i]]]
+    for blk, apparent, neg in heapq.nlargest(want, candidates):
+        if -neg in skip or not files.wants(blk * 512, apparent):
+            continue
+        path = _join(unit.path, c.path_at(-neg))
+        files.add(FileUsage(path, unit.category, unit.owner, apparent, blk * 512))
 
 
 def _join(base: str, layer_path: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from overlayscope.root.model import Host, Role
 from overlayscope.scan import ScanProgress, docker_size, scan_layers
+from overlayscope.scan.cache import cache_for
 
 
 def measure_layers(
@@ -19,7 +20,8 @@ def measure_layers(
     """Bytes in each layer's diff/, as `SizeRw` and layer sizes count them.
 
     Image layers use the size the layer store recorded when it is there (that is
-    what the daemon reports); other dirs are scanned. Dirs without diff/ count 0.
+    what the daemon reports); other dirs are scanned (image layers through the scan
+    cache, `scan/cache.py`). Dirs without diff/ count 0.
     """
     sizes: dict[str, int] = {}
     to_scan: dict[str, str] = {}
@@ -32,6 +34,14 @@ def measure_layers(
         else:
             to_scan[lid] = layer.diff_dir
     if to_scan:
-        for lid, index in scan_layers(to_scan, cancel=cancel, progress=progress).items():
+        indexes = scan_layers(
+            to_scan,
+            cancel=cancel,
+            progress=progress,
+            xattrs=False,
+            cacheable={lid for lid in to_scan if host.layers[lid].role is Role.IMAGE},
+            cache=cache_for(host.root),
+        )
+        for lid, index in indexes.items():
             sizes[lid] = docker_size(index)
     return sizes

@@ -1,29 +1,108 @@
-"""The fast Entry construction gives exactly what the dataclass constructor gives."""
+"""The compact index: what the builder makes of records, read back as entries and paths."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
-from overlayscope.scan import builder
+from overlayscope.scan import LayerIndex, fastentry, scan_tree
+from overlayscope.scan.builder import IndexBuilder
 from overlayscope.scan.entry import Entry, Kind, OverlayXattrs
 from overlayscope.scan.walker import Record
+from tests.scan.conftest import add
 
-RECORD: Record = (
-    "name", Kind.OPAQUE_DIR, 0o40755, 1, 2, 4096, 8, 10, 20, 12345, 3, 0, None,
-    OverlayXattrs(opaque=True),
+FIELDS = (
+    Kind.OPAQUE_DIR, 0o40755, 1, 2, 4096, 8, 10, 20, 12345, 3, 0, None, OverlayXattrs(opaque=True),
 )  # fmt: skip
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_made_entry_equals_constructed(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
-    if not fast:  # as if Entry had gained a field: the maker must fall back
-        monkeypatch.setattr(builder, "_RECORD_FIELDS", ("path",))
-    make = builder._entry_maker()
-    entry = make("/a/name", RECORD)
-    expected = Entry("/a/name", *RECORD[1:])
+def test_made_entry_equals_constructed(fast: bool) -> None:
+    # as if Entry had gained a field: the maker must fall back to the constructor
+    make = fastentry.entry_maker() if fast else fastentry.entry_maker(("path",))
+    entry = make("/a/name", *FIELDS)
+    expected = Entry("/a/name", *FIELDS)
     assert entry == expected and hash(entry) == hash(expected)
     assert repr(entry) == repr(expected)
     with pytest.raises(dataclasses.FrozenInstanceError):
         entry.size = 1  # type: ignore[misc]
+
+
+def _rec(name: str, kind: Kind = Kind.FILE, **facts: object) -> Record:
+    mode = {Kind.DIR: 0o40755, Kind.SYMLINK: 0o120777, Kind.OTHER: 0o20644}.get(kind, 0o100644)
+    values: dict[str, object] = dict(
+        mode=mode, uid=0, gid=0, size=1, blocks=8, mtime=5, ctime=6, ino=7, nlink=1, rdev=0,
+        target="t" if kind is Kind.SYMLINK else None, xattrs=None,
+    )  # fmt: skip
+    values.update(facts)
+    return (name, kind, *values.values())  # type: ignore[return-value]
+
+
+def _build(listings: list[tuple[str, list[Record]]]) -> LayerIndex:
+    builder = IndexBuilder("/x")
+    builder.root(_rec("/", Kind.DIR))
+    for dir_path, records in listings:
+        builder.entries(dir_path, records)
+    return builder.index
+
+
+def test_a_dir_in_several_batches_is_sorted_whole() -> None:
+    first = [_rec("zeta", rdev=9, kind=Kind.OTHER), _rec("mid", Kind.DIR), _rec("b", Kind.SYMLINK)]
+    second = [_rec("alpha", xattrs=OverlayXattrs(impure=True)), _rec("c", Kind.SYMLINK,
+              target="other")]  # fmt: skip
+    index = _build([("/", first), ("/", second), ("/", []), ("/mid", [_rec("inner")])])
+    assert index.children["/"] == ["/alpha", "/b", "/c", "/mid", "/zeta"]
+    assert index.entries["/zeta"].rdev == 9 and index.entries["/zeta"].kind is Kind.OTHER
+    assert index.entries["/alpha"].xattrs == OverlayXattrs(impure=True)
+    assert index.entries["/b"].target == "t" and index.entries["/c"].target == "other"
+    assert index.children["/mid"] == ["/mid/inner"]  # the subdir found after the re-sort
+    assert [e.path for e in index] == ["/", "/alpha", "/b", "/c", "/mid", "/mid/inner", "/zeta"]
+
+
+def test_columns_widen_for_big_values() -> None:
+    big = [
+        _rec("huge", size=2**40, blocks=2**34, ino=2**40, nlink=70_000, mtime=-(2**40)),
+        *(_rec(f"u{i}", uid=i) for i in range(300)),  # 300 (kind, mode, uid, gid): > 1 byte
+    ]
+    index = _build([("/", big)])
+    huge = index.entries["/huge"]
+    assert (huge.size, huge.blocks, huge.ino, huge.nlink, huge.mtime_ns) == (
+        2**40, 2**34, 2**40, 70_000, -(2**40),
+    )  # fmt: skip
+    assert index.entries["/u299"].uid == 299 and index.entries["/u0"].uid == 0
+
+
+def test_lookups_are_exact() -> None:
+    index = _build([("/", [_rec("a", Kind.DIR), _rec("b")]), ("/a", [_rec("c")])])
+    for path in ("", "a", "//a", "/a/", "/a//c", "/b/c", "/zz", "/a/c/d"):
+        assert path not in index.entries and index.get(path) is None, path
+    assert "/a/c" in index.entries and index.get("/") is not None
+    assert index.children.get("/b") is None and "/a" in index.children
+    assert dict(index.children) == {"/": ["/a", "/b"], "/a": ["/a/c"]}
+    assert index.listdir("/a") == [index.entries["/a/c"]] and index.listdir("/nope") == []
+
+
+def test_views_equal_a_dict_built_index(tmp_path: Path) -> None:
+    add(tmp_path, "etc/passwd", "file", b"root")
+    add(tmp_path, "etc/alt", "symlink", "passwd")
+    add(tmp_path, "bin/sh", "file", b"\x7fELF")
+    add(tmp_path, "bin/ash", "hardlink", "bin/sh")
+    index = scan_tree(tmp_path)
+    plain = LayerIndex(index.diff_dir, dict(index.entries.items()), dict(index.children))
+    assert index.entries == plain.entries and plain.entries == index.entries
+    assert index.children == plain.children
+    assert list(index) == list(plain) and len(index) == len(plain) == 7
+    assert list(index.entries.values()) == list(plain.entries.values())
+
+
+def test_lookups_in_a_big_dir() -> None:
+    names = [f"n{i:05d}" for i in range(0, 400, 2)]  # even numbers only
+    index = _build([("/", [_rec(name) for name in reversed(names)])])
+    assert index.children["/"] == ["/" + name for name in names]
+    for i in range(400):
+        entry = index.get(f"/n{i:05d}")
+        assert (entry is not None) == (i % 2 == 0)
+        assert entry is None or entry.path == f"/n{i:05d}"
+    assert index.get("/") is not None and index.get("/m") is None and index.get("/z") is None

@@ -1,4 +1,4 @@
-"""The worker's protocol, run in this process: frames, chunks, and rebuilding the index."""
+"""The worker's protocol, run in this process: frames, progress, and the layer it sends."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from overlayscope.scan import scan_tree, worker
-from overlayscope.scan.builder import IndexBuilder
-from overlayscope.scan.parallel import _apply
+from overlayscope.scan import LayerIndex, scan_tree, worker
 from overlayscope.scan.wire import READY, Message, read_frame, write_frame
 
 
@@ -34,17 +32,17 @@ def test_truncated_frame_is_an_error(cut: int) -> None:
         read_frame(io.BytesIO(buf.getvalue()[:cut]))
 
 
-def test_worker_streams_chunks_that_rebuild_the_index(
+def test_worker_reports_progress_then_sends_the_layer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for d in range(5):
         (tmp_path / "l" / f"d{d}").mkdir(parents=True)
         for f in range(30):
             os.mknod(tmp_path / "l" / f"d{d}" / f"f{f}")
-    monkeypatch.setattr(worker, "CHUNK_ENTRIES", 40)
+    monkeypatch.setattr(worker, "INTERVAL", 0.0)  # a progress frame at every directory
     tasks = io.BytesIO()
-    write_frame(tasks, ("L", str(tmp_path / "l")))
-    write_frame(tasks, ("gone", str(tmp_path / "nope")))
+    write_frame(tasks, ("L", str(tmp_path / "l"), True))
+    write_frame(tasks, ("gone", str(tmp_path / "nope"), True))
     tasks.seek(0)
     out = io.BytesIO()
     try:
@@ -57,14 +55,15 @@ def test_worker_streams_chunks_that_rebuild_the_index(
         messages.append(pickle.loads(frame))
     assert messages[0] == READY
     layer = [m for m in messages if m[0] == "L"]
-    assert len(layer) >= 3  # 156 entries, 30 a directory, shipped once 40 are waiting
-    assert [m[2] for m in layer] == [False] * (len(layer) - 1) + [True]
-    builder = IndexBuilder(str(tmp_path / "l"))
-    for _key, ops, _done, crash in layer:
-        assert crash is None
-        _apply(builder, ops)
+    progress = [m[1] for m in layer[:-1]]
+    assert len(progress) >= 3 and progress == sorted(progress)
+    assert all(m[2] is False and isinstance(m[1], int) for m in layer[:-1])
+    _, (columns, problems), done, crash = layer[-1]
+    assert done is True and crash is None and problems == []
+    index = LayerIndex.from_columns(str(tmp_path / "l"), columns, problems)
     expected = scan_tree(tmp_path / "l")
-    assert builder.index.entries == expected.entries
-    assert builder.index.children == expected.children
+    assert index.entries == expected.entries
+    assert index.children == expected.children
     gone = [m for m in messages if m[0] == "gone"]
     assert len(gone) == 1 and gone[0][2] is True
+    assert [p.kind for p in gone[0][1][1]] == ["vanished"]

@@ -1,0 +1,77 @@
+"""Tables of results: aligned text for the terminal, Markdown for docs/performance.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bench.measure import Tool
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        widths = [
+            max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
+            for i, c in enumerate(self.columns)
+        ]
+        lines = [self.title]
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(self.columns, widths, strict=True))
+            )
+        )
+        for row in self.rows:
+            lines.append(
+                "  ".join(
+                    v.ljust(w) if i == 0 else v.rjust(w)
+                    for i, (v, w) in enumerate(zip(row, widths, strict=True))
+                )
+            )
+        lines += [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        out = [f"**{self.title}**", ""]
+        out.append("| " + " | ".join(self.columns) + " |")
+        out.append("|" + "|".join(["---"] + ["---:"] * (len(self.columns) - 1)) + "|")
+        out += ["| " + " | ".join(row) + " |" for row in self.rows]
+        if self.notes:
+            out.append("")
+            out += [f"- {note}" for note in self.notes]
+        return "\n".join(out)
+
+
+def tool_table(title: str, tools: Sequence[Tool], notes: Sequence[str] = ()) -> Table:
+    """Median wall, median CPU, peak RSS, and the wall ratio to each tool's `base`."""
+    by_name = {t.name: t for t in tools}
+    table = Table(title, ["tool", "wall s", "ratio", "CPU s", "peak RSS MB", "runs"])
+    for t in tools:
+        if t.error is not None or not t.samples:
+            table.rows.append([t.name, "failed", "", "", "", "0"])
+            table.notes.append(f"{t.name}: {t.error}")
+            continue
+        base = by_name.get(t.base) if t.base else None
+        ratio = ""
+        if base is not None and base.samples and base is not t:
+            ratio = f"{t.wall / base.wall:.2f}x {base.name}"
+        elif base is t:
+            ratio = "1.00 (base)"
+        table.rows.append(
+            [
+                t.name,
+                f"{t.wall:.2f}",
+                ratio,
+                f"{t.cpu:.2f}",
+                f"{t.maxrss / 1e6:.0f}",
+                str(len(t.samples)),
+            ]
+        )
+    table.notes += list(notes)
+    return table

@@ -1,0 +1,342 @@
+"""overlayscope beside du, gdu and docker, in one go.
+
+    .venv/bin/python -m bench [--sizes 100k,1m] [--rounds 5] [--cold] [--engine]
+                              [--markdown FILE]
+
+For each size, a synthetic data root (built once, cached under /var/tmp/overlayscope-bench,
+checked with `overlayscope check`), then, alternating and repeated, on a warm page cache
+(and with `--cold` after dropping it before every run): `du -s overlay2/`, `gdu -n -s`,
+overlayscope's full scan (`df`: every inode of the root) without and with its scan cache,
+and `layers`. Then the scan cache's first and second full scan, and resident memory per
+indexed entry. With `--engine`, a private dockerd's root: `overlayscope container` on a
+container with ~100k changes beside `docker diff`, `df` beside `docker system df -v`.
+Prints median wall, CPU (user+sys of the process tree) and peak RSS, and the ratios;
+docs/performance.md explains the method and holds the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if not __package__:  # run as `python bench/run.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.measure import Tool, can_drop_caches, run_once, run_rounds
+from bench.report import Table, tool_table
+from bench.synth import CACHE_DIR, Manifest, parse_size, synthetic_root
+
+OVERLAYSCOPE = [sys.executable, "-m", "overlayscope.cli.main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100k,1m", help="entries per synthetic root")
+    parser.add_argument("--rounds", type=int, default=5, help="timed runs of each tool")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cold", action="store_true", help="also time with the page cache dropped")
+    parser.add_argument("--engine", action="store_true", help="also time a private dockerd's root")
+    parser.add_argument("--changes", type=int, default=100_000, help="container changes (--engine)")
+    parser.add_argument("--markdown", metavar="FILE", help="write the tables as Markdown")
+    parser.add_argument("--only", default="", help="comma list of sections: warm,cold,cache,memory")
+    args = parser.parse_args(argv)
+    sections = set(args.only.split(",")) if args.only else {"warm", "cold", "cache", "memory"}
+    if not args.cold:
+        sections.discard("cold")
+    if "cold" in sections and not can_drop_caches():
+        print("--cold: dropping the page cache needs root and a writable /proc/sys/vm: skipped")
+        sections.discard("cold")
+    bench = Bench(args.rounds)
+    bench.tables.append(machine_table())
+    memory = Table(
+        "Resident memory per indexed entry (bytes)",
+        ["root", "entries", "RSS growth", "Python heap", "columns only", "with lookup tables"],
+    )
+    for size in args.sizes.split(","):
+        manifest = synthetic_root(parse_size(size), args.seed)
+        label = f"{size} ({manifest.total_entries:,} entries)"
+        if not bench.check(manifest.root):
+            return 1
+        if "warm" in sections:
+            bench.scan_table(f"Full scan, {label}, warm page cache", manifest, cold=False)
+        if "cold" in sections:
+            bench.scan_table(f"Full scan, {label}, cold page cache", manifest, cold=True)
+        if "cache" in sections:
+            bench.cache_table(f"Scan cache, {label}: first and second full scan", manifest.root)
+        if "memory" in sections:
+            memory.rows.append([size, *memory_row(manifest.root)])
+    if memory.rows:
+        memory.notes.append(
+            "RSS growth: of a process that scanned every layer (after a GC); Python heap: what "
+            "tracemalloc counts still allocated; columns only: the arrays and blobs of the "
+            "compact layout; with lookup tables: Python heap once path lookups were made "
+            "(each listed dir's path and a dict of them)."
+        )
+        bench.tables.append(memory)
+    if args.engine:
+        bench.engine_tables(args.changes)
+    text = "\n\n".join(t.text() for t in bench.tables)
+    print("\n" + text)
+    if args.markdown:
+        Path(args.markdown).write_text("\n\n".join(t.markdown() for t in bench.tables) + "\n")
+        print(f"\nwrote {args.markdown}")
+    return 0
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def machine_table() -> Table:
+    def version(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+        except OSError:
+            return "not installed"
+        return out.strip().splitlines()[0] if out.strip() else "?"
+
+    table = Table("Machine", ["what", "value"])
+    table.rows += [
+        ["CPUs", str(len(os.sched_getaffinity(0)))],
+        ["kernel", platform.release()],
+        ["python", platform.python_version()],
+        ["filesystem of /var/tmp", _fstype("/var/tmp")],
+        ["du", version(["du", "--version"])],
+        ["gdu", version(["gdu", "--version"]) if shutil.which("gdu") else "not installed"],
+        ["docker", version(["docker", "--version"]) if shutil.which("docker") else "none"],
+        ["load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())],
+        ["date", time.strftime("%Y-%m-%d %H:%M")],
+    ]
+    return table
+
+
+def _fstype(path: str) -> str:
+    best, kind = "", "?"
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if path.startswith(parts[1]) and len(parts[1]) >= len(best):
+                best, kind = parts[1], parts[2]
+    return kind
+
+
+def memory_row(root: str) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.memory", root], capture_output=True, text=True, check=True
+    ).stdout
+    m = json.loads(out)
+    return [
+        f"{m['entries']:,}",
+        f"{m['rss_per_entry']:.0f}",
+        f"{m['traced_per_entry']:.0f}",
+        f"{m['columns_per_entry']:.0f}",
+        f"{m['with_lookups_per_entry']:.0f}",
+    ]
+
+
+class Bench:
+    """The tables so far, and how to make more."""
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+        self.tables: list[Table] = []
+        self.cache_home = CACHE_DIR / "xdg-cache"  # the benchmark's own scan cache
+        self.env = {**os.environ, "XDG_CACHE_HOME": str(self.cache_home)}
+
+    def os_cmd(self, root: str, *args: str) -> list[str]:
+        return [*OVERLAYSCOPE, "--root", root, "--offline", *args]
+
+    def clear_cache(self) -> None:
+        shutil.rmtree(self.cache_home, ignore_errors=True)
+
+    def check(self, root: str) -> bool:
+        """`overlayscope check` must find no problem in a synthetic root."""
+        proc = subprocess.run(
+            self.os_cmd(root, "--json", "check"),
+            capture_output=True,
+            text=True,
+            check=False,
+            env=self.env,
+        )
+        result = json.loads(proc.stdout) if proc.stdout else {}
+        if proc.returncode != 0 or not result.get("ok"):
+            log(f"overlayscope check found problems in {root}:\n{proc.stdout}{proc.stderr}")
+            return False
+        log(f"overlayscope check {root}: OK, no problems")
+        return True
+
+    def _rounds(self, title: str, tools: list[Tool], cold: bool) -> None:
+        log(f"{title}: {self.rounds} rounds")
+        load = os.getloadavg()[0]
+        run_rounds(tools, self.rounds, cold=cold, log=log)
+        self.tables.append(
+            tool_table(
+                title,
+                tools,
+                [
+                    f"load average (1 min) before: {load:.2f}, after: "
+                    f"{os.getloadavg()[0]:.2f}, on {os.cpu_count()} CPUs"
+                ],
+            )
+        )
+
+    def scan_table(self, title: str, manifest: Manifest, *, cold: bool) -> None:
+        root = manifest.root
+        overlay2 = os.path.join(root, "overlay2")
+        tools = [Tool("du -s overlay2/", ["du", "-s", overlay2], base="du -s overlay2/")]
+        if shutil.which("gdu"):
+            tools.append(
+                Tool(
+                    "gdu -n -s overlay2/",
+                    ["gdu", "-n", "-s", "-p", overlay2],
+                    base="du -s overlay2/",
+                )
+            )
+        tools += [
+            Tool(
+                "overlayscope df (full scan)",
+                self.os_cmd(root, "--no-cache", "--json", "df"),
+                env=self.env,
+                base="du -s overlay2/",
+            ),
+            Tool(
+                "overlayscope df (scan cache)",
+                self.os_cmd(root, "--json", "df"),
+                env=self.env,
+                base="du -s overlay2/",
+            ),
+            Tool(
+                "overlayscope layers",
+                self.os_cmd(root, "--no-cache", "--json", "layers"),
+                env=self.env,
+                base="du -s overlay2/",
+            ),
+        ]
+        if cold:  # the scan cache must be filled before the rounds
+            run_once(self.os_cmd(root, "--json", "df"), self.env)
+        self._rounds(title, tools, cold)
+        self.tables[-1].notes.append(
+            "df reads every inode under the root (layers, records, logs), du and gdu only "
+            "overlay2/; 'scan cache': image layers read from the scan cache, rw/init layers "
+            "and the rest scanned; layers scans only rw and init layers (image layers' sizes "
+            "are the layer store's)."
+        )
+
+    def cache_table(self, title: str, root: str) -> None:
+        first = Tool(
+            "df, scan cache empty",
+            self.os_cmd(root, "--json", "df"),
+            env=self.env,
+            base="df, scan cache empty",
+            before=self.clear_cache,
+        )
+        second = Tool(
+            "df, scan cache filled",
+            self.os_cmd(root, "--json", "df"),
+            env=self.env,
+            base="df, scan cache empty",
+        )
+        log(f"{title}: {self.rounds} rounds")
+        load = os.getloadavg()[0]
+        run_once(first.argv, self.env)  # page cache warm
+        for r in range(self.rounds):
+            run_rounds([first, second], 1, warmup=False, log=lambda _: None)
+            log(
+                f"  round {r + 1}/{self.rounds}: first {first.samples[-1].wall:.2f}s, "
+                f"second {second.samples[-1].wall:.2f}s"
+            )
+        size = sum(f.stat().st_size for f in self.cache_home.rglob("*.scan"))
+        table = tool_table(
+            title,
+            [first, second],
+            [
+                f"second / first: {second.wall / first.wall:.3f} "
+                f"({first.wall / second.wall:.1f}x faster); cache on disk: {size / 1e6:.0f} MB",
+                f"load average (1 min) before: {load:.2f}, after: {os.getloadavg()[0]:.2f}",
+            ],
+        )
+        self.tables.append(table)
+
+    def engine_tables(self, changes: int) -> None:
+        from bench.engine_case import engine_case
+
+        with engine_case(changes, log) as case:
+            if case is None:
+                self.tables.append(
+                    Table(
+                        "Private engine",
+                        ["what", "value"],
+                        [["engine", "unavailable (see the log)"]],
+                    )
+                )
+                return
+            env = {**case.engine.env, "XDG_CACHE_HOME": str(self.cache_home)}
+            root, name = case.root, case.container
+            diff = Tool("docker diff", ["docker", "diff", name], env=env, base="docker diff")
+            tools = [
+                diff,
+                Tool(
+                    "overlayscope container --json",
+                    self.os_cmd(root, "--no-cache", "--json", "container", name),
+                    env=env,
+                    base="docker diff",
+                ),
+                Tool(
+                    "overlayscope container --json (scan cache)",
+                    self.os_cmd(root, "--json", "container", name),
+                    env=env,
+                    base="docker diff",
+                ),
+                Tool(
+                    "overlayscope container (tree)",
+                    self.os_cmd(root, "--no-cache", "container", name),
+                    env=env,
+                    base="docker diff",
+                ),
+            ]
+            self._rounds(
+                f"One container, {case.changes:,} changes (private dockerd)", tools, cold=False
+            )
+            overlay2 = os.path.join(root, "overlay2")
+            tools = [
+                Tool("du -s overlay2/", ["du", "-s", overlay2], base="du -s overlay2/"),
+                Tool(
+                    "docker system df -v",
+                    ["docker", "system", "df", "-v"],
+                    env=env,
+                    base="du -s overlay2/",
+                ),
+                Tool(
+                    "overlayscope df (full scan)",
+                    self.os_cmd(root, "--no-cache", "--json", "df"),
+                    env=env,
+                    base="du -s overlay2/",
+                ),
+                Tool(
+                    "overlayscope df (scan cache)",
+                    self.os_cmd(root, "--json", "df"),
+                    env=env,
+                    base="du -s overlay2/",
+                ),
+            ]
+            if shutil.which("gdu"):
+                tools.insert(
+                    1,
+                    Tool(
+                        "gdu -n -s overlay2/",
+                        ["gdu", "-n", "-s", "-p", overlay2],
+                        base="du -s overlay2/",
+                    ),
+                )
+            self._rounds("The private dockerd's data root", tools, cold=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,285 @@
+"""A cache of scanned committed image layers, outside the inspected root.
+
+A committed image layer's `diff/` never changes while the layer exists: Docker never
+writes to it again, and removing the layer removes the dir. So its scan is kept,
+keyed by the layer id and the identity of its `diff/` dir (`st_dev`, `st_ino`,
+`st_ctime_ns`): a layer removed and re-created, restored from a backup, or touched
+in any way gets a new identity, and the entry is simply not used. The caller says
+which layers qualify (`scan_layers(..., cacheable=...)`); a container's rw or init
+layer never does.
+
+Entries live in `$XDG_CACHE_HOME/overlayscope/scan-cache/` (default `~/.cache`), one
+file per layer in a data-only format (no pickle: a file is parsed, never executed): a
+JSON header, then the raw bytes of each column (`columns.py`). Writes are atomic (a
+temporary file renamed into place); a file that is missing, truncated, garbage,
+written by another user or for another identity is a miss. Nothing is ever written
+into the inspected tree: `cache_for(root)` gives no cache when the cache dir lies
+inside the root, and `store` writes nothing for a layer on a read-only mount
+(forensic evidence) — nor when the cache dir cannot be written, silently.
+
+`set_enabled(False)` (the CLI's `--no-cache`) turns the default cache off for the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import operator
+import os
+import re
+import struct
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+from overlayscope.scan.columns import COLUMNS, Columns
+from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs
+
+MAGIC = b"OVSCAN\x00\x01"
+FORMAT = 1
+_HEADER = struct.Struct("<I")
+_MAX_AGE = 30 * 86400  # entries not used for this long are removed when one is written
+_SAFE_KEY = re.compile(r"^[0-9a-f]{64}(-init)?$")
+_enabled = True
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the default cache on or off for this process (`--no-cache`)."""
+    global _enabled
+    _enabled = enabled
+
+
+def default_dir() -> str:
+    """`$XDG_CACHE_HOME/overlayscope/scan-cache`, `~/.cache/...` when that is unset."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "overlayscope", "scan-cache")
+
+
+def default_cache() -> ScanCache | None:
+    """The cache in `default_dir()`, or None when caching is off."""
+    return ScanCache(default_dir()) if _enabled else None
+
+
+def cache_for(root: str) -> ScanCache | None:
+    """The default cache for scanning layers of the data root `root`.
+
+    None when caching is off, or when the cache dir would lie inside `root`: the
+    inspected tree is never written to.
+    """
+    cache = default_cache()
+    if cache is None:
+        return None
+    inside = os.path.realpath(cache.directory) + os.sep
+    if inside.startswith(os.path.realpath(root).rstrip(os.sep) + os.sep):
+        return None
+    return cache
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What makes a `diff/` dir the same one: device, inode and inode change time."""
+
+    dev: int
+    ino: int
+    ctime_ns: int
+
+
+def identity_of(diff_dir: str) -> Identity | None:
+    try:
+        st = os.stat(diff_dir)
+    except OSError:
+        return None
+    return Identity(st.st_dev, st.st_ino, st.st_ctime_ns)
+
+
+class ScanCache:
+    """Scans of committed layers, one file per layer id in `directory`."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = os.fspath(directory)
+
+    def path_for(self, key: str) -> str:
+        name = key if _SAFE_KEY.match(key) else hashlib.sha256(key.encode()).hexdigest()
+        return os.path.join(self.directory, name + ".scan")
+
+    def load(self, key: str, diff_dir: str, *, xattrs: bool = True) -> LayerIndex | None:
+        """The cached scan of layer `key` at `diff_dir`, or None (a miss, whatever the reason).
+
+        A scan made without xattrs serves only callers that do not need them.
+        """
+        identity = identity_of(diff_dir)
+        if identity is None:
+            return None
+        path = self.path_for(key)
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_uid != os.geteuid():
+                    return None  # not ours: never trust what another user could write
+                data = f.read()
+            columns = _decode(data, key, identity, xattrs)
+        except Exception:  # a damaged file can fail in any way: it is just a miss
+            return None
+        if columns is None:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # marks it used, so pruning spares it
+        return LayerIndex.from_columns(diff_dir, columns, [])
+
+    def store(self, key: str, index: LayerIndex, identity: Identity, *, xattrs: bool) -> bool:
+        """Keep `index` for layer `key`, whose `diff/` had `identity` before it was scanned.
+
+        Writes nothing for a layer on a read-only mount, or an index not in the compact
+        layout; any failure to write is silent (returns False): a cache is optional.
+        """
+        if index.columns is None or identity_of(index.diff_dir) != identity:
+            return False  # changed while we scanned it: not a committed layer after all
+        try:
+            if os.statvfs(index.diff_dir).f_flag & os.ST_RDONLY:
+                return False
+            data = _encode(index.columns, key, identity, xattrs)
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".scan", dir=self.directory)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, self.path_for(key))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError:
+            return False
+        self._prune()
+        return True
+
+    def _prune(self) -> None:
+        """Remove entries unused for `_MAX_AGE` (layers long gone) and stale temp files."""
+        now = time.time()
+        with contextlib.suppress(OSError), os.scandir(self.directory) as it:
+            for de in it:
+                try:
+                    old = now - de.stat(follow_symlinks=False).st_mtime
+                    if de.name.endswith(".scan") and (
+                        old > _MAX_AGE or (de.name.startswith(".tmp-") and old > 3600)
+                    ):
+                        os.unlink(de.path)
+                except OSError:
+                    continue
+
+
+# -- the file format ----------------------------------------------------------------------
+
+
+def _encode(c: Columns, key: str, identity: Identity, xattrs: bool) -> bytes:
+    blobs: list[bytes | bytearray | array[int]] = []
+    columns = []
+    for name in COLUMNS:
+        col: array[int] = getattr(c, name)
+        columns.append([name, col.typecode, len(col)])
+        blobs.append(col)
+    header = {
+        "format": FORMAT,
+        "key": key,
+        "identity": [identity.dev, identity.ino, identity.ctime_ns],
+        "xattrs": xattrs,
+        "entries": len(c),
+        "columns": columns,
+        "names": len(c.names),
+        "targets": len(c.targets),
+        "attrs": [[str(kind), mode, uid, gid] for kind, mode, uid, gid in c.attrs],
+        "rdev": [[i, v] for i, v in c.rdev.items()],
+        "xattr": [_xattrs_out(i, x) for i, x in c.xattrs.items()],
+    }
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    parts: list[bytes | bytearray | memoryview] = [MAGIC, _HEADER.pack(len(raw)), raw]
+    parts += [c.names, c.targets]
+    parts += [memoryview(b).cast("B") for b in blobs if isinstance(b, array)]
+    return b"".join(parts)
+
+
+def _decode(data: bytes, key: str, identity: Identity, xattrs: bool) -> Columns | None:
+    if data[: len(MAGIC)] != MAGIC:
+        return None
+    at = len(MAGIC)
+    (length,) = _HEADER.unpack_from(data, at)
+    at += _HEADER.size
+    header: dict[str, Any] = json.loads(data[at : at + length])
+    at += length
+    if (
+        header["format"] != FORMAT
+        or header["key"] != key
+        or header["identity"] != [identity.dev, identity.ino, identity.ctime_ns]
+        or (xattrs and not header["xattrs"])
+    ):
+        return None
+    view = memoryview(data)
+    c = Columns()
+    n_names, n_targets = int(header["names"]), int(header["targets"])
+    c.names = bytes(view[at : at + n_names])
+    at += n_names
+    c.targets = bytes(view[at : at + n_targets])
+    at += n_targets
+    for name, typecode, count in header["columns"]:
+        if name not in COLUMNS:
+            return None
+        col = array(typecode)
+        size = col.itemsize * int(count)
+        col.frombytes(view[at : at + size])
+        if len(col) != count:
+            return None
+        at += size
+        setattr(c, name, col)
+    if at != len(data):
+        return None
+    c.attrs = [
+        (Kind(kind), int(mode), int(uid), int(gid)) for kind, mode, uid, gid in header["attrs"]
+    ]
+    c.rdev = {int(i): int(v) for i, v in header["rdev"]}
+    c.xattrs = dict(_xattrs_in(item) for item in header["xattr"])
+    return c if _consistent(c, int(header["entries"])) else None
+
+
+def _consistent(c: Columns, n: int) -> bool:
+    """Cheap checks that the columns fit together (a file can be damaged in any way)."""
+    same = all(len(getattr(c, name)) == n for name in ("attr", "size", "blocks", "mtime",
+                                                        "ctime", "ino", "nlink"))  # fmt: skip
+    dirs = len(c.dir_entry)
+    return (
+        same
+        and len(c.name_at) == n + 1
+        and c.name_at[-1] == len(c.names)
+        and len(c.link_at) == len(c.link_entry) + 1
+        and c.link_at[-1] == len(c.targets)
+        and len(c.dir_start) == len(c.dir_count) == len(c.dir_parent) == dirs
+        and max(c.attr, default=0) < max(len(c.attrs), 1)
+        and max(map(operator.add, c.dir_start, c.dir_count), default=0) <= n
+        and max(c.dir_parent, default=0) < max(dirs, 1)
+        and max(c.dir_entry, default=0) < max(n, 1)
+        and max(c.link_entry, default=0) < max(n, 1)
+    )
+
+
+def _xattrs_out(i: int, x: OverlayXattrs) -> list[Any]:
+    return [i, x.namespace, x.opaque, x.whiteout, x.impure,
+            None if x.origin is None else x.origin.hex(),
+            None if x.redirect is None else os.fsencode(x.redirect).hex(),
+            x.metacopy, x.xwhiteouts]  # fmt: skip
+
+
+def _xattrs_in(item: list[Any]) -> tuple[int, OverlayXattrs]:
+    i, namespace, opaque, whiteout, impure, origin, redirect, metacopy, xwhiteouts = item
+    return int(i), OverlayXattrs(
+        namespace=str(namespace),
+        opaque=bool(opaque),
+        whiteout=bool(whiteout),
+        impure=bool(impure),
+        origin=None if origin is None else bytes.fromhex(origin),
+        redirect=None if redirect is None else os.fsdecode(bytes.fromhex(redirect)),
+        metacopy=bool(metacopy),
+        xwhiteouts=bool(xwhiteouts),
+    )
