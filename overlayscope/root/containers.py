@@ -11,8 +11,7 @@ from typing import Any
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     RecordError,
-    list_dir,
-    lstat_or_none,
+    list_record_dir,
     read_json,
     record_dir_problem,
 )
@@ -87,13 +86,7 @@ def state_string(state: dict[str, Any]) -> str:
 def read_containers(path: str) -> ContainerStore:
     """Read every `<root>/containers/<id>/config.v2.json`."""
     store = ContainerStore()
-    try:
-        names = list_dir(path)
-    except RecordError as exc:
-        if lstat_or_none(path) is not None:
-            store.problems.append(exc.problem)
-        return store
-    for name in names:
+    for name in list_record_dir(path, store.problems):
         if not _HEX64.match(name):
             continue
         record = _read_container(os.path.join(path, name), name, store.problems)

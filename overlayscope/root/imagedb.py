@@ -11,7 +11,7 @@ from typing import Any
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     RecordError,
-    list_dir,
+    list_record_dir,
     lstat_or_none,
     read_bytes,
     read_json,
@@ -59,12 +59,7 @@ def read_imagedb(image_dir: str) -> ImageDB:
     """Read image configs and tags under `<root>/image/overlay2`."""
     db = ImageDB()
     content = os.path.join(image_dir, "imagedb", "content", "sha256")
-    try:
-        names = list_dir(content)
-    except RecordError as exc:
-        if lstat_or_none(content) is not None:
-            db.problems.append(exc.problem)
-        names = []
+    names = list_record_dir(content, db.problems)
     metadata = os.path.join(image_dir, "imagedb", "metadata", "sha256")
     for name in names:
         record = _read_image(os.path.join(content, name), name, metadata, db.problems)

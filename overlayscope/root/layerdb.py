@@ -11,8 +11,7 @@ from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     MissingRecord,
     RecordError,
-    list_dir,
-    lstat_or_none,
+    list_record_dir,
     read_optional_text,
     read_text,
     record_dir_problem,
@@ -74,13 +73,7 @@ def read_layerdb(path: str) -> LayerDB:
     """Read `<root>/image/overlay2/layerdb`, checking every chain id."""
     db = LayerDB()
     sha_dir = os.path.join(path, "sha256")
-    try:
-        names = list_dir(sha_dir)
-    except RecordError as exc:
-        if lstat_or_none(sha_dir) is not None:
-            db.problems.append(exc.problem)
-        names = []
-    for name in names:
+    for name in list_record_dir(sha_dir, db.problems):
         record = _read_layer(os.path.join(sha_dir, name), name, db.problems)
         if record is not None:
             db.layers[record.chain_id] = record
@@ -94,13 +87,7 @@ def read_layerdb(path: str) -> LayerDB:
                 )
             )
     mounts_dir = os.path.join(path, "mounts")
-    try:
-        names = list_dir(mounts_dir)
-    except RecordError as exc:
-        if lstat_or_none(mounts_dir) is not None:
-            db.problems.append(exc.problem)
-        names = []
-    for name in names:
+    for name in list_record_dir(mounts_dir, db.problems):
         mount = _read_mount(os.path.join(mounts_dir, name), name, db.problems)
         if mount is not None:
             db.mounts[mount.container_id] = mount

@@ -10,6 +10,7 @@ from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     RecordError,
     list_dir,
+    list_record_dir,
     lstat_or_none,
     read_optional_text,
 )
@@ -123,13 +124,7 @@ def _check_lower_cycles(store: Overlay2Store) -> None:
 
 def _read_short_links(l_path: str, problems: list[Problem]) -> dict[str, str]:
     links: dict[str, str] = {}
-    try:
-        names = list_dir(l_path)
-    except RecordError as exc:
-        if lstat_or_none(l_path) is not None:
-            problems.append(exc.problem)
-        return links
-    for short in names:
+    for short in list_record_dir(l_path, problems):
         link_path = os.path.join(l_path, short)
         try:
             target = os.readlink(link_path)

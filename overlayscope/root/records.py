@@ -131,6 +131,16 @@ def lstat_or_none(path: str) -> os.stat_result | None:
         return None
 
 
+def list_record_dir(path: str, problems: list[Problem]) -> list[str]:
+    """Names in an optional record dir: [] when it is absent; [] and a problem when unreadable."""
+    try:
+        return list_dir(path)
+    except RecordError as exc:
+        if lstat_or_none(path) is not None:
+            problems.append(exc.problem)
+        return []
+
+
 def list_dir(path: str) -> list[str]:
     """Names in a directory that is not a symlink; RecordError when unreadable."""
     st = lstat_or_none(path)
