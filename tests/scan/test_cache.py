@@ -157,9 +157,9 @@ def test_a_damaged_cache_file_is_a_miss(
     elif damage == "lengths":
         data = data.replace(b'"entries":', b'"entries":1', 1)
     elif damage == "other-layer":
-        cache.store(
-            "M", scan_layers({"L": diff}, workers=1)["L"], identity_of(str(diff)), xattrs=True
-        )  # type: ignore[arg-type]
+        identity = identity_of(str(diff))
+        assert identity is not None
+        cache.store("M", scan_layers({"L": diff}, workers=1)["L"], identity, xattrs=True)
         data = Path(cache.path_for("M")).read_bytes()
     path.write_bytes(data)
     if damage == "other-owner":

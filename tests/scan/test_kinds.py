@@ -157,3 +157,18 @@ def test_index_shape(tmp_path: Path) -> None:
     assert sorted(index.children["/a"]) == ["/a/b", "/a/empty"]
     assert [e.name for e in index.listdir("/a/b")] == ["c"]
     assert len(index) == 6
+
+
+@needs_root
+def test_without_xattrs_only_empty_files_are_asked(tmp_path: Path) -> None:
+    setx(add(tmp_path, "wh", "file", b""), "trusted.overlay.whiteout", b"")
+    setx(add(tmp_path, "opq", "dir"), "trusted.overlay.opaque")
+    setx(add(tmp_path, "copied", "file", b"data"), "trusted.overlay.origin", b"\x00\xfb")
+    add(tmp_path, "gone", "chardev00")
+    full, lean = scan_tree(tmp_path), scan_tree(tmp_path, xattrs=False)
+    assert full.entries["/opq"].kind is Kind.OPAQUE_DIR
+    assert lean.entries["/opq"].kind is Kind.DIR and lean.entries["/opq"].xattrs is None
+    assert lean.entries["/copied"].xattrs is None and full.entries["/copied"].xattrs is not None
+    for path in ("/wh", "/gone"):  # whiteouts either way: byte counts see the same kinds
+        assert lean.entries[path] == full.entries[path]
+        assert lean.entries[path].kind is Kind.WHITEOUT
