@@ -124,19 +124,20 @@ def apply_view(host: Host, view: DaemonView) -> None:
         _compare(host, os.path.join(host.root, "containers", cid), data, expected)
     for iid, data in view.images.items():
         image = host.images.get(iid)
+        config_path = os.path.join(
+            host.root,
+            "image",
+            "overlay2",
+            "imagedb",
+            "content",
+            "sha256",
+            iid.removeprefix("sha256:"),
+        )
         if image is None:
             host.problems.append(
                 Problem(
                     ProblemKind.DAEMON_MISMATCH,
-                    os.path.join(
-                        host.root,
-                        "image",
-                        "overlay2",
-                        "imagedb",
-                        "content",
-                        "sha256",
-                        iid.removeprefix("sha256:"),
-                    ),
+                    config_path,
                     "the daemon lists this image, the disk has no config for it",
                 )
             )
@@ -148,20 +149,7 @@ def apply_view(host: Host, view: DaemonView) -> None:
             "UpperDir": _diff(root, stack[0]),
             "LowerDir": ":".join(_diff(root, d) for d in stack[1:]),
         }
-        _compare(
-            host,
-            os.path.join(
-                host.root,
-                "image",
-                "overlay2",
-                "imagedb",
-                "content",
-                "sha256",
-                iid.removeprefix("sha256:"),
-            ),
-            data,
-            expected,
-        )
+        _compare(host, config_path, data, expected)
     for cid in host.containers:
         if cid not in view.containers:
             host.problems.append(
