@@ -12,8 +12,9 @@ from __future__ import annotations
 from array import array
 from itertools import accumulate, compress, islice
 from operator import itemgetter, methodcaller
+from typing import Any
 
-from overlayscope.scan.columns import ENCODING, ERRORS, Columns, widened
+from overlayscope.scan.columns import ENCODING, ERRORS, TIME_OVERFLOW, Columns, widened
 from overlayscope.scan.entry import Kind, LayerIndex, ScanProblem
 from overlayscope.scan.walker import Record
 
@@ -27,6 +28,7 @@ _NUMERIC = (("size", 5), ("blocks", 6), ("mtime", 7), ("ctime", 8), ("ino", 9), 
 _PER_ENTRY = ("attr", "size", "blocks", "mtime", "ctime", "ino", "nlink")
 _SLOT_COLUMNS = ("dir_entry", "dir_start", "dir_count", "dir_parent")
 _FLUSH = 4096  # records buffered before they go into the columns
+_TIME_MAX = 2**63 - 1
 
 
 class IndexBuilder:
@@ -145,6 +147,7 @@ class IndexBuilder:
                 ids[key] = len(c.attrs)
                 c.attrs.append((_KIND_OF_ID[key[0]], key[1], key[2], key[3]))
         c.attr = widened(c.attr, list(map(ids.__getitem__, keys)), "attr")
+        _fit_times(c, fields, first)
         for name, field in _NUMERIC:
             setattr(c, name, widened(getattr(c, name), fields[field], name))
         rdevs, targets, xattrs = fields[11], fields[12], fields[13]
@@ -200,6 +203,10 @@ class IndexBuilder:
         for i, _ in tail_xattrs:
             del c.xattrs[i]
         c.xattrs.update((moved(i), x) for i, x in tail_xattrs)
+        tail_times = [(i, t) for i, t in c.wide_times.items() if i >= start]
+        for i, _ in tail_times:
+            del c.wide_times[i]
+        c.wide_times.update((moved(i), t) for i, t in tail_times)
         k = len(c.link_entry)
         while k and c.link_entry[k - 1] >= start:
             k -= 1
@@ -217,3 +224,22 @@ class IndexBuilder:
             ends = islice(accumulate((len(t) for _, t in links), initial=c.link_at[-1]), 1, None)
             c.link_at = widened(c.link_at, ends, "link_at")
         self._pending = {p: (moved(e), s) for p, (e, s) in self._pending.items()}
+
+
+def _fit_times(c: Columns, fields: list[tuple[Any, ...]], first: int) -> None:
+    """Times that do not fit the 64-bit columns go to `wide_times`, TIME_OVERFLOW in their place.
+
+    A file can carry a time past the year 2262 (ext4 stores up to 2446); checked
+    per flush with min/max, so the common case costs next to nothing."""
+    mtimes, ctimes = fields[7], fields[8]
+    if (
+        max(mtimes) <= _TIME_MAX and min(mtimes) > TIME_OVERFLOW
+        and max(ctimes) <= _TIME_MAX and min(ctimes) > TIME_OVERFLOW
+    ):  # fmt: skip
+        return
+    fitted_m, fitted_c = list(mtimes), list(ctimes)
+    for j, (mtime, ctime) in enumerate(zip(mtimes, ctimes, strict=True)):
+        if not (TIME_OVERFLOW < mtime <= _TIME_MAX and TIME_OVERFLOW < ctime <= _TIME_MAX):
+            c.wide_times[first + j] = (mtime, ctime)
+            fitted_m[j] = fitted_c[j] = TIME_OVERFLOW
+    fields[7], fields[8] = tuple(fitted_m), tuple(fitted_c)

@@ -39,7 +39,7 @@ from overlayscope.scan.columns import COLUMNS, Columns
 from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs
 
 MAGIC = b"OVSCAN\x00\x01"
-FORMAT = 1
+FORMAT = 2
 _HEADER = struct.Struct("<I")
 _MAX_AGE = 30 * 86400  # entries not used for this long are removed when one is written
 _SAFE_KEY = re.compile(r"^[0-9a-f]{64}(-init)?$")
@@ -193,6 +193,7 @@ def _encode(c: Columns, key: str, identity: Identity, xattrs: bool) -> bytes:
         "targets": len(c.targets),
         "attrs": [[str(kind), mode, uid, gid] for kind, mode, uid, gid in c.attrs],
         "rdev": [[i, v] for i, v in c.rdev.items()],
+        "wide_times": [[i, m, t] for i, (m, t) in c.wide_times.items()],
         "xattr": [_xattrs_out(i, x) for i, x in c.xattrs.items()],
     }
     raw = json.dumps(header, separators=(",", ":")).encode()
@@ -240,6 +241,7 @@ def _decode(data: bytes, key: str, identity: Identity, xattrs: bool) -> Columns 
         (Kind(kind), int(mode), int(uid), int(gid)) for kind, mode, uid, gid in header["attrs"]
     ]
     c.rdev = {int(i): int(v) for i, v in header["rdev"]}
+    c.wide_times = {int(i): (int(m), int(t)) for i, m, t in header["wide_times"]}
     c.xattrs = dict(_xattrs_in(item) for item in header["xattr"])
     return c if _consistent(c, int(header["entries"])) else None
 

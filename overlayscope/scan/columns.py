@@ -9,6 +9,9 @@ an entry; this layout costs ~60 (docs/performance.md has the measurements). Entr
   at most, so one byte an entry.
 - `size`, `blocks`, `mtime`, `ctime`, `ino`, `nlink`: the lstat facts, each in the
   narrowest array type that holds the layer's values (widened when one does not fit).
+- `mtime` and `ctime` hold nanoseconds in 64 bits; a time past that (beyond the year
+  2262, which ext4 can store and hostile evidence may use) is `TIME_OVERFLOW` there,
+  and exact in `wide_times`.
 - rare facts are sparse: `rdev` (non-zero only) and `xattrs` by entry, symlink targets
   as (`link_entry`, `link_at`, `targets`) like the names.
 - directories whose listing was read are "slots", in listing order: `dir_entry[s]` is
@@ -58,6 +61,7 @@ COLUMNS: dict[str, str] = {
 _SIGNED_WIDE = {"size", "blocks"}  # widen to 'q' (st_size and st_blocks are signed)
 
 Attr = tuple[Kind, int, int, int]  # kind, mode, uid, gid
+TIME_OVERFLOW = -(2**63)  # in mtime/ctime: the exact times are in `wide_times`
 _SMALL_DIR = 16  # children bisected in place; a bigger dir's names are listed once
 _NAME_LISTS = 4096  # dirs whose name lists are kept (~55 bytes a child)
 
@@ -106,6 +110,7 @@ class Columns:
         "rdev",
         "size",
         "targets",
+        "wide_times",
         "xattrs",
     )
 
@@ -119,6 +124,7 @@ class Columns:
         self.attrs: list[Attr] = []
         self.rdev: dict[int, int] = {}
         self.xattrs: dict[int, OverlayXattrs] = {}
+        self.wide_times: dict[int, tuple[int, int]] = {}  # entry -> (mtime_ns, ctime_ns)
         self._reset_lookups()
 
     # typed views of the columns set by name above (mypy cannot see setattr)
@@ -186,9 +192,12 @@ class Columns:
     def entry_at(self, i: int, path: str) -> Entry:
         """Entry i, whose path (`path_at(i)`) the caller already knows."""
         kind, mode, uid, gid = self.attrs[self.attr[i]]
+        mtime, ctime = self.mtime[i], self.ctime[i]
+        if mtime == TIME_OVERFLOW:
+            mtime, ctime = self.wide_times.get(i, (mtime, ctime))
         return make_entry(
             path, kind, mode, uid, gid,
-            self.size[i], self.blocks[i], self.mtime[i], self.ctime[i], self.ino[i],
+            self.size[i], self.blocks[i], mtime, ctime, self.ino[i],
             self.nlink[i], self.rdev.get(i, 0),
             self.target(i) if kind is Kind.SYMLINK else None, self.xattrs.get(i),
         )  # fmt: skip

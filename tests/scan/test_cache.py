@@ -298,3 +298,26 @@ def test_no_cache_neither_reads_nor_writes(captured_root: CapturedRoot, tmp_path
     planted = json.loads(_cli(root, home, "--json", "df"))
     assert planted["total"] != real["total"]  # the planted entry was read
     assert json.loads(_cli(root, home, "--no-cache", "--json", "df")) == real
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_times_past_2262_survive_scan_wire_and_cache(
+    tmp_path: Path, cache_home: Path, workers: int
+) -> None:
+    """st_mtime_ns past 2**63 (ext4 stores times up to 2446): exact after a worker's
+    wire and a cache round trip, beside ordinary times in the same flush."""
+    diff = tmp_path / "L" / "diff"
+    future = add(diff, "future", "file", b"x")
+    past = add(diff, "past", "file", b"y")
+    os.utime(future, ns=(0, 10**19 + 7))
+    os.utime(past, ns=(0, -(2**63) + 5))  # before 1678: fits, as the smallest allowed
+    expected = {p: (os.lstat(p).st_mtime_ns, os.lstat(p).st_ctime_ns) for p in (future, past)}
+    assert expected[future][0] > 2**63  # the filesystem kept it
+    first = scan_layers({"L": diff, "M": diff}, cacheable={"L"}, workers=workers)
+    cached = scan_layers({"L": diff}, cacheable={"L"}, workers=workers)["L"]
+    cache = scan_cache.default_cache()
+    assert cache is not None and cache.load("L", str(diff)) is not None
+    for index in (first["L"], first["M"], cached):
+        for path, (mtime, ctime) in expected.items():
+            entry = index.entries["/" + path.name]
+            assert (entry.mtime_ns, entry.ctime_ns) == (mtime, ctime)
