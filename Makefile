@@ -6,12 +6,12 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 
 .PHONY: run test lint engine-deps capture clean
 
-$(VENV)/.run-installed: pyproject.toml
+$(VENV)/.run-installed: pyproject.toml setup.py overlayscope/scan/_listdir.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml
+$(VENV)/.test-installed: pyproject.toml setup.py overlayscope/scan/_listdir.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -e '.[test]'
 	touch $@ $(VENV)/.run-installed
@@ -30,7 +30,8 @@ lint: $(VENV)/.test-installed
 
 # dockerd (docker.io) for the private test engine, busybox-static for its base image,
 # tmux for the end-to-end TUI test, GNU tar + xz for the captured snapshot, strace and
-# sleuthkit's mactime for the forensic guarantees and the bodyfile check.
+# sleuthkit's mactime for the forensic guarantees and the bodyfile check; a C compiler
+# and Python's headers for the scanner's C helper (optional to run, required under CI).
 engine-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  missing=""; \
@@ -40,6 +41,9 @@ engine-deps:
 	  command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
 	  command -v strace >/dev/null 2>&1 || missing="$$missing strace"; \
 	  command -v mactime >/dev/null 2>&1 || missing="$$missing sleuthkit"; \
+	  command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	  $(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+	    || missing="$$missing python3-dev"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -65,3 +65,23 @@ def world_tmp() -> Iterator[Path]:
         subprocess.run(["rm", "-rf", "--", str(path)], check=False)
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(params=["native", "python"])
+def each_walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test under each directory listing: the C helper and the pure-Python one.
+
+    Worker processes read OVERLAYSCOPE_PURE_PYTHON at import, this process through
+    `native.listdir`; both are set. The C helper must be built under CI.
+    """
+    from overlayscope.scan import native
+    from tests.conftest import skip_or_fail
+
+    if request.param == "native":
+        if native.listdir is None:
+            skip_or_fail("the scanner's C helper (overlayscope/scan/_listdir.c) is not built")
+        monkeypatch.delenv("OVERLAYSCOPE_PURE_PYTHON", raising=False)
+    else:
+        monkeypatch.setattr(native, "listdir", None)
+        monkeypatch.setenv("OVERLAYSCOPE_PURE_PYTHON", "1")
+    return str(request.param)

@@ -13,6 +13,9 @@ from overlayscope.scan.entry import Entry, Kind, OverlayXattrs
 from overlayscope.scan.walker import Record
 from tests.scan.conftest import add
 
+# every test here runs under the C listing and the pure-Python one
+pytestmark = pytest.mark.usefixtures("each_walk")
+
 FIELDS = (
     Kind.OPAQUE_DIR, 0o40755, 1, 2, 4096, 8, 10, 20, 12345, 3, 0, None, OverlayXattrs(opaque=True),
 )  # fmt: skip

@@ -8,11 +8,15 @@ import stat
 import tempfile
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from overlayscope.scan import Kind, scan_tree
 from tests.scan.conftest import IS_ROOT
+
+# every test here runs under the C listing and the pure-Python one
+pytestmark = pytest.mark.usefixtures("each_walk")
 
 # a node: ("file", size) | ("symlink", target) | ("fifo",) | ("whiteout",) | (dir kind, children)
 Node = tuple[Any, ...]
@@ -58,7 +62,11 @@ def _make(path: bytes, node: Node, expected: dict[str, Kind], rel: str) -> None:
     expected[rel or "/"] = KINDS[what]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(names=st.dictionaries(names, trees, max_size=6))
 def test_scan_finds_exactly_what_was_made(names: dict[bytes, Node]) -> None:
     base = tempfile.mkdtemp(prefix="overlayscope-hyp-")

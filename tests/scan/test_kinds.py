@@ -11,6 +11,9 @@ import pytest
 from overlayscope.scan import Kind, OverlayXattrs, scan_tree
 from tests.scan.conftest import add, needs_root, setx
 
+# every test here runs under the C listing and the pure-Python one
+pytestmark = pytest.mark.usefixtures("each_walk")
+
 
 @pytest.mark.parametrize(
     ("what", "value", "kind"),

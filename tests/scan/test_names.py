@@ -9,6 +9,9 @@ import pytest
 
 from overlayscope.scan import Kind, scan_layers, scan_tree
 
+# every test here runs under the C listing and the pure-Python one
+pytestmark = pytest.mark.usefixtures("each_walk")
+
 NAMES = [
     b"plain.txt",
     b"caf\xc3\xa9",  # valid UTF-8

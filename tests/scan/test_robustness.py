@@ -18,6 +18,10 @@ from overlayscope.scan.builder import IndexBuilder
 from overlayscope.scan.walker import Record, walk_tree
 from tests.scan.conftest import IS_ROOT, add, needs_root
 
+# every test here runs under the C listing and the pure-Python one
+pytestmark = pytest.mark.usefixtures("each_walk")
+
+
 _DIR = os.O_RDONLY | os.O_DIRECTORY
 
 
