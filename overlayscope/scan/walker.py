@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeAlias
 
 from overlayscope.scan import native
 from overlayscope.scan.entry import Kind, OverlayXattrs, ScanProblem, join
+from overlayscope.scan.readahead import Detector, ReadAhead
 from overlayscope.scan.xattrs import (
     OVERLAY_PREFIXES,
     QUIET_ERRNOS,
@@ -136,6 +137,9 @@ class _Walk:
         self.sink = sink
         self.count = 0
         self.stack: list[_Frame] = []
+        self.detector = Detector()
+        self.cold = Detector.forced()  # start a read-ahead at the next directory
+        self.readahead: ReadAhead | None = None
 
     def run(self) -> None:
         sink = self.sink
@@ -160,6 +164,8 @@ class _Walk:
         try:
             root.pending = self._list(root)
             while stack:
+                if self.cold and self.readahead is None:
+                    self._start_readahead()
                 top = stack[-1]
                 if not top.pending:
                     stack.pop()
@@ -168,10 +174,22 @@ class _Walk:
                     continue
                 self._descend(top, *top.pending.pop())
         finally:
+            if self.readahead is not None:
+                self.readahead.close()
             for frame in stack:
                 if frame.fd >= 0:
                     os.close(frame.fd)
             stack.clear()
+
+    def _start_readahead(self) -> None:
+        """Warm, from other threads, every dir the walk has yet to visit, the next first."""
+        stack = self.stack
+        self.readahead = ReadAhead(stack[0].fd)
+        todo: list[bytes] = []
+        for frame in stack:  # the top frame's last pending dir is the walk's next
+            prefix = frame.path[1:] + "/" if frame.path != "/" else ""
+            todo += [os.fsencode(prefix + name) for name, _, _ in frame.pending]
+        self.readahead.push(todo)
 
     def _root_frame(self, fd: int) -> _Frame:
         st = os.fstat(fd)
@@ -335,10 +353,13 @@ class _Walk:
         subdirs: list[tuple[str, int, int]] = []
         sink.tick(self.count, dir_path)
         done = False
+        detector = self.detector
         while not done:
             records, found, xattr_names, errors, read_errno, done = list_dir(
                 fd, bprefix, xmode, native.KINDS, BATCH
             )
+            if not detector.decided and detector.cold(len(records) + len(errors)):
+                self.cold = True
             for name, code in errors:
                 sink.problem(problem_for(prefix + name, OSError(code, os.strerror(code))))
             if xattr_names:

@@ -226,3 +226,19 @@ def test_atimes_are_kept_where_the_kernel_allows(evidence: dict[str, Path]) -> N
         subprocess.run(_cli(root, *args), capture_output=True, timeout=600, check=True)
     changed = [p for p, atime in old.items() if os.lstat(p).st_atime_ns != atime]
     assert changed == []
+
+
+def test_scans_with_readahead_write_nothing_and_read_nothing_outside(
+    evidence: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scanner's read-ahead threads (forced on here, as on a cold cache) open dirs
+    with openat2 beneath each layer: nothing for writing, nothing outside, O_NOATIME."""
+    root, canary = evidence["root"], evidence["canary"]
+    monkeypatch.setenv("OVERLAYSCOPE_READAHEAD", "1")
+    proc, lines = _strace(_cli(root, "--no-cache", "df"), evidence["tmp"] / "trace-scan")
+    assert proc.returncode in (0, 1), proc.stderr.decode(errors="replace")
+    opened = _check_trace(lines, root, canary)
+    if os.environ.get("OVERLAYSCOPE_PURE_PYTHON", "") in ("", "0"):
+        ahead = [line for line in opened if " openat2(" in line and "/diff" in line]
+        assert ahead, "no read-ahead ran"
+        assert all("RESOLVE_BENEATH" in line and "RESOLVE_NO_SYMLINKS" in line for line in ahead)
