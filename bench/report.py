@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.measure import Tool
+from bench.tui_paint import PaintResult
+
+PAINT_TARGET = 1.0  # s, issue #9: the TUI's first paint on the 1M-entry root
 
 
 @dataclass
@@ -72,6 +75,46 @@ def tool_table(title: str, tools: Sequence[Tool], notes: Sequence[str] = ()) -> 
                 f"{t.maxrss / 1e6:.0f}",
                 str(len(t.samples)),
             ]
+        )
+    table.notes += list(notes)
+    return table
+
+
+def paint_table(title: str, results: Sequence[PaintResult], notes: Sequence[str] = ()) -> Table:
+    """Per root: median first frame and first paint (with min–max), scan finished, target."""
+    table = Table(
+        title,
+        [
+            "root",
+            "first frame s",
+            "first paint s (median)",
+            "min–max s",
+            "scan finished s",
+            f"target < {PAINT_TARGET:g} s",
+            "runs",
+        ],
+    )
+    for r in results:
+        if r.error is not None or not r.samples:
+            table.rows.append([r.name, "failed", "failed", "", "", "", str(len(r.samples))])
+            table.notes.append(f"{r.name}: {r.error}")
+            continue
+        paints = [s.paint for s in r.samples]
+        table.rows.append(
+            [
+                r.name,
+                f"{r.frame:.2f}",
+                f"{r.paint:.2f}",
+                f"{min(paints):.2f}–{max(paints):.2f}",
+                f"{r.scan:.1f}" if r.scan is not None else "not seen",
+                "met" if r.paint < PAINT_TARGET else "not met",
+                str(len(r.samples)),
+            ]
+        )
+        table.notes.append(
+            f"{r.name}: reads at most {r.gap * 1000:.0f} ms apart before the first paint; "
+            f"quit (q to exit) {r.quit:.2f} s; load average (1 min) before: "
+            f"{r.load_before:.2f}, after: {r.load_after:.2f}"
         )
     table.notes += list(notes)
     return table

@@ -7,9 +7,10 @@ For each size, a synthetic data root (built once, cached under /var/tmp/overlays
 checked with `overlayscope check`), then, alternating and repeated, on a warm page cache
 (and with `--cold` after dropping it before every run): `du -s overlay2/`, `gdu -n -s`,
 overlayscope's full scan (`df`: every inode of the root) without and with its scan cache,
-and `layers`. Then the scan cache's first and second full scan, and resident memory per
-indexed entry. With `--engine`, a private dockerd's root: `overlayscope container` on a
-container with ~100k changes beside `docker diff`, `df` beside `docker system df -v`.
+and `layers`. Then the scan cache's first and second full scan, resident memory per
+indexed entry, and the TUI's first paint and background scan in a real terminal (tmux:
+`bench/tui_paint.py`). With `--engine`, a private dockerd's root: `overlayscope container`
+on a container with ~100k changes beside `docker diff`, `df` beside `docker system df -v`.
 Prints median wall, CPU (user+sys of the process tree) and peak RSS, and the ratios;
 docs/performance.md explains the method and holds the numbers.
 """
@@ -30,8 +31,9 @@ if not __package__:  # run as `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import Tool, can_drop_caches, run_once, run_rounds
-from bench.report import Table, tool_table
+from bench.report import Table, paint_table, tool_table
 from bench.synth import CACHE_DIR, Manifest, parse_size, synthetic_root
+from bench.tui_paint import PaintResult, measure_paint
 
 OVERLAYSCOPE = [sys.executable, "-m", "overlayscope.cli.main"]
 
@@ -45,20 +47,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", action="store_true", help="also time a private dockerd's root")
     parser.add_argument("--changes", type=int, default=100_000, help="container changes (--engine)")
     parser.add_argument("--markdown", metavar="FILE", help="write the tables as Markdown")
-    parser.add_argument("--only", default="", help="comma list of sections: warm,cold,cache,memory")
+    parser.add_argument(
+        "--only", default="", help="comma list of sections: warm,cold,cache,memory,tui"
+    )
     args = parser.parse_args(argv)
-    sections = set(args.only.split(",")) if args.only else {"warm", "cold", "cache", "memory"}
+    sections = (
+        set(args.only.split(",")) if args.only else {"warm", "cold", "cache", "memory", "tui"}
+    )
     if not args.cold:
         sections.discard("cold")
     if "cold" in sections and not can_drop_caches():
         print("--cold: dropping the page cache needs root and a writable /proc/sys/vm: skipped")
         sections.discard("cold")
+    if "tui" in sections and shutil.which("tmux") is None:
+        print("tui: timing the TUI's first paint needs tmux (apt-get install tmux): skipped")
+        sections.discard("tui")
     bench = Bench(args.rounds)
     bench.tables.append(machine_table())
     memory = Table(
         "Resident memory per indexed entry (bytes)",
         ["root", "entries", "RSS growth", "Python heap", "columns only", "with lookup tables"],
     )
+    paints: list[PaintResult] = []
     for size in args.sizes.split(","):
         manifest = synthetic_root(parse_size(size), args.seed)
         label = f"{size} ({manifest.total_entries:,} entries)"
@@ -72,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.cache_table(f"Scan cache, {label}: first and second full scan", manifest.root)
         if "memory" in sections:
             memory.rows.append([size, *memory_row(manifest.root)])
+        if "tui" in sections:
+            paints.append(bench.paint(f"{size} ({manifest.total_entries:,})", manifest))
     if memory.rows:
         memory.notes.append(
             "RSS growth: of a process that scanned every layer (after a GC); Python heap: what "
@@ -80,6 +92,21 @@ def main(argv: list[str] | None = None) -> int:
             "(each listed dir's path and a dict of them)."
         )
         bench.tables.append(memory)
+    if paints:
+        bench.tables.append(
+            paint_table(
+                "TUI first paint, warm page cache (`overlayscope --offline --no-cache tui` "
+                "in tmux, 160x50)",
+                paints,
+                [
+                    "first frame: any text on screen (Textual up: header and spinner); first "
+                    "paint: the overview with every container and image row, read from the "
+                    "root's records; scan finished: the status line's end text, once the "
+                    "background worker measured the writable layers and the whole root "
+                    "(bench/tui_paint.py). Screen read every 10 ms (50 ms for the scan)."
+                ],
+            )
+        )
     if args.engine:
         bench.engine_tables(args.changes)
     text = "\n\n".join(t.text() for t in bench.tables)
@@ -263,6 +290,24 @@ class Bench:
             ],
         )
         self.tables.append(table)
+
+    def paint(self, name: str, manifest: Manifest) -> PaintResult:
+        """The TUI on `manifest`'s root: first frame, first paint, scan finished (tmux)."""
+        markers = [
+            f"Containers ({len(manifest.containers)})",
+            f"Images ({len(manifest.images)})",
+            *(cid[:12] for cid in manifest.containers.values()),  # the container rows
+            *manifest.images,  # the image rows, by tag
+        ]
+        log(f"TUI first paint, {name}: {self.rounds} rounds")
+        return measure_paint(
+            name,
+            self.os_cmd(manifest.root, "--no-cache", "tui"),
+            self.rounds,
+            markers=markers,
+            env=self.env,
+            log=log,
+        )
 
     def engine_tables(self, changes: int) -> None:
         from bench.engine_case import engine_case
