@@ -377,6 +377,184 @@ done:
     return result;
 }
 
+/* ---- the same listing, straight into the index's columns (builder.py) ---- */
+
+enum { OUT_NAMES, OUT_NAME_LENS, OUT_KINDMODE, OUT_UID, OUT_GID, OUT_SIZE, OUT_BLOCKS,
+       OUT_MTIME, OUT_CTIME, OUT_INO, OUT_NLINK, OUT_COUNT };
+
+static int by_name(const void *a, const void *b, void *text) {
+    const item_t *x = *(item_t *const *)a, *y = *(item_t *const *)b;
+    return strcmp((const char *)text + x->name, (const char *)text + y->name);
+}
+
+static int kind_code(const struct stat *st) {
+    switch (st->st_mode & S_IFMT) {
+    case S_IFREG: return K_FILE;
+    case S_IFDIR: return K_DIR;
+    case S_IFLNK: return K_SYMLINK;
+    case S_IFCHR: return st->st_rdev == 0 ? K_WHITEOUT : K_OTHER;
+    default: return K_OTHER;
+    }
+}
+
+/* append `n` bytes to a bytearray */
+static int put(PyObject *ba, const void *data, size_t n) {
+    Py_ssize_t len = PyByteArray_GET_SIZE(ba);
+    if (PyByteArray_Resize(ba, len + (Py_ssize_t)n) < 0) return -1;
+    memcpy(PyByteArray_AS_STRING(ba) + len, data, n);
+    return 0;
+}
+
+static int append_new(PyObject *list, PyObject *item) {
+    int rc = item ? PyList_Append(list, item) : -1;
+    Py_XDECREF(item);
+    return rc;
+}
+
+static int fits_ns(time_t sec, long nsec, int64_t *out) {
+    long long ns;
+    if (__builtin_mul_overflow((long long)sec, 1000000000LL, &ns) ||
+        __builtin_add_overflow(ns, (long long)nsec, &ns) || ns == INT64_MIN)
+        return 0;
+    *out = (int64_t)ns;
+    return 1;
+}
+
+PyDoc_STRVAR(list_dir_columns_doc,
+"list_dir_columns(fd, xprefix, xattr_mode, limit, out)\n"
+"--\n\n"
+"`list_dir`, with the entries sorted by name bytes and appended column by column to\n"
+"`out`, a tuple of 11 bytearrays: names (back to back), name lengths (uint8),\n"
+"kind << 16 | mode (uint32; kind 0-4 as in list_dir's `kinds`), uid, gid (uint32),\n"
+"size, blocks, mtime_ns, ctime_ns (int64), ino, nlink (uint64), native byte order.\n"
+"A time that does not fit 64 bits is INT64_MIN there and exact in `wide`.\n\n"
+"Returns (count, rdevs, targets, dirs, xattr_names, wide, errors, read_errno, done):\n"
+"(i, rdev) where non-zero, (i, target bytes) of symlinks, (i, name, st_dev, st_ino)\n"
+"of directories in listing order, (i, name, [overlay xattr names], mode, size, rdev)\n"
+"of entries that have some, (i, mtime_ns, ctime_ns),\n"
+"(name, errno) of entries that could not be read; i counts from this call's first.");
+
+static PyObject *list_dir_columns(PyObject *self, PyObject *args) {
+    (void)self;
+    int fd, xmode;
+    const char *xprefix;
+    Py_ssize_t xprefix_len, limit;
+    PyObject *out;
+    if (!PyArg_ParseTuple(args, "iy#inO!", &fd, &xprefix, &xprefix_len, &xmode, &limit,
+                          &PyTuple_Type, &out))
+        return NULL;
+    if (PyTuple_GET_SIZE(out) != OUT_COUNT) {
+        PyErr_SetString(PyExc_ValueError, "out must hold 11 bytearrays");
+        return NULL;
+    }
+    for (int i = 0; i < OUT_COUNT; i++) {
+        if (!PyByteArray_Check(PyTuple_GET_ITEM(out, i))) {
+            PyErr_SetString(PyExc_TypeError, "out must hold 11 bytearrays");
+            return NULL;
+        }
+    }
+    if (limit < 1) limit = 1;
+    listing_t got = {0};
+    item_t **sorted = NULL;
+    size_t good = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fill(&got, fd, xprefix, (size_t)xprefix_len, xmode, (size_t)limit);
+    if (rc == 0 && got.count) {
+        sorted = malloc(got.count * sizeof *sorted);
+        if (!sorted) {
+            rc = -1;
+        } else {
+            for (size_t i = 0; i < got.count; i++)
+                if (!got.items[i].err) sorted[good++] = &got.items[i];
+            qsort_r(sorted, good, sizeof *sorted, by_name, got.text.data);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyObject *rdevs = NULL, *targets = NULL, *dirs = NULL, *xattrs = NULL, *wide = NULL,
+             *errors = NULL, *result = NULL;
+    size_t *rank = NULL;
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    rdevs = PyList_New(0), targets = PyList_New(0), dirs = PyList_New(0);
+    xattrs = PyList_New(0), wide = PyList_New(0), errors = PyList_New(0);
+    rank = malloc((got.count ? got.count : 1) * sizeof *rank); /* listing order -> sorted */
+    if (!rdevs || !targets || !dirs || !xattrs || !wide || !errors || !rank) {
+        if (!rank) PyErr_NoMemory();
+        goto done;
+    }
+    const char *text = got.text.data;
+    PyObject **ba = &PyTuple_GET_ITEM(out, 0);
+    for (size_t k = 0; k < good; k++) {
+        const item_t *it = sorted[k];
+        const struct stat *st = &it->st;
+        rank[it - got.items] = k;
+        size_t len = strlen(text + it->name);
+        unsigned char len8 = (unsigned char)len; /* NAME_MAX is 255 */
+        uint32_t kindmode = ((uint32_t)kind_code(st) << 16) | (st->st_mode & 0xffff);
+        uint32_t uid = st->st_uid, gid = st->st_gid;
+        int64_t size = st->st_size, blocks = st->st_blocks, mtime, ctime;
+        uint64_t ino = st->st_ino, nlink = st->st_nlink;
+        int fit = fits_ns(st->st_mtim.tv_sec, st->st_mtim.tv_nsec, &mtime) &
+                  fits_ns(st->st_ctim.tv_sec, st->st_ctim.tv_nsec, &ctime);
+        if (!fit) {
+            mtime = ctime = INT64_MIN;
+            if (append_new(wide, Py_BuildValue("(nNN)", (Py_ssize_t)k,
+                                               ns_of(st->st_mtim.tv_sec, st->st_mtim.tv_nsec),
+                                               ns_of(st->st_ctim.tv_sec, st->st_ctim.tv_nsec))) < 0)
+                goto done;
+        }
+        if (put(ba[OUT_NAMES], text + it->name, len) < 0 ||
+            put(ba[OUT_NAME_LENS], &len8, 1) < 0 || put(ba[OUT_KINDMODE], &kindmode, 4) < 0 ||
+            put(ba[OUT_UID], &uid, 4) < 0 || put(ba[OUT_GID], &gid, 4) < 0 ||
+            put(ba[OUT_SIZE], &size, 8) < 0 || put(ba[OUT_BLOCKS], &blocks, 8) < 0 ||
+            put(ba[OUT_MTIME], &mtime, 8) < 0 || put(ba[OUT_CTIME], &ctime, 8) < 0 ||
+            put(ba[OUT_INO], &ino, 8) < 0 || put(ba[OUT_NLINK], &nlink, 8) < 0)
+            goto done;
+        if (st->st_rdev &&
+            append_new(rdevs, Py_BuildValue("(nK)", (Py_ssize_t)k,
+                                            (unsigned long long)st->st_rdev)) < 0)
+            goto done;
+        if (it->target != (size_t)-1 &&
+            append_new(targets, Py_BuildValue("(ny#)", (Py_ssize_t)k, text + it->target,
+                                              (Py_ssize_t)it->tlen)) < 0)
+            goto done;
+        if (it->xnames != (size_t)-1 &&
+            append_new(xattrs, Py_BuildValue("(nNNkLK)", (Py_ssize_t)k,
+                                             PyUnicode_DecodeFSDefault(text + it->name),
+                                             xattr_names_of(it, text), (unsigned long)st->st_mode,
+                                             (long long)st->st_size,
+                                             (unsigned long long)st->st_rdev)) < 0)
+            goto done;
+    }
+    for (size_t i = 0; i < got.count; i++) { /* listing order, as the walk visits dirs */
+        const item_t *it = &got.items[i];
+        if (it->err) {
+            if (append_new(errors, Py_BuildValue("(Ni)", PyUnicode_DecodeFSDefault(text + it->name),
+                                                 it->err)) < 0)
+                goto done;
+        } else if (S_ISDIR(it->st.st_mode)) {
+            if (append_new(dirs, Py_BuildValue("(nNKK)", (Py_ssize_t)rank[i],
+                                               PyUnicode_DecodeFSDefault(text + it->name),
+                                               (unsigned long long)it->st.st_dev,
+                                               (unsigned long long)it->st.st_ino)) < 0)
+                goto done;
+        }
+    }
+    result = Py_BuildValue("(nOOOOOOiO)", (Py_ssize_t)good, rdevs, targets, dirs, xattrs, wide,
+                           errors, got.read_error, got.done ? Py_True : Py_False);
+done:
+    Py_XDECREF(rdevs), Py_XDECREF(targets), Py_XDECREF(dirs), Py_XDECREF(xattrs);
+    Py_XDECREF(wide), Py_XDECREF(errors);
+    free(rank);
+    free(sorted);
+    free(got.items);
+    free(got.text.data);
+    return result;
+}
+
 /* ---- read-ahead: warming the kernel's caches for directories the walk will reach ---- */
 
 #ifndef SYS_openat2
@@ -517,6 +695,7 @@ static PyObject *warm_dir(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"list_dir", list_dir, METH_VARARGS, list_dir_doc},
+    {"list_dir_columns", list_dir_columns, METH_VARARGS, list_dir_columns_doc},
     {"warm_dir", warm_dir, METH_VARARGS, warm_dir_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -14,8 +14,9 @@ from itertools import accumulate, compress, islice
 from operator import itemgetter, methodcaller
 from typing import Any
 
-from overlayscope.scan.columns import ENCODING, ERRORS, TIME_OVERFLOW, Columns, widened
-from overlayscope.scan.entry import Kind, LayerIndex, ScanProblem
+from overlayscope.scan.columns import ENCODING, ERRORS, TIME_OVERFLOW, Attr, Columns, widened
+from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs, ScanProblem
+from overlayscope.scan.stage import CODE_OF, ColumnStage
 from overlayscope.scan.walker import Record
 
 _ENCODE = methodcaller("encode", ENCODING, ERRORS)
@@ -47,6 +48,8 @@ class IndexBuilder:
         self._blob = bytearray()  # the names, and the symlink targets, as they grow
         self._targets = bytearray()
         self._attr_ids: dict[tuple[int, int, int, int], int] = {}  # (id(kind), mode, uid, gid)
+        self._staged_attr_ids: dict[tuple[int, int, int], int] = {}  # (kind<<16|mode, uid, gid)
+        self.stage = ColumnStage()  # what list_dir_columns writes: see `listed`
         self._count = 0  # entries so far, buffered ones included
         self._records: list[Record] = []  # buffered, in index order
         self._names: list[bytes] = []  # their encoded names
@@ -79,9 +82,8 @@ class IndexBuilder:
         self._pending["/"] = (self._count, 0)
         self._count += 1
 
-    def entries(self, dir_path: str, records: list[Record]) -> None:
-        # per directory, so kept lean: most dirs hold a handful of entries
-        n = len(records)
+    def _listing(self, dir_path: str, n: int) -> bool:
+        """Account for `n` more children of `dir_path` in its slot; are there any?"""
         if dir_path != self._dir:
             if self._batches > 1:
                 self._close_dir()
@@ -94,16 +96,23 @@ class IndexBuilder:
             self._slot_count += 1
             self._dir = dir_path
             self._batches = 1 if n else 0
-            if not n:
-                return
-        elif n:
-            self._batches += 1
-            if self._slot is not None:
-                self._slot[2] += n
-            else:  # already flushed: a dir listed in several batches
-                self.columns.dir_count[self._slot_no] += n
-        else:
+            return n > 0
+        if not n:
+            return False
+        self._batches += 1
+        if self._slot is not None:
+            self._slot[2] += n
+        else:  # already flushed: a dir listed in several batches
+            self.columns.dir_count[self._slot_no] += n
+        return True
+
+    def entries(self, dir_path: str, records: list[Record]) -> None:
+        # per directory, so kept lean: most dirs hold a handful of entries
+        n = len(records)
+        if not self._listing(dir_path, n):
             return
+        if self.stage.count:
+            self._flush()
         encoded = list(map(_ENCODE, map(_NAME, records)))
         if n > 1:
             order = sorted(range(n), key=encoded.__getitem__)
@@ -120,10 +129,68 @@ class IndexBuilder:
         if len(self._records) >= _FLUSH:
             self._flush()
 
+    def listed(
+        self,
+        dir_path: str,
+        count: int,
+        dirs: list[tuple[int, str, int, int]],
+        rdevs: list[tuple[int, int]],
+        targets: list[tuple[int, bytes]],
+        xattrs: list[tuple[int, OverlayXattrs, Kind]],
+        wide_times: list[tuple[int, int, int]],
+    ) -> None:
+        """`entries` for a batch the C helper staged (`list_dir_columns`): `count`
+        entries, sorted by name, already in `self.stage`; the lists give what the
+        columns do not hold, by index in the batch, and `xattrs` the kinds they decide."""
+        if not self._listing(dir_path, count):
+            return
+        if self._records:  # the root, or a walk that mixed listings: keep index order
+            self._flush_records()
+        first = self._count
+        base = self.stage.count  # the batch's first entry in the stage
+        prefix = "/" if dir_path == "/" else dir_path + "/"
+        pending, slot_no = self._pending, self._slot_no
+        for i, name, _, _ in dirs:
+            pending[prefix + name] = (first + i, slot_no)
+        c = self.columns
+        for i, rdev in rdevs:
+            c.rdev[first + i] = rdev
+        for i, xattr, kind in xattrs:
+            c.xattrs[first + i] = xattr
+            self.stage.set_kind(base + i, kind)
+        for i, mtime, ctime in wide_times:
+            c.wide_times[first + i] = (mtime, ctime)
+        if targets:
+            self.stage.targets += [(first + i, target) for i, target in targets]
+        self.stage.count += count
+        self._count = first + count
+        if self.stage.count >= _FLUSH:
+            self._flush()
+
     def problem(self, problem: ScanProblem) -> None:
         self.problems.append(problem)
 
     def _flush(self) -> None:
+        """Move the buffered records, staged entries and slots into the columns."""
+        self._flush_records()
+        if self.stage.count:
+            self.stage.flush_into(
+                self.columns, self._staged_attr_ids, self.attr_id, self._blob, self._targets
+            )
+
+    def attr_id(self, attr: Attr) -> int:
+        """The index of `attr` in the layer's table, added if new (both listings' keys)."""
+        kind, mode, uid, gid = attr
+        key = (id(kind), mode, uid, gid)
+        found = self._attr_ids.get(key)
+        if found is None:
+            found = self._attr_ids[key] = len(self.columns.attrs)
+            self.columns.attrs.append(attr)
+            if kind in CODE_OF:
+                self._staged_attr_ids[(CODE_OF[kind] << 16 | mode, uid, gid)] = found
+        return found
+
+    def _flush_records(self) -> None:
         """Move the buffered records and slots into the columns."""
         c = self.columns
         if self._slots:
@@ -144,8 +211,7 @@ class IndexBuilder:
         ids = self._attr_ids
         for key in dict.fromkeys(keys):
             if key not in ids:
-                ids[key] = len(c.attrs)
-                c.attrs.append((_KIND_OF_ID[key[0]], key[1], key[2], key[3]))
+                self.attr_id((_KIND_OF_ID[key[0]], key[1], key[2], key[3]))
         c.attr = widened(c.attr, list(map(ids.__getitem__, keys)), "attr")
         _fit_times(c, fields, first)
         for name, field in _NUMERIC:

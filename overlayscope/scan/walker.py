@@ -15,11 +15,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from overlayscope.scan import native
 from overlayscope.scan.entry import Kind, OverlayXattrs, ScanProblem, join
 from overlayscope.scan.readahead import Detector, ReadAhead
+from overlayscope.scan.stage import ColumnStage
 from overlayscope.scan.xattrs import (
     OVERLAY_PREFIXES,
     QUIET_ERRNOS,
@@ -60,6 +61,26 @@ class Sink(Protocol):
 
     def tick(self, entries: int, current: str) -> None:
         """Called per directory and per batch: report progress, honour cancel (may raise)."""
+
+
+@runtime_checkable
+class ColumnSink(Sink, Protocol):
+    """A sink that takes the C helper's listings column by column (`IndexBuilder`):
+    the walker then calls `listed` where it would call `entries`."""
+
+    stage: ColumnStage
+
+    def listed(
+        self,
+        dir_path: str,
+        count: int,
+        dirs: list[tuple[int, str, int, int]],
+        rdevs: list[tuple[int, int]],
+        targets: list[tuple[int, bytes]],
+        xattrs: list[tuple[int, OverlayXattrs, Kind]],
+        wide_times: list[tuple[int, int, int]],
+    ) -> None:
+        """`count` more children of `dir_path`, staged in `stage` (see builder.py)."""
 
 
 def problem_for(path: str, exc: OSError) -> ScanProblem:
@@ -137,6 +158,7 @@ class _Walk:
         self.sink = sink
         self.count = 0
         self.stack: list[_Frame] = []
+        self.column_sink: ColumnSink | None = sink if isinstance(sink, ColumnSink) else None
         self.detector = Detector()
         self.cold = Detector.forced()  # start a read-ahead at the next directory
         self.readahead: ReadAhead | None = None
@@ -269,6 +291,8 @@ class _Walk:
     def _list(self, frame: _Frame) -> list[tuple[str, int, int]]:
         """Emit the entries of one open directory; return its subdirs, reversed."""
         if native.listdir is not None:
+            if self.column_sink is not None:
+                return self._list_columns(frame, self.column_sink, native.listdir.list_dir_columns)
             return self._list_native(frame, native.listdir.list_dir)
         sink = self.sink
         fd = frame.fd
@@ -402,3 +426,49 @@ class _Walk:
                 kind = classify(record[2], record[11], record[5], xattrs)
                 records[i] = (name, kind, *record[2:13], xattrs)
         return dropped
+
+    def _list_columns(
+        self, frame: _Frame, sink: ColumnSink, list_dir_columns: Any
+    ) -> list[tuple[str, int, int]]:
+        """`_list_native` for an index: the helper writes straight into the builder's stage.
+
+        One difference, in a race only: an entry whose overlay xattrs cannot be read
+        after they were listed (it vanished meanwhile) keeps its lstat facts here,
+        without xattrs, beside the problem; the other listings drop it."""
+        fd = frame.fd
+        dir_path = frame.path
+        xprefix = path_prefix(fd, self.diff_dir if dir_path == "/" else self.diff_dir + dir_path)
+        bprefix = os.fsencode(xprefix)
+        prefix = "/" if dir_path == "/" else dir_path + "/"
+        xmode = native.XATTRS_ALL if self.read_xattrs else native.XATTRS_EMPTY_FILES
+        subdirs: list[tuple[str, int, int]] = []
+        sink.tick(self.count, dir_path)
+        done = False
+        detector = self.detector
+        buffers = sink.stage.buffers
+        while not done:
+            count, rdevs, targets, dirs, xattr_names, wide, errors, read_errno, done = (
+                list_dir_columns(fd, bprefix, xmode, BATCH, buffers)
+            )
+            if not detector.decided and detector.cold(count + len(errors)):
+                self.cold = True
+            for name, code in errors:
+                sink.problem(problem_for(prefix + name, OSError(code, os.strerror(code))))
+            xattrs: list[tuple[int, OverlayXattrs, Kind]] = []
+            for i, name, names, mode, size, rdev in xattr_names:
+                try:
+                    found = read_overlay_xattrs(names, xprefix + name)
+                except OSError as exc:
+                    sink.problem(problem_for(prefix + name, exc))
+                    continue
+                if found is not None:
+                    xattrs.append((i, found, classify(mode, rdev, size, found)))
+            subdirs += [(name, dev, ino) for _, name, dev, ino in dirs]
+            if read_errno:
+                sink.problem(problem_for(dir_path, OSError(read_errno, os.strerror(read_errno))))
+            self.count += count
+            sink.listed(dir_path, count, dirs, rdevs, targets, xattrs, wide)
+            if not done:
+                sink.tick(self.count, dir_path)
+        subdirs.reverse()
+        return subdirs

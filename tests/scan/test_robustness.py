@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,6 +187,13 @@ class _MeddlingSink(IndexBuilder):
 
     def entries(self, dir_path: str, records: list[Record]) -> None:
         super().entries(dir_path, records)
+        self._after(dir_path)
+
+    def listed(self, dir_path: str, *args: Any) -> None:  # the C helper's listings
+        super().listed(dir_path, *args)
+        self._after(dir_path)
+
+    def _after(self, dir_path: str) -> None:
         if dir_path == "/" and self.meddle:
             victim = self.dir / "victim"
             if self.meddle == "delete":
