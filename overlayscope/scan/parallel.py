@@ -21,6 +21,7 @@ from collections.abc import Collection, Mapping
 from overlayscope.scan.builder import IndexBuilder
 from overlayscope.scan.cache import Identity, ScanCache, default_cache, identity_of
 from overlayscope.scan.entry import LayerIndex, ScanProgress
+from overlayscope.scan.memory import release_free_memory
 from overlayscope.scan.process import Inbox, ScanWorkerError, WorkerProcess
 from overlayscope.scan.progress import ProgressCallback, Throttle, check_cancel, gc_paused
 from overlayscope.scan.walker import walk_tree
@@ -108,6 +109,7 @@ def scan_layers(
             if not index.problems:
                 cache.store(cache_keys[key], index, identity, xattrs=xattrs)
     result = {key: cached[key] if key in cached else scanned[key] for key, _ in items}
+    release_free_memory(sum(map(len, scanned.values())))
     if progress is not None:
         progress(ScanProgress(len(items), len(items), sum(map(len, result.values())), ""))
     return result

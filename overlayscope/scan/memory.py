@@ -1,0 +1,43 @@
+"""Giving the memory a scan used only in passing back to the system.
+
+A scan's transient buffers (records, staged columns, a worker's frames) come and go
+by the megabyte. glibc's malloc keeps freed heap memory, and raises its mmap
+threshold after big frees, so the next big buffers come from the heap too: after
+a million-entry scan the process held ~18 bytes an entry more than its indexes
+(docs/performance.md). `malloc_trim(0)` hands that back. Elsewhere (musl, macOS)
+there is no such call and nothing is done.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Callable
+
+_TRIM_AFTER = 100_000  # entries: below this, what could be returned is not worth a call
+
+
+def _load_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+_trim = _load_trim()
+
+
+def release_free_memory(entries: int) -> bool:
+    """After a scan of `entries` entries, return the heap's free memory to the system.
+
+    Returns whether anything was asked of the allocator."""
+    if _trim is None or entries < _TRIM_AFTER:
+        return False
+    _trim(0)
+    return True
