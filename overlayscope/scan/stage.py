@@ -25,6 +25,9 @@ _NUMERIC = ((5, "size", True), (6, "blocks", True), (7, "mtime", True), (8, "cti
             (9, "ino", False), (10, "nlink", False))  # fmt: skip
 
 
+_WIDTHS = (4, 4, 4, 8, 8, 8, 8, 8, 8)  # bytes an entry, from kind<<16|mode on
+
+
 class ColumnStage:
     """The bytearrays `list_dir_columns` fills, and the symlink targets it returned."""
 
@@ -51,25 +54,31 @@ class ColumnStage:
     ) -> None:
         """Append the staged entries to `c`, their names to `blob` and link targets to
         `targets`; a new (kind, mode, uid, gid) goes through `attr_id` (which fills `attr_ids`)."""
-        if not self.count:
+        n = self.count
+        if not n:
             return
+        # Only the `n` counted entries: a listing the helper has just written may follow
+        # them, not yet handed to the builder (it flushes when the next dir's begins).
         bufs = self.buffers
-        blob += bufs[0]
-        ends = islice(accumulate(bufs[1], initial=c.name_at[-1]), 1, None)
+        lens = bufs[1][:n]
+        sizes = (sum(lens), n, *(n * width for width in _WIDTHS))
+        with memoryview(bufs[0]) as names:
+            blob += names[: sizes[0]]
+        ends = islice(accumulate(lens, initial=c.name_at[-1]), 1, None)
         c.name_at = widened(c.name_at, ends, "name_at")
         with (
             memoryview(bufs[2]).cast("I") as kindmodes,
             memoryview(bufs[3]).cast("I") as uids,
             memoryview(bufs[4]).cast("I") as gids,
         ):
-            keys = list(zip(kindmodes, uids, gids, strict=True))
+            keys = list(zip(kindmodes[:n], uids[:n], gids[:n], strict=True))
         for key in dict.fromkeys(keys):
             if key not in attr_ids:
                 attr_id((KIND_CODES[key[0] >> 16], key[0] & 0xFFFF, key[1], key[2]))
         c.attr = widened(c.attr, list(map(attr_ids.__getitem__, keys)), "attr")
         for at, name, signed in _NUMERIC:
             with memoryview(bufs[at]).cast("q" if signed else "Q") as values:
-                setattr(c, name, widened(getattr(c, name), values, name))
+                setattr(c, name, widened(getattr(c, name), values[:n], name))
         if self.targets:
             raw = [target for _, target in self.targets]
             targets += b"".join(raw)
@@ -78,6 +87,6 @@ class ColumnStage:
             ends = islice(accumulate(map(len, raw), initial=c.link_at[-1]), 1, None)
             c.link_at = widened(c.link_at, ends, "link_at")
             self.targets = []
-        for buf in bufs:
-            del buf[:]
+        for buf, size in zip(bufs, sizes, strict=True):
+            del buf[:size]
         self.count = 0

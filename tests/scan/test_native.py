@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from overlayscope.scan import LayerIndex, native, scan_tree
+from overlayscope.scan import Kind, LayerIndex, native, scan_tree
 from overlayscope.scan.walker import BATCH
 from tests.conftest import CapturedRoot, skip_or_fail
 from tests.scan.conftest import add, needs_root, setx
+
+BIG = 3 * BATCH + 100  # the helper reads at least BATCH, in 64 KiB getdents buffers
 
 
 @pytest.fixture(autouse=True)
@@ -69,18 +71,22 @@ def test_awkward_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xattrs: b
     # st_mtime_ns past 2**63 (the year 2262): Python's exact int, not a wrapped one
     future = add(root, "future", "file")
     os.utime(future, ns=(0, 10**19 + 7))
-    big = root / "big"
-    big.mkdir()
-    for i in range(BATCH + 700):  # listed in several batches
-        (big / f"f{i:05d}").write_bytes(b"")
+    for big in (root / "big", root / "big2"):  # each listed in several batches, one after
+        big.mkdir()  # the other: a listing staged while the last one's is re-sorted
+        for i in range(BIG):
+            (big / f"f{(i * 7919) % BIG:05d}").write_bytes(b"")
+        (big / "sub").mkdir()  # the dir listed next, with overlay xattrs to set kinds by
+        setx(add(big, "sub/leaf", "file"), "trusted.overlay.whiteout", b"")
+        setx(big / "sub", "trusted.overlay.opaque")
     deep = root
     for _ in range(60):
         deep = deep / "d"
     add(root, str(deep.relative_to(root) / "leaf"), "file", b"deep")
     fast, slow = _both(monkeypatch, root, xattrs)
     _same(fast, slow)
-    assert len(fast) > BATCH + 700
-    assert len(fast.children["/big"]) == BATCH + 700
+    assert len(fast) > 2 * BIG
+    assert len(fast.children["/big"]) == len(fast.children["/big2"]) == BIG + 1
+    assert fast.entries["/big2/sub/leaf"].kind is Kind.WHITEOUT
     assert fast.entries["/future"].mtime_ns == os.lstat(future).st_mtime_ns > 2**63
 
 
