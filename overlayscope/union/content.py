@@ -105,6 +105,11 @@ def open_in_layer(diff_dir: str, path: str) -> BinaryIO:
     component raises `UnsafePath`, a symlink or any non-regular file at the
     end raises `NotARegularFile`, a missing one `PathNotFound`.
     """
+    return os.fdopen(open_layer_fd(diff_dir, path), "rb")
+
+
+def open_layer_fd(diff_dir: str, path: str) -> int:
+    """`open_in_layer`, as a raw fd (the caller closes it)."""
     names = layer_components(path)
     if not names:
         raise NotARegularFile(f"{path}: the layer root is a directory")
@@ -120,7 +125,7 @@ def open_in_layer(diff_dir: str, path: str) -> BinaryIO:
     if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
         os.close(fd)
         raise UnsafePath(f"{path}: replaced while being opened; not read")
-    return os.fdopen(fd, "rb")
+    return fd
 
 
 def read_in_layer(diff_dir: str, path: str, *, max_bytes: int | None = None) -> bytes:
