@@ -28,15 +28,18 @@ regular file's bytes changed, and which metadata fields differ.
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
 from overlayscope.errors import OverlayscopeError
-from overlayscope.scan.entry import Entry, Kind
-from overlayscope.union.content import layer_xattr, same_content
-from overlayscope.union.lookup import Resolution, StackLayer, resolve_child
+from overlayscope.scan.columns import Columns
+from overlayscope.scan.entry import Entry, Kind, LayerIndex
+from overlayscope.union.content import CHUNK
+from overlayscope.union.layerfiles import LayerFiles, fd_xattr, same_fd_content
+from overlayscope.union.lookup import StackLayer
 from overlayscope.union.stack import LayerStack
 
 CAPABILITY_XATTR = "security.capability"
@@ -74,21 +77,15 @@ class Change:
     layer_id: str | None = None  # the layer holding the new entry ("A"/"C") or the old one ("D")
 
 
-@dataclass(frozen=True, slots=True)
-class _Side:
-    """One merged node: its resolution in a stack."""
+# A node of a merged view, as the differ needs it: the winning entry, the position of
+# its layer, and the positions of the dirs merged there (winner first; () for non-dirs).
+# What `resolve_child` computes, without the hidden hits and blockers nobody asks for here.
+_Node = tuple[Entry, int, tuple[int, ...]]
+_Listing = list[tuple[str, Entry]]
 
-    res: Resolution
-
-    @property
-    def entry(self) -> Entry:
-        assert self.res.winner is not None
-        return self.res.winner.entry
-
-    @property
-    def position(self) -> int:
-        assert self.res.winner is not None
-        return self.res.winner.position
+_KIND_NAME = {kind: str(kind) for kind in Kind}
+_CAPABLE = frozenset({Kind.FILE, Kind.DIR, Kind.OPAQUE_DIR})  # kinds whose capability is read
+_DIRS = frozenset({Kind.DIR, Kind.OPAQUE_DIR})  # `Kind.is_dir`, without a property call
 
 
 def changes(stack: LayerStack, *, compare_content: bool = True) -> list[Change]:
@@ -98,7 +95,8 @@ def changes(stack: LayerStack, *, compare_content: bool = True) -> list[Change]:
     """
     if not stack.layers:
         return []
-    out = _Differ(stack, stack.below(), compare_content).run()
+    with LayerFiles() as files:
+        out = _Differ(stack, stack.below(), compare_content, files).run()
     out.sort(key=lambda change: change.path.encode("utf-8", "surrogateescape"))
     return out
 
@@ -107,23 +105,32 @@ def changes(stack: LayerStack, *, compare_content: bool = True) -> list[Change]:
 class _Frame:
     """A dir being compared: its children still to visit, and what to report after them."""
 
-    new_children: Iterator[tuple[str, Resolution]]
-    old_children: dict[str, Resolution]
+    new_children: Iterator[tuple[str, _Node]]
+    old_children: dict[str, _Node]
     start: int  # len(out) when the dir was entered: more means changes beneath it
-    unchanged: tuple[str, _Side, _Side] | None  # set when the dir itself was not a C
+    unchanged: tuple[str, _Node, _Node] | None  # set when the dir itself was not a C
 
 
 class _Differ:
     """`addChanges` as a loop (evidence trees may be deeper than Python's recursion limit)."""
 
-    def __init__(self, new: LayerStack, old: LayerStack, compare_content: bool) -> None:
+    def __init__(
+        self, new: LayerStack, old: LayerStack, compare_content: bool, files: LayerFiles
+    ) -> None:
         self.new = new
         self.old = old
+        self.new_layers = new.layers
+        self.old_layers = old.layers
         self.compare_content = compare_content
+        self.files = files
 
     def run(self) -> list[Change]:
         out: list[Change] = []
-        frames = [self._frame(self.new.resolve("/"), self.old.resolve("/"), 0, None)]
+        new_root, old_root = _root(self.new_layers), _root(self.old_layers)
+        if new_root is None:
+            return out
+        frames = [self._frame("/", new_root, old_root, 0, None)]
+        append = out.append
         while frames:
             frame = frames[-1]
             step = next(frame.new_children, None)
@@ -132,137 +139,294 @@ class _Differ:
                 out.extend(self._deleted(path, old) for path, old in frame.old_children.items())
                 if frame.unchanged is not None and len(out) > frame.start:
                     # A dir with changes inside is reported even if it is unchanged itself.
-                    out.append(self._changed(*frame.unchanged))
+                    append(self._changed(*frame.unchanged))
                 continue
             path, new_child = step
             old_child = frame.old_children.pop(path, None)
             if old_child is None:
-                out.extend(self._added(new_child))
+                self._added(path, new_child, out)
                 continue
-            new_side, old_side = _Side(new_child), _Side(old_child)
-            changed = self._stat_different(old_side, new_side)
+            caps = None
+            if new_child[1] == old_child[1] + 1:
+                changed = False  # the very same entry of the same layer on both sides
+            elif _stat_different(old_child[0], new_child[0]):
+                changed = True
+            else:
+                caps = self._capabilities(old_child, new_child)
+                changed = caps[0] != caps[1]
             if changed:
-                out.append(self._changed(path, old_side, new_side))
-            if new_side.entry.kind.is_dir and 0 in new_child.merge:
+                append(self._changed(path, old_child, new_child, caps))
+            new_entry, _, new_merge = new_child
+            if new_entry.kind in _DIRS and new_merge and new_merge[0] == 0:
                 # Only dirs the top layer holds can differ beneath: elsewhere both views
                 # merge the very same lower dirs, and Docker finds nothing there either.
-                old_dir = old_child if old_side.entry.kind.is_dir else None
-                unchanged = None if changed else (path, old_side, new_side)
-                frames.append(self._frame(new_child, old_dir, len(out), unchanged))
+                old_dir = old_child if old_child[0].kind in _DIRS else None
+                unchanged = None if changed else (path, old_child, new_child)
+                frames.append(self._frame(path, new_child, old_dir, len(out), unchanged))
         return out
 
     def _frame(
         self,
-        new: Resolution,
-        old: Resolution | None,
+        path: str,
+        new: _Node,
+        old: _Node | None,
         start: int,
-        unchanged: tuple[str, _Side, _Side] | None,
+        unchanged: tuple[str, _Node, _Node] | None,
     ) -> _Frame:
-        old_children = self._children(self.old.layers, old) if old is not None else {}
-        new_children = iter(self._children(self.new.layers, new).items())
+        # the old view's layers are the new one's but the top: list each dir once
+        listings: dict[int, _Listing | None] = {}
+        old_children = _children(self.old_layers, path, old[2], listings) if old is not None else {}
+        new_children = iter(_children(self.new_layers, path, new[2], listings).items())
         return _Frame(new_children, old_children, start, unchanged)
 
-    def _deleted(self, path: str, old: Resolution) -> Change:
-        side = _Side(old)
+    def _deleted(self, path: str, old: _Node) -> Change:
+        entry, pos, _ = old
         return Change(
-            path=path,
-            kind=ChangeKind.DELETED,
-            entry=str(side.entry.kind),
-            size=side.entry.size,
-            layer_id=self.old.layers[side.position].id,
+            path, ChangeKind.DELETED, _KIND_NAME[entry.kind], entry.size,
+            layer_id=self.old_layers[pos].id,
+        )  # fmt: skip
+
+    def _added(self, path: str, node: _Node, out: list[Change]) -> None:
+        """An added entry and, for a dir, everything beneath it."""
+        layers = self.new_layers
+        added, kind_name = ChangeKind.ADDED, _KIND_NAME
+        append = out.append
+        pending = [(path, node)]
+        while pending:
+            path, (entry, pos, merge) = pending.pop()
+            layer_id = layers[pos].id
+            append(Change(path, added, kind_name[entry.kind], entry.size, layer_id=layer_id))
+            if not merge:
+                continue  # not a dir
+            columns = layers[pos].index.columns
+            if len(merge) == 1 and columns is not None:
+                _added_beneath(columns, path, layer_id, out)
+            else:
+                pending.extend(_children(layers, path, merge).items())
+
+    def _capabilities(self, old: _Node, new: _Node) -> tuple[bytes | None, bytes | None]:
+        """Docker compares `security.capability` of both sides."""
+        return (
+            self._capability(self.old_layers, old),
+            self._capability(self.new_layers, new),
         )
 
-    def _children(self, layers: tuple[StackLayer, ...], res: Resolution) -> dict[str, Resolution]:
-        names: dict[str, None] = {}
-        for pos in res.merge:
-            for name_path in layers[pos].index.children.get(res.path, ()):
-                names[name_path] = None
-        found: dict[str, Resolution] = {}
-        for path in names:
-            child = resolve_child(layers, res, path)
-            if child.winner is not None:
-                found[path] = child
-        return found
-
-    def _added(self, res: Resolution) -> Iterator[Change]:
-        """An added entry and, for a dir, everything beneath it."""
-        pending = [res]
-        while pending:
-            res = pending.pop()
-            side = _Side(res)
-            yield Change(
-                path=res.path,
-                kind=ChangeKind.ADDED,
-                entry=str(side.entry.kind),
-                size=side.entry.size,
-                layer_id=self.new.layers[side.position].id,
-            )
-            if side.entry.kind.is_dir:
-                pending.extend(self._children(self.new.layers, res).values())
-
-    def _stat_different(self, old: _Side, new: _Side) -> bool:
-        if new.position == old.position + 1:
-            return False  # the very same entry of the same layer on both sides
-        a, b = old.entry, new.entry
-        if a.mode != b.mode or a.uid != b.uid or a.gid != b.gid or a.rdev != b.rdev:
-            return True
-        # Docker tests the S_IFDIR bit, so block devices and sockets (whose type
-        # bits include it) are compared like dirs: mtime and size ignored.
-        if a.mode & stat.S_IFDIR != stat.S_IFDIR and (
-            not same_fs_time(a.mtime_ns, b.mtime_ns) or a.size != b.size
-        ):
-            return True
-        return self._capability_differs(old, new)
-
-    def _capability_differs(self, old: _Side, new: _Side) -> bool:
-        if new.position == old.position + 1:
-            return False
-        return self._capability(self.old, old) != self._capability(self.new, new)
-
-    def _capability(self, stack: LayerStack, side: _Side) -> bytes | None:
-        if side.entry.kind not in (Kind.FILE, Kind.DIR, Kind.OPAQUE_DIR):
+    def _capability(self, layers: tuple[StackLayer, ...], node: _Node) -> bytes | None:
+        entry, pos, _ = node
+        if entry.kind not in _CAPABLE:
             return None
-        layer = stack.layers[side.position]
         try:
-            return layer_xattr(layer.diff_dir, side.entry.path, CAPABILITY_XATTR)
+            return self.files.xattr(layers[pos].diff_dir, entry.path, CAPABILITY_XATTR)
         except (OSError, OverlayscopeError):
             # Gone since the scan (a live container), or no tree on disk: no capability.
             return None
 
-    def _changed(self, path: str, old: _Side, new: _Side) -> Change:
-        a, b = old.entry, new.entry
-        in_top = new.position == 0
+    def _changed(
+        self,
+        path: str,
+        old: _Node,
+        new: _Node,
+        caps: tuple[bytes | None, bytes | None] | None = None,
+    ) -> Change:
+        a, old_pos, _ = old
+        b, new_pos, _ = new
         same_kind = a.kind == b.kind or (a.kind.is_dir and b.kind is Kind.DIR)
         content: str | None = None
-        if a.kind is Kind.FILE and b.kind is Kind.FILE and self.compare_content:
-            content = self._content(old, new)
+        if new_pos == old_pos + 1:
+            caps = (None, None)  # the very same entry: nothing to read
+        elif a.kind is Kind.FILE and b.kind is Kind.FILE:
+            # both files are opened once: for the capability and, if asked, the bytes
+            cap_a, cap_b, content = self._files(old, new, caps)
+            caps = (cap_a, cap_b)
+        elif caps is None:
+            caps = self._capabilities(old, new)
         meta = meta_differences(a, b)
-        if self._capability_differs(old, new):
+        if caps[0] != caps[1]:
             meta.append("capability")
         return Change(
-            path=path,
-            kind=ChangeKind.CHANGED,
-            entry=str(b.kind),
-            size=b.size,
-            copy_up=in_top and same_kind,
-            content=content,
-            meta=tuple(meta),
-            layer_id=self.new.layers[new.position].id,
-        )
+            path, ChangeKind.CHANGED, _KIND_NAME[b.kind], b.size,
+            new_pos == 0 and same_kind, content, tuple(meta), self.new_layers[new_pos].id,
+        )  # fmt: skip
 
-    def _content(self, old: _Side, new: _Side) -> str | None:
-        if old.entry.size != new.entry.size:
-            return "changed"
-        old_layer = self.old.layers[old.position]
-        new_layer = self.new.layers[new.position]
+    def _files(
+        self, old: _Node, new: _Node, caps: tuple[bytes | None, bytes | None] | None
+    ) -> tuple[bytes | None, bytes | None, str | None]:
+        """Both files' capabilities (unless known) and, with `compare_content`, whether
+        their bytes differ: "changed", "same", or None when a side cannot be read."""
+        want_content = self.compare_content
+        if not want_content and caps is not None:
+            return caps[0], caps[1], None
+        fds: list[int | None] = []
+        for layers, (entry, pos, _) in ((self.old_layers, old), (self.new_layers, new)):
+            try:
+                fds.append(self.files.open_fd(layers[pos].diff_dir, entry.path))
+            except (OSError, OverlayscopeError):
+                # Gone or replaced since the scan (a live container), or unreadable.
+                fds.append(None)
+        fd_a, fd_b = fds
         try:
-            same = same_content(
-                old_layer.diff_dir, old.entry.path, new_layer.diff_dir, new.entry.path
-            )
-        except (OSError, OverlayscopeError):
-            # Gone or replaced since the scan (a live container), or unreadable: unknown.
-            return None
-        return "same" if same else "changed"
+            if caps is None:
+                caps = (_fd_capability(fd_a), _fd_capability(fd_b))
+            content: str | None = None
+            if want_content:
+                if old[0].size != new[0].size:
+                    content = "changed"
+                elif fd_a is not None and fd_b is not None:
+                    try:
+                        content = "same" if same_fd_content(fd_a, fd_b, CHUNK) else "changed"
+                    except OSError:
+                        content = None
+            return caps[0], caps[1], content
+        finally:
+            for fd in fds:
+                if fd is not None:
+                    os.close(fd)
+
+
+def _added_beneath(c: Columns, path: str, layer_id: str, out: list[Change]) -> None:
+    """Everything beneath the dir `path` that shows from one layer alone (no other layer
+    merges there, so every entry but a whiteout shows as it is), straight from the
+    layer's columns: no lookups and no `Entry` objects."""
+    slot = c.slot_of_path(path)
+    if slot is None:
+        return
+    attrs, attr, sizes = c.attrs, c.attr, c.size
+    added, kind_name, whiteout = ChangeKind.ADDED, _KIND_NAME, Kind.WHITEOUT
+    append = out.append
+    pending = [slot]
+    while pending:
+        slot = pending.pop()
+        for i, child in zip(c.child_range(slot), c.child_paths(slot), strict=True):
+            kind = attrs[attr[i]][0]
+            if kind is whiteout:
+                continue
+            append(Change(child, added, kind_name[kind], sizes[i], layer_id=layer_id))
+            if kind in _DIRS and (sub := c.slot_of_entry(i)) is not None:
+                pending.append(sub)
+
+
+def _fd_capability(fd: int | None) -> bytes | None:
+    if fd is None:
+        return None
+    try:
+        return fd_xattr(fd, CAPABILITY_XATTR)
+    except OSError:
+        return None
+
+
+def _stat_different(a: Entry, b: Entry) -> bool:
+    """`statDifferent` without the capability (which the caller reads only if needed)."""
+    if a.mode != b.mode or a.uid != b.uid or a.gid != b.gid or a.rdev != b.rdev:
+        return True
+    # Docker tests the S_IFDIR bit, so block devices and sockets (whose type
+    # bits include it) are compared like dirs: mtime and size ignored.
+    return a.mode & stat.S_IFDIR != stat.S_IFDIR and (
+        not same_fs_time(a.mtime_ns, b.mtime_ns) or a.size != b.size
+    )
+
+
+def _root(layers: tuple[StackLayer, ...]) -> _Node | None:
+    """The merged root: every layer's diff root merges (`resolve_root`)."""
+    merge = [pos for pos, layer in enumerate(layers) if layer.index.get("/") is not None]
+    if not merge:
+        return None
+    entry = layers[merge[0]].index.get("/")
+    assert entry is not None
+    return entry, merge[0], tuple(merge)
+
+
+def _listing(index: LayerIndex, path: str) -> _Listing | None:
+    """The children of dir `path` of a scanned index, straight from its columns (no
+    lookups); None for an index built by hand."""
+    c = index.columns
+    if c is None:
+        return None
+    slot = c.slot_of_path(path)
+    if slot is None:
+        return []
+    entry_at = c.entry_at
+    return [
+        (p, entry_at(i, p)) for i, p in zip(c.child_range(slot), c.child_paths(slot), strict=True)
+    ]
+
+
+def _children(
+    layers: tuple[StackLayer, ...],
+    path: str,
+    merge: tuple[int, ...],
+    listings: dict[int, _Listing | None] | None = None,
+) -> dict[str, _Node]:
+    """The visible children of the merged dir `path` (`merge`: its merged layers, top
+    first), by path: `resolve_child`'s winner and merge for each name. `listings` keeps
+    each layer's listing of `path` (by `id` of its index) for another call on `path`."""
+
+    def listed(index: LayerIndex) -> _Listing | None:
+        if listings is None:
+            return _listing(index, path)
+        key = id(index)
+        if key not in listings:
+            listings[key] = _listing(index, path)
+        return listings[key]
+
+    if len(merge) == 1:
+        pos = merge[0]
+        listing = listed(layers[pos].index)
+        if listing is not None:  # one dir: everything but whiteouts shows, as it is
+            whiteout, own = Kind.WHITEOUT, (pos,)
+            return {
+                p: (e, pos, own if e.kind in _DIRS else ())
+                for p, e in listing
+                if e.kind is not whiteout
+            }
+    hits: dict[str, list[tuple[int, Entry]]] = {}
+    for pos in merge:
+        listing = listed(layers[pos].index)
+        if listing is None:
+            break
+        for p, e in listing:
+            found = hits.get(p)
+            if found is None:
+                hits[p] = [(pos, e)]
+            else:
+                found.append((pos, e))
+    else:
+        return {p: node for p, found in hits.items() if (node := _resolve(found)) is not None}
+    # an index built by hand: every name any merged layer lists, looked up in each
+    names: dict[str, None] = {}
+    for pos in merge:
+        for p in layers[pos].index.children.get(path, ()):
+            names[p] = None
+    out: dict[str, _Node] = {}
+    for p in names:
+        entries = [(pos, layers[pos].index.get(p)) for pos in merge]
+        node = _resolve([(pos, hit) for pos, hit in entries if hit is not None])
+        if node is not None:
+            out[p] = node
+    return out
+
+
+def _resolve(found: list[tuple[int, Entry]]) -> _Node | None:
+    """The kernel's lookup of one name over its entries in the merged layers, top first
+    (`resolve_child`): the winner and the dirs merged, or None if nothing shows."""
+    winner: tuple[Entry, int] | None = None
+    merge: list[int] = []
+    for pos, e in found:
+        kind = e.kind
+        if kind is Kind.WHITEOUT:
+            break  # gone from here down
+        if kind in _DIRS:
+            if winner is None:
+                winner = (e, pos)
+            merge.append(pos)
+            if kind is Kind.OPAQUE_DIR:
+                break
+        else:
+            if winner is None:
+                winner = (e, pos)
+            break  # a non-dir ends the lookup (beneath a dir: ignored, and ends the merge)
+    if winner is None:
+        return None
+    return winner[0], winner[1], tuple(merge)
 
 
 def same_fs_time(a_ns: int, b_ns: int) -> bool:

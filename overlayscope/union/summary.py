@@ -34,10 +34,12 @@ def change_totals(stack: LayerStack, changes: Sequence[Change]) -> ChangeTotals:
     below = stack.below()
     for change in changes:
         counts[change.kind] += 1
+        is_dir = change.entry in (Kind.DIR, Kind.OPAQUE_DIR)
         if change.kind is ChangeKind.DELETED:
-            sizes[change.kind] += hidden_bytes(below, change.path)
+            # a deleted non-dir hid what its change describes: its size, no lookup needed
+            sizes[change.kind] += hidden_bytes(below, change.path) if is_dir else change.size
             continue
-        if change.entry in (Kind.DIR, Kind.OPAQUE_DIR):
+        if is_dir:
             continue
         sizes[change.kind] += change.size
         if change.copy_up:
