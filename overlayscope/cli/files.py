@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import sys
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from rich.text import Text
@@ -14,6 +17,8 @@ from rich.tree import Tree
 from overlayscope.cli.context import Context
 from overlayscope.cli.output import (
     LARGE,
+    Encoded,
+    print_table,
     safe,
     short,
     size,
@@ -83,6 +88,40 @@ def change_json(change: Change) -> dict[str, Any]:
     }
 
 
+class _ChangeEncoder:
+    """`json.dumps(change_json(change), ensure_ascii=True)`, made ~5x faster: the strings
+    through json's own C escaper, the few distinct kinds, entries, meta and layer ids
+    encoded once."""
+
+    def __init__(self) -> None:
+        self._texts: dict[object, str] = {None: "null"}
+        self._metas: dict[tuple[str, ...], str] = {}
+
+    def _text(self, value: str | None) -> str:
+        text = self._texts.get(value)
+        if text is None:
+            text = self._texts[value] = encode_basestring_ascii(str(value))
+        return text
+
+    def __call__(self, c: Change) -> str:
+        text = self._text
+        meta = self._metas.get(c.meta)
+        if meta is None:
+            meta = self._metas[c.meta] = json.dumps(list(c.meta), ensure_ascii=True)
+        return (
+            f'{{"path": {encode_basestring_ascii(c.path)}, "kind": {text(c.kind)}, '
+            f'"entry": {text(c.entry)}, "size": {int(c.size)}, '
+            f'"copy_up": {"true" if c.copy_up else "false"}, "content": {text(c.content)}, '
+            f'"meta": {meta}, "layer": {text(c.layer_id)}}}'
+        )
+
+
+def changes_json(found: list[Change]) -> Encoded:
+    """Every change as `change_json` gives it, encoded."""
+    encode = _ChangeEncoder()
+    return Encoded(encode(c) for c in found)
+
+
 def totals_json(t: ChangeTotals) -> dict[str, int]:
     return {
         "added": t.added,
@@ -118,7 +157,7 @@ def cmd_container(ctx: Context) -> int:
                 "image": obj.image_id,
                 "state": obj.state,
                 "layers": [{"id": layer.id, "role": layer.role} for layer in stack.layers],
-                "changes": [change_json(c) for c in found],
+                "changes": changes_json(found),
                 "totals": totals_json(totals),
             }
         )
@@ -130,7 +169,7 @@ def cmd_container(ctx: Context) -> int:
     console.print(header)
     if len(found) > LARGE:  # a tree that large is unreadable and slow to draw: a list
         rows = [(_change_line(c),) for c in found]
-        console.print(table(None, ["change"], rows, flexible=["change"]))
+        print_table(console, table(None, ["change"], rows, flexible=["change"]))
     else:
         depth = min(MAX_TREE_DEPTH, max(4, (console.width - 40) // 4))
         console.print(_change_tree(found, depth))
@@ -151,6 +190,9 @@ def _elided(name: str) -> str:
     return printable(name[:40]) + "…" + printable(name[-(ELIDE - 41) :])
 
 
+_size_label = lru_cache(maxsize=4096)(size)  # humanized sizes repeat, and cost ~2 µs each
+
+
 def _label_parts(change: Change, name: str) -> list[tuple[str, str]]:
     """(text, style) pieces of a change's line: kind, escaped name, size and copy-up facts."""
     kind = str(change.kind)
@@ -164,7 +206,7 @@ def _label_parts(change: Change, name: str) -> list[tuple[str, str]]:
     if change.entry == Kind.OPAQUE_DIR:
         parts.append(("  opaque", "magenta"))
     if not is_dir and change.kind != "D":
-        parts.append((f"  {size(change.size)}", "dim"))
+        parts.append((f"  {_size_label(change.size)}", "dim"))
     if change.copy_up and not is_dir:
         parts.append(("  copy-up", "cyan"))
         if change.content == "same":

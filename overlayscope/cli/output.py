@@ -26,6 +26,12 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+class Encoded(list[str]):
+    """A list whose items are JSON texts already (what `json.dumps(item)` would give):
+    a large document's items are written as they are, a small one's are decoded and
+    indented like the rest."""
+
+
 def write_json(value: Any) -> None:
     """JSON on stdout. ensure_ascii keeps undecodable names as \\udcNN escapes (docs/json.md).
 
@@ -33,12 +39,21 @@ def write_json(value: Any) -> None:
     hold more than LARGE items is streamed instead, one item a line, each encoded on its
     own: a million changes never become one giant string (memory and time stay linear).
     """
+    write = sys.stdout.write
     if _items(value) <= LARGE:
-        sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=True, sort_keys=False))
+        write(json.dumps(_decoded(value), indent=2, ensure_ascii=True, sort_keys=False))
     else:
         for chunk in _stream(value, 0):
-            sys.stdout.write(chunk)
-    sys.stdout.write("\n")
+            write(chunk)
+    write("\n")
+
+
+def _decoded(value: Any) -> Any:
+    if isinstance(value, Encoded):
+        return [json.loads(item) for item in value]
+    if isinstance(value, dict) and any(isinstance(v, Encoded) for v in value.values()):
+        return {key: _decoded(item) for key, item in value.items()}
+    return value
 
 
 def _items(value: Any) -> int:
@@ -47,6 +62,9 @@ def _items(value: Any) -> int:
     if isinstance(value, dict):
         return sum(len(v) for v in value.values() if isinstance(v, list))
     return 0
+
+
+_BATCH = 2048  # items joined into one write
 
 
 def _stream(value: Any, level: int) -> Iterator[str]:
@@ -58,9 +76,14 @@ def _stream(value: Any, level: int) -> Iterator[str]:
             yield from _stream(item, level + 1)
         yield "\n}"
     elif isinstance(value, list) and value:
-        yield "["
-        for i, item in enumerate(value):
-            yield ("," if i else "") + "\n" + pad + json.dumps(item, ensure_ascii=True)
+        texts = value if isinstance(value, Encoded) else None
+        sep = ",\n" + pad
+        yield "[\n" + pad
+        for start in range(0, len(value), _BATCH):
+            batch = value[start : start + _BATCH]
+            if texts is None:
+                batch = [json.dumps(item, ensure_ascii=True) for item in batch]
+            yield (sep if start else "") + sep.join(batch)
         yield "\n" + "  " * level + "]"
     else:
         yield json.dumps(value, ensure_ascii=True)
@@ -110,9 +133,15 @@ class PlainRows:
         self.rows = rows
         self.right = [col in right for col in columns]
         self.widths = [
-            max([cell_len(col), *(cell_len(row[i]) for row in rows)])
-            for i, col in enumerate(columns)
+            max([_width(col), *(_width(row[i]) for row in rows)]) for i, col in enumerate(columns)
         ]
+
+    def fits(self, width: int) -> bool:
+        """Whether every line drawn at `width` is at most that wide: then the console
+        need not crop them (`print_table`)."""
+        head = sum(self.widths[:-1]) + len(self.widths) - 1
+        title = _width(printable(self.title)) if self.title else 0
+        return head + 20 <= width and title <= width
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
         if self.title:
@@ -123,15 +152,27 @@ class PlainRows:
     def _line(self, row: Sequence[str], width: int) -> str:
         cells = []
         for i, text in enumerate(row[:-1]):
-            gap = " " * (self.widths[i] - cell_len(text))
+            gap = " " * (self.widths[i] - _width(text))
             cells.append(gap + text if self.right[i] else text + gap)
         head = " ".join([*cells, ""])
-        room = max(20, width - cell_len(head))
+        room = max(20, width - _width(head))
         last = row[-1]
-        if cell_len(last) <= room:
+        if _width(last) <= room:
             return head + last + "\n"
-        indent = "\n" + " " * cell_len(head)
+        indent = "\n" + " " * _width(head)
         return head + indent.join(chop_cells(last, room)) + "\n"
+
+
+def _width(text: str) -> int:
+    """Terminal cells of `text`: its length when it is printable ASCII (most of it)."""
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
+def print_table(console: Console, rendered: Table | PlainRows) -> None:
+    """`console.print(rendered)`, without the per-line cropping pass where a large
+    table's lines all fit (a third of the time of 100,000 lines)."""
+    fits = isinstance(rendered, PlainRows) and rendered.fits(console.width)
+    console.print(rendered, crop=not fits)
 
 
 def table(
