@@ -87,15 +87,15 @@ def _translate(exc: OSError, where: str) -> Exception:
     return exc
 
 
-def _open_noatime(name: str, dir_fd: int) -> int:
-    # O_NOATIME keeps a forensic read from touching atimes; the kernel allows it
-    # only to the file's owner or CAP_FOWNER, so fall back on EPERM.
+def open_noatime(name: str, dir_fd: int, flags: int = _READ_FLAGS) -> int:
+    """`os.open` with O_NOATIME where the kernel allows it (the owner or CAP_FOWNER)."""
+    # O_NOATIME keeps a forensic read from touching atimes; fall back on EPERM.
     try:
-        return os.open(name, _READ_FLAGS | os.O_NOATIME, dir_fd=dir_fd)
+        return os.open(name, flags | os.O_NOATIME, dir_fd=dir_fd)
     except PermissionError as exc:
         if exc.errno != errno.EPERM:
             raise
-        return os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        return os.open(name, flags, dir_fd=dir_fd)
 
 
 def open_in_layer(diff_dir: str, path: str) -> BinaryIO:
@@ -118,7 +118,7 @@ def open_layer_fd(diff_dir: str, path: str) -> int:
         if not stat.S_ISREG(st.st_mode):
             raise NotARegularFile(f"{path}: not a regular file ({_type_name(st.st_mode)})")
         try:
-            fd = _open_noatime(names[-1], parent)
+            fd = open_noatime(names[-1], parent)
         except OSError as exc:
             raise _translate(exc, path) from exc
     opened = os.fstat(fd)
@@ -173,14 +173,14 @@ def layer_xattr(diff_dir: str, path: str, name: str) -> bytes | None:
     names = layer_components(path)
     with _parent_fd(diff_dir, names) as parent:
         if not names:
-            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent)
+            fd = open_noatime(".", parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         else:
             st = _lstat_at(parent, names[-1], path)
             if stat.S_ISDIR(st.st_mode):
                 flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-                fd = os.open(names[-1], flags, dir_fd=parent)
+                fd = open_noatime(names[-1], parent, flags)
             elif stat.S_ISREG(st.st_mode):
-                fd = _open_noatime(names[-1], parent)
+                fd = open_noatime(names[-1], parent)
             else:
                 return None
     try:

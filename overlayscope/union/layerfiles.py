@@ -29,7 +29,7 @@ import sys
 from typing import Any
 
 from overlayscope.errors import UnsafePath
-from overlayscope.union.content import layer_xattr, open_layer_fd
+from overlayscope.union.content import layer_xattr, open_layer_fd, open_noatime
 
 # openat2's number is 437 on every architecture with the unified syscall table
 _OPENAT2 = 437
@@ -160,9 +160,9 @@ class LayerFiles:
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             if stat.S_ISREG(st.st_mode):
-                fd = _open_noatime(name, dir_fd)
+                fd = open_noatime(name, dir_fd, _READ_FLAGS)
             elif want_dir and stat.S_ISDIR(st.st_mode):
-                fd = os.open(name, _DIR_READ_FLAGS, dir_fd=dir_fd)
+                fd = open_noatime(name, dir_fd, _DIR_READ_FLAGS)
             else:
                 return None
         except OSError:
@@ -229,16 +229,6 @@ class LayerFiles:
             os.close(current)
             return None
         return current
-
-
-def _open_noatime(name: str, dir_fd: int) -> int:
-    # O_NOATIME keeps atimes; the kernel allows it only to the owner or CAP_FOWNER
-    try:
-        return os.open(name, _READ_FLAGS | os.O_NOATIME, dir_fd=dir_fd)
-    except PermissionError as exc:
-        if exc.errno != errno.EPERM:
-            raise
-        return os.open(name, _READ_FLAGS, dir_fd=dir_fd)
 
 
 def fd_xattr(fd: int, name: str, *, close: bool = False) -> bytes | None:

@@ -228,14 +228,16 @@ def test_atimes_are_kept_where_the_kernel_allows(evidence: dict[str, Path]) -> N
     assert changed == []
 
 
+@pytest.mark.parametrize("command", [("df",), ("container", "web")])
 def test_scans_with_readahead_write_nothing_and_read_nothing_outside(
-    evidence: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    evidence: dict[str, Path], monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
 ) -> None:
     """The scanner's read-ahead threads (forced on here, as on a cold cache) open dirs
-    with openat2 beneath each layer: nothing for writing, nothing outside, O_NOATIME."""
+    with openat2 beneath each layer, and `container` reads changed files through
+    openat2 too: nothing for writing, nothing outside, O_NOATIME."""
     root, canary = evidence["root"], evidence["canary"]
     monkeypatch.setenv("OVERLAYSCOPE_READAHEAD", "1")
-    proc, lines = _strace(_cli(root, "--no-cache", "df"), evidence["tmp"] / "trace-scan")
+    proc, lines = _strace(_cli(root, "--no-cache", *command), evidence["tmp"] / "trace-scan")
     assert proc.returncode in (0, 1), proc.stderr.decode(errors="replace")
     opened = _check_trace(lines, root, canary)
     if os.environ.get("OVERLAYSCOPE_PURE_PYTHON", "") in ("", "0"):
