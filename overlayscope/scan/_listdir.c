@@ -124,6 +124,11 @@ typedef struct {
  * held or the listing ends, lstat-ing each. Runs without the GIL. */
 static int fill(listing_t *out, int fd, const char *xprefix, size_t xprefix_len, int xmode,
                 size_t limit) {
+    char proc[64];
+    if (xprefix_len == 0) { /* no prefix given: name entries through the dir's fd */
+        xprefix_len = (size_t)snprintf(proc, sizeof proc, "/proc/self/fd/%d/", fd);
+        xprefix = proc;
+    }
     char *dents = malloc(DENTS_BUF);
     char *xbuf = malloc(65536);
     size_t xbufsize = 65536;
@@ -299,7 +304,8 @@ PyDoc_STRVAR(list_dir_doc,
 "--\n\n"
 "Read entries of the open directory `fd` from its current position, until at least\n"
 "`limit` are read or the listing ends, and lstat each one.\n\n"
-"`xprefix` (bytes) joined to an entry's name is a path to it for llistxattr.\n"
+"`xprefix` (bytes) joined to an entry's name is a path to it for llistxattr;\n"
+"b'' names it through /proc/self/fd/`fd`/.\n"
 "`xattr_mode`: 0 reads no xattrs, 1 those of empty regular files, 2 every entry's.\n"
 "`kinds` is (FILE, DIR, SYMLINK, WHITEOUT, OTHER), the objects to put in records.\n\n"
 "Returns (records, subdirs, xattr_names, errors, read_errno, done): walker Records\n"

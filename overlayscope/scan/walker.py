@@ -22,6 +22,7 @@ from overlayscope.scan.entry import Kind, OverlayXattrs, ScanProblem, join
 from overlayscope.scan.readahead import Detector, ReadAhead
 from overlayscope.scan.stage import ColumnStage
 from overlayscope.scan.xattrs import (
+    HAVE_PROC_FD,
     OVERLAY_PREFIXES,
     QUIET_ERRNOS,
     overlay_names,
@@ -437,8 +438,13 @@ class _Walk:
         without xattrs, beside the problem; the other listings drop it."""
         fd = frame.fd
         dir_path = frame.path
-        xprefix = path_prefix(fd, self.diff_dir if dir_path == "/" else self.diff_dir + dir_path)
-        bprefix = os.fsencode(xprefix)
+        if HAVE_PROC_FD:  # the helper names entries by /proc/self/fd/N/: no path to build
+            xprefix, bprefix = f"/proc/self/fd/{fd}/", b""
+        else:
+            xprefix = path_prefix(
+                fd, self.diff_dir + dir_path if dir_path != "/" else self.diff_dir
+            )
+            bprefix = os.fsencode(xprefix)
         prefix = "/" if dir_path == "/" else dir_path + "/"
         xmode = native.XATTRS_ALL if self.read_xattrs else native.XATTRS_EMPTY_FILES
         subdirs: list[tuple[str, int, int]] = []

@@ -19,7 +19,7 @@ OVERLAY_PREFIXES = ("trusted.overlay.", "user.overlay.")
 _PATH_MAX = 4096  # Linux limit on one path string, NUL included
 _NAME_MAX = 255
 QUIET_ERRNOS = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENODATA})
-_HAVE_PROC_FD = os.path.isdir("/proc/self/fd")
+HAVE_PROC_FD = os.path.isdir("/proc/self/fd")
 
 
 def path_prefix(dir_fd: int, dir_path: str) -> str:
@@ -29,7 +29,7 @@ def path_prefix(dir_fd: int, dir_path: str) -> str:
     PATH_MAX, go through the fd's magic link in /proc instead. Without /proc
     such a path fails later with ENAMETOOLONG.
     """
-    if len(os.fsencode(dir_path)) + 1 + _NAME_MAX < _PATH_MAX or not _HAVE_PROC_FD:
+    if len(os.fsencode(dir_path)) + 1 + _NAME_MAX < _PATH_MAX or not HAVE_PROC_FD:
         return dir_path.rstrip("/") + "/"
     return f"/proc/self/fd/{dir_fd}/"
 
