@@ -88,10 +88,10 @@ class Columns:
     """Every entry of one layer, column by column. Built by `IndexBuilder`; read-only after."""
 
     __slots__ = (
-        "_dir_paths",
+        "_hash_slots",
         "_names_of",
+        "_path_hashes",
         "_slot_of_dir",
-        "_slot_of_path",
         "attr",
         "attrs",
         "blocks",
@@ -145,8 +145,8 @@ class Columns:
 
     def _reset_lookups(self) -> None:
         self._names_of: dict[int, list[bytes]] = {}
-        self._dir_paths: list[str] | None = None
-        self._slot_of_path: dict[str, int] | None = None
+        self._path_hashes: list[int] | None = None  # hash of each listed dir's path, sorted
+        self._hash_slots: array[int] | None = None  # ... and its slot
         self._slot_of_dir: dict[int, int] | None = None
 
     def __len__(self) -> int:
@@ -210,8 +210,6 @@ class Columns:
         if i == 0:
             return "/"
         slot = self.parent_slot(i)
-        if self._dir_paths is not None:
-            return self._dir_paths[slot] + "/" + self.name(i)
         parts = [self.name(i)]  # walk up the listings: no need to know every dir's path
         while (up := self.dir_entry[slot]) != 0:
             parts.append(self.name(up))
@@ -221,23 +219,64 @@ class Columns:
     # -- directories ----------------------------------------------------------------
 
     def dir_paths(self) -> list[str]:
-        """Each slot's path, the root's as "" (so a child's path is dir + "/" + name)."""
-        if self._dir_paths is None:
-            paths: list[str] = []
-            entry, parent = self.dir_entry, self.dir_parent
-            for s in range(len(entry)):
-                i = entry[s]
-                paths.append("" if i == 0 else paths[parent[s]] + "/" + self.name(i))
-            self._dir_paths = paths
-        return self._dir_paths
+        """Each slot's path, the root's as "" (so a child's path is dir + "/" + name).
+
+        Made afresh on each call (not kept: on deep trees the paths cost more than the
+        index); `slot_path` gives one."""
+        paths: list[str] = []
+        entry, parent = self.dir_entry, self.dir_parent
+        for s in range(len(entry)):
+            i = entry[s]
+            paths.append("" if i == 0 else paths[parent[s]] + "/" + self.name(i))
+        return paths
+
+    def slot_path(self, slot: int) -> str:
+        """The path of the dir listed in `slot`, "" for the root (as in `dir_paths`)."""
+        parts = []
+        while (i := self.dir_entry[slot]) != 0:
+            parts.append(self.name(i))
+            slot = self.dir_parent[slot]
+        return "/" + "/".join(reversed(parts)) if parts else ""
 
     def slot_of_path(self, path: str) -> int | None:
-        """The slot of the dir at `path` ("/" for the root), None if its listing was not read."""
-        if not path.startswith("/"):
-            return None
-        if self._slot_of_path is None:
-            self._slot_of_path = {p: s for s, p in enumerate(self.dir_paths())}
-        return self._slot_of_path.get("" if path == "/" else path)
+        """The slot of the dir at `path` ("/" for the root), None if its listing was not read.
+
+        Found by the hash of the path in a sorted list (~44 bytes a dir, where a dict
+        of path strings took ~40 bytes an entry on deep trees), and checked by the
+        dir's own name: a wrong hit would need a 64-bit collision of Python's keyed
+        string hash between two dirs of the same name."""
+        if path == "/":
+            return self._slot_of_key("")
+        return self._slot_of_key(path) if path[:1] == "/" else None
+
+    def _slot_of_key(self, path: str) -> int | None:
+        """`slot_of_path` with the root spelled "" (as `dir_paths` spells it)."""
+        hashes = self._path_hashes
+        if hashes is None:
+            hashes = self._path_table()
+        h = hash(path)
+        k = bisect_left(hashes, h)
+        while k < len(hashes) and hashes[k] == h:
+            slot: int = self._hash_slots[k]  # type: ignore[index]
+            i = self.dir_entry[slot]
+            at = self.name_at
+            if (
+                self.names[at[i] : at[i + 1]]
+                == path[path.rfind("/") + 1 :].encode(ENCODING, ERRORS)
+                if i
+                else not path
+            ):
+                return slot
+            k += 1
+        return None
+
+    def _path_table(self) -> list[int]:
+        """Build the sorted hashes of the dirs' paths (and their slots); return the former."""
+        pairs = sorted(zip(map(hash, self.dir_paths()), range(len(self.dir_entry)), strict=True))
+        self._hash_slots = widened(array("B"), [s for _, s in pairs], "dir_entry")
+        # a list, not an array: bisecting it compares ints in C without making any
+        self._path_hashes = hashes = [h for h, _ in pairs]
+        return hashes
 
     def slot_of_entry(self, i: int) -> int | None:
         """The slot listing dir entry i, None if i is not a dir whose listing was read."""
@@ -250,7 +289,7 @@ class Columns:
         return range(start, start + self.dir_count[slot])
 
     def child_paths(self, slot: int) -> list[str]:
-        prefix = self.dir_paths()[slot] + "/"
+        prefix = self.slot_path(slot) + "/"
         at, names = self.name_at, self.names
         return [
             prefix + names[at[i] : at[i + 1]].decode(ENCODING, ERRORS)
@@ -264,10 +303,7 @@ class Columns:
         parent, slash, name = path.rpartition("/")
         if not slash or not name:
             return None
-        if self._slot_of_path is None:
-            self.slot_of_path("/")
-        assert self._slot_of_path is not None
-        slot = self._slot_of_path.get(parent)
+        slot = self._slot_of_key(parent)
         if slot is None:
             return None
         start, count = self.dir_start[slot], self.dir_count[slot]
