@@ -10,7 +10,7 @@ do: worker processes, xattrs read, no cache), then
   separately, on a second scan: it slows allocation down, not what stays);
 - `columns_per_entry`: the layout's own arrays and blobs (`Columns.nbytes`);
 - `with_lookups_per_entry`: traced, once every index built what path lookups need
-  (each listed dir's path and a dict of them: what `where`, `ls`, `container` add).
+  (the sorted hashes of the listed dirs' paths: what `where`, `ls`, `container` add).
 """
 
 from __future__ import annotations
