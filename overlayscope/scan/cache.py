@@ -37,9 +37,10 @@ from typing import Any
 
 from overlayscope.scan.columns import COLUMNS, Columns
 from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs
+from overlayscope.scan.sizes import LayerSums, layer_sums
 
 MAGIC = b"OVSCAN\x00\x01"
-FORMAT = 2
+FORMAT = 3
 _HEADER = struct.Struct("<I")
 _MAX_AGE = 30 * 86400  # entries not used for this long are removed when one is written
 _SAFE_KEY = re.compile(r"^[0-9a-f]{64}(-init)?$")
@@ -194,6 +195,7 @@ def _encode(c: Columns, key: str, identity: Identity, xattrs: bool) -> bytes:
         "attrs": [[str(kind), mode, uid, gid] for kind, mode, uid, gid in c.attrs],
         "rdev": [[i, v] for i, v in c.rdev.items()],
         "wide_times": [[i, m, t] for i, (m, t) in c.wide_times.items()],
+        "sums": _sums_out(layer_sums(c)),
         "xattr": [_xattrs_out(i, x) for i, x in c.xattrs.items()],
     }
     raw = json.dumps(header, separators=(",", ":")).encode()
@@ -242,8 +244,25 @@ def _decode(data: bytes, key: str, identity: Identity, xattrs: bool) -> Columns 
     ]
     c.rdev = {int(i): int(v) for i, v in header["rdev"]}
     c.wide_times = {int(i): (int(m), int(t)) for i, m, t in header["wide_times"]}
+    c.sums = _sums_in(header["sums"], int(header["entries"]))
     c.xattrs = dict(_xattrs_in(item) for item in header["xattr"])
     return c if _consistent(c, int(header["entries"])) else None
+
+
+def _sums_out(sums: LayerSums) -> dict[str, Any]:
+    return {
+        "blocks": sums.blocks, "apparent": sums.apparent, "docker": sums.docker,
+        "linked": list(sums.linked), "largest": list(sums.largest),
+    }  # fmt: skip
+
+
+def _sums_in(raw: dict[str, Any], n: int) -> LayerSums:
+    """The stored sums; a damaged file raises (a miss), it is never trusted blindly."""
+    linked = tuple(int(i) for i in raw["linked"])
+    largest = tuple(int(i) for i in raw["largest"])
+    if any(not 0 < i < n for i in (*linked, *largest)):
+        raise ValueError("entry out of range")
+    return LayerSums(int(raw["blocks"]), int(raw["apparent"]), int(raw["docker"]), linked, largest)
 
 
 def _consistent(c: Columns, n: int) -> bool:

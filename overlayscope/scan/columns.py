@@ -31,10 +31,13 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import ItemsView, Iterator, Mapping, ValuesView
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overlayscope.scan.entry import Entry, Kind, OverlayXattrs
 from overlayscope.scan.fastentry import make_entry
+
+if TYPE_CHECKING:
+    from overlayscope.scan.sizes import LayerSums
 
 ENCODING = sys.getfilesystemencoding()
 ERRORS = sys.getfilesystemencodeerrors()
@@ -109,6 +112,7 @@ class Columns:
         "nlink",
         "rdev",
         "size",
+        "sums",
         "targets",
         "wide_times",
         "xattrs",
@@ -125,6 +129,7 @@ class Columns:
         self.rdev: dict[int, int] = {}
         self.xattrs: dict[int, OverlayXattrs] = {}
         self.wide_times: dict[int, tuple[int, int]] = {}  # entry -> (mtime_ns, ctime_ns)
+        self.sums: LayerSums | None = None  # once computed (`scan.sizes.layer_sums`)
         self._reset_lookups()
 
     # typed views of the columns set by name above (mypy cannot see setattr)

@@ -2,9 +2,56 @@
 
 from __future__ import annotations
 
+import heapq
+from dataclasses import dataclass
 from itertools import compress
 
-from overlayscope.scan.entry import LayerIndex
+from overlayscope.scan.columns import Columns
+from overlayscope.scan.entry import Kind, LayerIndex
+
+LARGEST_KEPT = 256  # regular files kept in LayerSums.largest, the biggest by blocks
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSums:
+    """Whole-layer sums over the columns, made once per index and kept with it (and in
+    the scan cache, so a cached layer needs no pass over its columns at all).
+
+    `linked` and `largest` hold entry numbers: the non-dirs with more than one link
+    (what hard-link accounting must look at), and the largest regular files by
+    (blocks, size), ties to the earlier entry."""
+
+    blocks: int  # st_blocks of every entry
+    apparent: int  # st_size of every non-dir
+    docker: int  # docker_size
+    linked: tuple[int, ...]
+    largest: tuple[int, ...]
+
+
+def layer_sums(c: Columns) -> LayerSums:
+    """`c.sums`, computed on first use."""
+    if c.sums is None:
+        is_dir = [kind.is_dir for kind, *_ in c.attrs]
+        is_file = [kind is Kind.FILE for kind, *_ in c.attrs]
+        not_dir = [not d for d in is_dir]
+        counted = list(map(not_dir.__getitem__, c.attr))
+        sizes = list(compress(c.size, counted))
+        inos = list(compress(compress(c.ino, counted), sizes))  # zero-size ones do not count
+        nonzero = list(compress(sizes, sizes))
+        # the first entry of each inode wins, as in moby (a reversed dict keeps the first)
+        docker = sum(dict(zip(reversed(inos), reversed(nonzero), strict=True)).values())
+        linked = tuple(
+            i for i in compress(range(len(c)), map((1).__lt__, c.nlink)) if not_dir[c.attr[i]]
+        )
+        file_blocks = list(compress(c.blocks, map(is_file.__getitem__, c.attr)))
+        floor = heapq.nlargest(LARGEST_KEPT, file_blocks)
+        largest: tuple[int, ...] = ()
+        if floor:
+            big = compress(range(len(c)), map(floor[-1].__le__, c.blocks))
+            candidates = [(c.blocks[i], c.size[i], -i) for i in big if is_file[c.attr[i]]]
+            largest = tuple(-neg for _, _, neg in heapq.nlargest(LARGEST_KEPT, candidates))
+        c.sums = LayerSums(sum(c.blocks), sum(sizes), docker, linked, largest)
+    return c.sums
 
 
 def docker_size(index: LayerIndex) -> int:
@@ -25,13 +72,7 @@ def docker_size(index: LayerIndex) -> int:
             seen.add(entry.ino)
             total += entry.size
         return total
-    not_dir = [not kind.is_dir for kind, *_ in c.attrs]
-    counted = list(map(not_dir.__getitem__, c.attr))
-    sizes = list(compress(c.size, counted))
-    inos = list(compress(compress(c.ino, counted), sizes))  # zero-size ones do not count
-    sizes = list(compress(sizes, sizes))
-    # the first entry of each inode wins, as in moby (a reversed dict keeps the first)
-    return sum(dict(zip(reversed(inos), reversed(sizes), strict=True)).values())
+    return layer_sums(c).docker
 
 
 def allocated_size(index: LayerIndex) -> int:
@@ -51,13 +92,12 @@ def allocated_size(index: LayerIndex) -> int:
                 seen.add(entry.ino)
             total += entry.blocks * 512
         return total
-    blocks = sum(c.blocks)
-    not_dir = [not kind.is_dir for kind, *_ in c.attrs]
+    sums = layer_sums(c)
+    blocks = sums.blocks
     seen = set()
-    for i in compress(range(len(c)), map((1).__lt__, c.nlink)):
-        if not_dir[c.attr[i]]:
-            if c.ino[i] in seen:
-                blocks -= c.blocks[i]
-            else:
-                seen.add(c.ino[i])
+    for i in sums.linked:
+        if c.ino[i] in seen:
+            blocks -= c.blocks[i]
+        else:
+            seen.add(c.ino[i])
     return blocks * 512
