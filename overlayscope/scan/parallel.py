@@ -24,6 +24,7 @@ from overlayscope.scan.entry import LayerIndex, ScanProgress
 from overlayscope.scan.memory import release_free_memory
 from overlayscope.scan.process import Inbox, ScanWorkerError, WorkerProcess
 from overlayscope.scan.progress import ProgressCallback, Throttle, check_cancel, gc_paused
+from overlayscope.scan.sizes import layer_sums
 from overlayscope.scan.walker import walk_tree
 from overlayscope.scan.wire import Message, Task
 
@@ -54,6 +55,7 @@ def scan_layers(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     xattrs: bool = True,
+    sums: bool = False,
     cacheable: Collection[str] | Mapping[str, str] = (),
     cache: ScanCache | None = None,
 ) -> dict[str, LayerIndex]:
@@ -66,7 +68,9 @@ def scan_layers(
     start (no interpreter to run), this process scans everything.
 
     `xattrs=False` reads extended attributes only of empty files (see `walk_tree`):
-    for callers that only count bytes. `cacheable` names the layers whose trees
+    for callers that only count bytes. `sums=True` has each index's `LayerSums`
+    (`scan.sizes`) made where it was scanned, workers included, for callers that
+    will total the layers. `cacheable` names the layers whose trees
     cannot change while they exist (committed image layers; never a container's rw
     or init layer): they are read from `cache` (default: `scan.cache.default_cache()`,
     None when caching is off) when it holds them, and stored there after a scan
@@ -102,7 +106,9 @@ def scan_layers(
         n = 1
     done_entries = sum(map(len, cached.values()))
     with gc_paused():
-        scanned = _Scan(todo, n - 1, cancel, progress, xattrs, len(items), done_entries).run()
+        scanned = _Scan(
+            todo, n - 1, cancel, progress, (xattrs, sums), len(items), done_entries
+        ).run()
     if cache is not None:
         for key, identity in identities.items():
             index = scanned[key]
@@ -136,7 +142,7 @@ class _Scan:
         extra_workers: int,
         cancel: threading.Event | None,
         progress: ProgressCallback | None,
-        xattrs: bool,
+        options: tuple[bool, bool],
         total: int,
         done_entries: int,
     ) -> None:
@@ -145,7 +151,7 @@ class _Scan:
         self.extra = extra_workers
         self.cancel = cancel
         self.progress = progress
-        self.xattrs = xattrs
+        self.xattrs, self.sums = options
         self.total = total  # layers, those read from the cache included
         self.todo: list[tuple[str, str]] = list(reversed(items))  # pop() takes them in order
         self.results: dict[str, LayerIndex] = {}
@@ -181,6 +187,8 @@ class _Scan:
     def _scan_here(self, key: str, diff_dir: str) -> None:
         sink = _HostSink(self, key, diff_dir)
         walk_tree(diff_dir, sink, xattrs=self.xattrs)
+        if self.sums and sink.index.columns is not None:
+            layer_sums(sink.index.columns)
         self._done(key, sink.index)
 
     def _done(self, key: str, index: LayerIndex) -> None:
@@ -223,7 +231,7 @@ class _Scan:
             columns, problems = payload
             self._done(key, LayerIndex.from_columns(self.paths[key], columns, problems))
         # a layer finished, or the worker is ready for its first one
-        task: Task | None = (*self.todo.pop(), self.xattrs) if self.todo else None
+        task: Task | None = (*self.todo.pop(), self.xattrs, self.sums) if self.todo else None
         worker.give(task)
 
     def _report(self, key: str, in_progress: int) -> None:

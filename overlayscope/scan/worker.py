@@ -17,6 +17,7 @@ from typing import IO
 
 from overlayscope.scan.builder import IndexBuilder
 from overlayscope.scan.progress import INTERVAL
+from overlayscope.scan.sizes import layer_sums
 from overlayscope.scan.walker import walk_tree
 from overlayscope.scan.wire import READY, Message, Task, read_frame, write_frame
 
@@ -53,10 +54,12 @@ def main(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     write_frame(stdout, READY)
     while (frame := read_frame(stdin)) is not None:
         task: Task = pickle.loads(frame)
-        key, diff_dir, xattrs = task
+        key, diff_dir, xattrs, sums = task
         sink = WorkerSink(key, diff_dir, stdout)
         try:
             walk_tree(diff_dir, sink, xattrs=xattrs)
+            if sums and sink.index.columns is not None:
+                layer_sums(sink.index.columns)  # here, in parallel, not in the parent
             sink.finish()
         except Exception:
             crash: Message = (key, None, True, traceback.format_exc())

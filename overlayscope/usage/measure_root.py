@@ -99,6 +99,7 @@ def measure_root(
             progress=report,
             workers=workers,
             xattrs=False,  # bytes only: no opaque dirs, origins... needed
+            sums=True,  # made in the workers: reducing a layer here is then cheap
             cacheable=cacheable,
             cache=cache if cacheable else None,
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from overlayscope.scan import LayerIndex, scan_tree, worker
+from overlayscope.scan.sizes import layer_sums
 from overlayscope.scan.wire import READY, Message, read_frame, write_frame
 
 
@@ -41,8 +42,8 @@ def test_worker_reports_progress_then_sends_the_layer(
             os.mknod(tmp_path / "l" / f"d{d}" / f"f{f}")
     monkeypatch.setattr(worker, "INTERVAL", 0.0)  # a progress frame at every directory
     tasks = io.BytesIO()
-    write_frame(tasks, ("L", str(tmp_path / "l"), True))
-    write_frame(tasks, ("gone", str(tmp_path / "nope"), True))
+    write_frame(tasks, ("L", str(tmp_path / "l"), True, True))  # with the layer's sums
+    write_frame(tasks, ("gone", str(tmp_path / "nope"), True, False))
     tasks.seek(0)
     out = io.BytesIO()
     try:
@@ -62,6 +63,8 @@ def test_worker_reports_progress_then_sends_the_layer(
     assert done is True and crash is None and problems == []
     index = LayerIndex.from_columns(str(tmp_path / "l"), columns, problems)
     expected = scan_tree(tmp_path / "l")
+    assert columns.sums is not None  # made in the worker, sent with the columns
+    assert expected.columns is not None and columns.sums == layer_sums(expected.columns)
     assert index.entries == expected.entries
     assert index.children == expected.children
     gone = [m for m in messages if m[0] == "gone"]
