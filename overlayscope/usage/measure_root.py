@@ -178,10 +178,11 @@ def _largest_files(
     unit: Unit, c: Columns, sums: LayerSums, files: TopFiles, skip: set[int]
 ) -> None:
     """Offer `files` the unit's largest regular files by (allocated, apparent)."""
-    want = files.limit + len(skip)
-    if want <= len(sums.largest) or len(sums.largest) < LARGEST_KEPT:
-        order = list(sums.largest[:want])  # every file is there, or enough of them
-    else:
+    kept = [i for i in sums.largest if i not in skip][: files.limit]
+    if len(kept) == files.limit or len(sums.largest) < LARGEST_KEPT:
+        order = kept  # the largest `limit` not counted elsewhere, or every file there is
+    else:  # hard links counted in other layers pushed past the kept ones: look at all
+        want = files.limit + len(skip)
         is_file = [kind is Kind.FILE for kind, *_ in c.attrs]
         file_blocks = compress(c.blocks, map(is_file.__getitem__, c.attr))
         floor = heapq.nlargest(want, file_blocks)
@@ -189,10 +190,10 @@ def _largest_files(
         big = compress(range(len(c)), map(floor[-1].__le__, c.blocks))
         # earlier entries first on ties, as a walk in entry order would offer them
         candidates = [(c.blocks[i], c.size[i], -i) for i in big if is_file[c.attr[i]]]
-        order = [-neg for _, _, neg in heapq.nlargest(want, candidates)]
+        order = [-neg for _, _, neg in heapq.nlargest(want, candidates) if -neg not in skip]
     for i in order:
         blk, apparent = c.blocks[i], c.size[i]
-        if i in skip or not files.wants(blk * 512, apparent):
+        if not files.wants(blk * 512, apparent):
             continue
         path = _join(unit.path, c.path_at(i))
         files.add(FileUsage(path, unit.category, unit.owner, apparent, blk * 512))
