@@ -440,6 +440,9 @@ PyDoc_STRVAR(list_dir_columns_doc,
 "of entries that have some, (i, mtime_ns, ctime_ns),\n"
 "(name, errno) of entries that could not be read; i counts from this call's first.");
 
+static PyObject *columns_of(int fd, const char *xprefix, Py_ssize_t xprefix_len, int xmode,
+                            Py_ssize_t limit, PyObject *out);
+
 static PyObject *list_dir_columns(PyObject *self, PyObject *args) {
     (void)self;
     int fd, xmode;
@@ -449,6 +452,11 @@ static PyObject *list_dir_columns(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "iy#inO!", &fd, &xprefix, &xprefix_len, &xmode, &limit,
                           &PyTuple_Type, &out))
         return NULL;
+    return columns_of(fd, xprefix, xprefix_len, xmode, limit, out);
+}
+
+static PyObject *columns_of(int fd, const char *xprefix, Py_ssize_t xprefix_len, int xmode,
+                            Py_ssize_t limit, PyObject *out) {
     if (PyTuple_GET_SIZE(out) != OUT_COUNT) {
         PyErr_SetString(PyExc_ValueError, "out must hold 11 bytearrays");
         return NULL;
@@ -699,10 +707,60 @@ static PyObject *warm_dir(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ---- descending: open a subdir, check it is the one listed, list it ---- */
+
+PyDoc_STRVAR(descend_doc,
+"descend(parent_fd, name, st_dev, st_ino, xattr_mode, limit, out)\n"
+"--\n\n"
+"Open the subdirectory `name` of `parent_fd` (O_NOFOLLOW | O_DIRECTORY, O_NOATIME\n"
+"where allowed), check with fstat that it is the (st_dev, st_ino) its listing gave,\n"
+"and read its first entries as `list_dir_columns(fd, b'', ...)` would: one call per\n"
+"directory where the walk made three. Returns (fd, list_dir_columns' result), the\n"
+"fd the caller's to close; None when another dir had taken its place (closed); or\n"
+"-errno when it could not be opened or checked.");
+
+static PyObject *descend(PyObject *self, PyObject *args) {
+    (void)self;
+    int parent, xmode;
+    PyObject *name;
+    unsigned long long dev, ino;
+    Py_ssize_t limit;
+    PyObject *out;
+    if (!PyArg_ParseTuple(args, "iO&KKinO!", &parent, PyUnicode_FSConverter, &name, &dev, &ino,
+                          &xmode, &limit, &PyTuple_Type, &out))
+        return NULL;
+    const char *raw = PyBytes_AS_STRING(name);
+    int fd, err = 0, other = 0;
+    Py_BEGIN_ALLOW_THREADS
+    fd = open_dir_at(parent, raw);
+    if (fd < 0) {
+        err = errno;
+    } else {
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            err = errno;
+        } else if ((unsigned long long)st.st_dev != dev || (unsigned long long)st.st_ino != ino) {
+            other = 1;
+        }
+        if (err || other) close(fd);
+    }
+    Py_END_ALLOW_THREADS
+    Py_DECREF(name);
+    if (err) return PyLong_FromLong(-err);
+    if (other) Py_RETURN_NONE;
+    PyObject *batch = columns_of(fd, "", 0, xmode, limit, out);
+    if (!batch) {
+        close(fd);
+        return NULL;
+    }
+    return Py_BuildValue("(iN)", fd, batch);
+}
+
 static PyMethodDef methods[] = {
     {"list_dir", list_dir, METH_VARARGS, list_dir_doc},
     {"list_dir_columns", list_dir_columns, METH_VARARGS, list_dir_columns_doc},
     {"warm_dir", warm_dir, METH_VARARGS, warm_dir_doc},
+    {"descend", descend, METH_VARARGS, descend_doc},
     {NULL, NULL, 0, NULL},
 };
 

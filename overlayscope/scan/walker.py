@@ -160,6 +160,12 @@ class _Walk:
         self.count = 0
         self.stack: list[_Frame] = []
         self.column_sink: ColumnSink | None = sink if isinstance(sink, ColumnSink) else None
+        # open, check and list a subdir in one call: the helper names entries by /proc
+        self.descend: Any = (
+            native.listdir.descend
+            if native.listdir is not None and self.column_sink is not None and HAVE_PROC_FD
+            else None
+        )
         self.detector = Detector()
         self.cold = Detector.forced()  # start a read-ahead at the next directory
         self.readahead: ReadAhead | None = None
@@ -234,6 +240,9 @@ class _Walk:
         path = join(top.path, name)
         if top.fd < 0 and not self._reopen():
             return
+        if self.descend is not None:
+            self._descend_native(top, path, name, dev, ino, self.descend)
+            return
         try:
             fd = open_dir(name, top.fd)
         except OSError as exc:
@@ -250,6 +259,34 @@ class _Walk:
                 os.close(old.fd)
                 old.fd = -1
         frame.pending = self._list(frame)
+
+    def _descend_native(
+        self, top: _Frame, path: str, name: str, dev: int, ino: int, descend: Any
+    ) -> None:
+        """`_descend` in one call of the C helper: open, check, and the first listing."""
+        assert self.column_sink is not None
+        xmode = native.XATTRS_ALL if self.read_xattrs else native.XATTRS_EMPTY_FILES
+        got = descend(top.fd, name, dev, ino, xmode, BATCH, self.column_sink.stage.buffers)
+        if got is None:
+            self.sink.problem(ScanProblem(path, "vanished", "replaced while scanning"))
+            return
+        if type(got) is int:
+            self.sink.problem(problem_for(path, OSError(-got, os.strerror(-got))))
+            return
+        fd, first = got
+        frame = _Frame(path, name, fd, dev, ino)
+        stack = self.stack
+        stack.append(frame)
+        depth = len(stack)
+        if depth > FD_WINDOW + 1:  # keep the root's fd and the last FD_WINDOW ones
+            old = stack[depth - FD_WINDOW - 1]
+            if old.fd >= 0:
+                os.close(old.fd)
+                old.fd = -1
+        assert native.listdir is not None
+        frame.pending = self._list_columns(
+            frame, self.column_sink, native.listdir.list_dir_columns, first
+        )
 
     def _same(self, fd: int, frame: _Frame) -> bool:
         """Is the dir we opened the one we listed? A swap means the old one vanished."""
@@ -429,7 +466,7 @@ class _Walk:
         return dropped
 
     def _list_columns(
-        self, frame: _Frame, sink: ColumnSink, list_dir_columns: Any
+        self, frame: _Frame, sink: ColumnSink, list_dir_columns: Any, first: Any = None
     ) -> list[tuple[str, int, int]]:
         """`_list_native` for an index: the helper writes straight into the builder's stage.
 
@@ -453,9 +490,11 @@ class _Walk:
         detector = self.detector
         buffers = sink.stage.buffers
         while not done:
-            count, rdevs, targets, dirs, xattr_names, wide, errors, read_errno, done = (
-                list_dir_columns(fd, bprefix, xmode, BATCH, buffers)
-            )
+            if first is not None:  # read by `descend` with the open
+                batch, first = first, None
+            else:
+                batch = list_dir_columns(fd, bprefix, xmode, BATCH, buffers)
+            count, rdevs, targets, dirs, xattr_names, wide, errors, read_errno, done = batch
             if not detector.decided and detector.cold(count + len(errors)):
                 self.cold = True
             for name, code in errors:
