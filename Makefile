@@ -25,7 +25,8 @@ test: engine-deps $(VENV)/.test-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check overlayscope tests fixtures
+	$(VENV)/bin/ruff check overlayscope tests fixtures bench
+	$(VENV)/bin/ruff format --check overlayscope tests fixtures bench
 	$(VENV)/bin/mypy
 
 # dockerd (docker.io) for the private test engine, busybox-static for its base image,
