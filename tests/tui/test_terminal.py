@@ -8,6 +8,7 @@ with `q` and checks the process exited 0.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -87,6 +88,10 @@ class Tmux:
         subprocess.run(
             ["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False, timeout=30
         )
+        # tmux leaves its socket file behind when the server exits
+        tmpdir = os.environ.get("TMUX_TMPDIR", "/tmp")
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(tmpdir, f"tmux-{os.getuid()}", self.socket))
 
 
 def _quote(arg: str) -> str:
