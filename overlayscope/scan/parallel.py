@@ -88,27 +88,37 @@ def scan_layers(
     cached: dict[str, LayerIndex] = {}
     identities: dict[str, Identity] = {}
     cache_keys = dict(cacheable) if isinstance(cacheable, Mapping) else {k: k for k in cacheable}
-    if cache is not None:
-        for key, path in items:
-            if key in cache_keys:
-                check_cancel(cancel)
-                hit = cache.load(cache_keys[key], path, xattrs=xattrs)
-                if hit is not None:
-                    cached[key] = hit
-                else:
-                    identity = identity_of(path)
-                    if identity is not None:
-                        identities[key] = identity
-    todo = [(key, path) for key, path in items if key not in cached]
     n = default_workers() if workers is None else workers
-    n = max(1, min(n, len(todo)))
-    if getattr(sys, "frozen", False) or not sys.executable:  # no interpreter to start
-        n = 1
+    frozen = getattr(sys, "frozen", False) or not sys.executable  # no interpreter to start
+    inbox: Inbox = queue.Queue()
+    early: list[WorkerProcess] = []
+    certain = sum(1 for key, _ in items if key not in cache_keys)  # never from the cache
+    if cache is not None and cache_keys and not frozen and min(n, certain) > 1:
+        early = _start_workers(min(n, certain) - 1, inbox)  # they boot while we read the cache
+    try:
+        if cache is not None:
+            for key, path in items:
+                if key in cache_keys:
+                    check_cancel(cancel)
+                    hit = cache.load(cache_keys[key], path, xattrs=xattrs)
+                    if hit is not None:
+                        cached[key] = hit
+                    else:
+                        identity = identity_of(path)
+                        if identity is not None:
+                            identities[key] = identity
+    except BaseException:
+        for worker in early:
+            worker.stop()
+        raise
+    todo = [(key, path) for key, path in items if key not in cached]
+    n = 1 if frozen else max(1, min(n, len(todo)))
     done_entries = sum(map(len, cached.values()))
     with gc_paused():
         scanned = _Scan(
-            todo, n - 1, cancel, progress, (xattrs, sums), len(items), done_entries
-        ).run()
+            todo, max(n - 1, len(early)), cancel, progress, (xattrs, sums), len(items),
+            done_entries, inbox, early,
+        ).run()  # fmt: skip
     if cache is not None:
         for key, identity in identities.items():
             index = scanned[key]
@@ -119,6 +129,18 @@ def scan_layers(
     if progress is not None:
         progress(ScanProgress(len(items), len(items), sum(map(len, result.values())), ""))
     return result
+
+
+def _start_workers(count: int, inbox: Inbox, first: int = 0) -> list[WorkerProcess]:
+    """Start `count` workers numbered from `first`; fewer if an interpreter fails to start
+    (e.g. one this user may not execute): the scan goes on with those, this process at least."""
+    started: list[WorkerProcess] = []
+    for wid in range(first, first + count):
+        try:
+            started.append(WorkerProcess(wid, inbox))
+        except OSError:
+            break
+    return started
 
 
 class _HostSink(IndexBuilder):
@@ -145,6 +167,8 @@ class _Scan:
         options: tuple[bool, bool],
         total: int,
         done_entries: int,
+        inbox: Inbox,
+        started: list[WorkerProcess],
     ) -> None:
         self.items = items
         self.paths = dict(items)
@@ -159,16 +183,14 @@ class _Scan:
         self.entries = done_entries  # in finished layers
         self.walking: dict[str, int] = {}  # entries so far of layers in workers
         self.throttle = Throttle()
-        self.inbox: Inbox = queue.Queue()
-        self.workers: list[WorkerProcess] = []
+        self.inbox = inbox
+        self.workers = started  # started already; the rest are started by `run`
 
     def run(self) -> dict[str, LayerIndex]:
         try:
-            for wid in range(self.extra):
-                try:
-                    self.workers.append(WorkerProcess(wid, self.inbox))
-                except OSError:  # e.g. an interpreter this user may not execute
-                    break  # scan with those that started, this process at least
+            if len(self.workers) < self.extra:
+                self.workers += _start_workers(self.extra - len(self.workers), self.inbox,
+                                               first=len(self.workers))  # fmt: skip
             while self.todo:
                 check_cancel(self.cancel)
                 self._scan_here(*self.todo.pop())

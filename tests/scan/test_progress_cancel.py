@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from overlayscope.errors import Cancelled
-from overlayscope.scan import ScanProgress, scan_layers, scan_tree
+from overlayscope.scan import LayerIndex, ScanProgress, scan_layers, scan_tree
+from overlayscope.scan.cache import ScanCache
 
 
 def _layers(root: Path, count: int = 3, dirs: int = 20, files: int = 50) -> dict[str, Path]:
@@ -129,3 +130,26 @@ def test_cancel_from_another_thread_is_prompt(tmp_path: Path) -> None:
         timer.cancel()
     assert time.monotonic() - start < 2.0
     assert _worker_pids() == []
+
+
+def test_workers_started_while_the_cache_is_read_are_stopped_on_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With some layers that no cache can hold, workers start before the cache is read
+    (they boot meanwhile); a cancel during the reading leaves none of them behind."""
+    layers = _layers(tmp_path, count=4)
+    started: list[int] = []
+
+    class CancelOnRead(ScanCache):
+        def load(self, key: str, diff_dir: str, *, xattrs: bool = True) -> LayerIndex | None:
+            started.extend(_worker_pids())
+            raise Cancelled("cancelled while reading the cache")
+
+    cache = CancelOnRead(tmp_path / "cache")
+    with pytest.raises(Cancelled):
+        scan_layers(layers, workers=3, cacheable={"id3"}, cache=cache)
+    assert len(started) == 2  # id0..id2 can only be scanned: two workers beside us
+    assert _worker_pids() == []
+    # and without a cancel, the early workers do the work
+    index = scan_layers(layers, workers=3, cacheable={"id3"}, cache=ScanCache(tmp_path / "c2"))
+    assert sorted(index) == sorted(layers) and _worker_pids() == []
