@@ -46,6 +46,12 @@ class PermissionDeniedError(OverlayscopeError):
     title = "permission denied"
 
 
+class ReadError(OverlayscopeError):
+    """The filesystem refused a read the tool needed (EIO, a stale handle...)."""
+
+    title = "cannot read"
+
+
 class UnknownReference(OverlayscopeError):
     """A container or image reference that matches nothing, or more than one thing."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -92,6 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`| head`): not an error; silence the flush at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return int(ExitCode.OK)
+    except OSError as exc:  # the filesystem refused something no command expected
+        if args.debug:
+            traceback.print_exc()
+        line = f"overlayscope: cannot read: {printable(exc.strerror or str(exc))}"
+        if exc.filename is not None:
+            line += f": {printable(os.fsdecode(exc.filename))}"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            line += " (hint: run as root (sudo))"
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+        return int(ExitCode.ERROR)
     except Exception as exc:  # a bug: one line, the traceback only with --debug
         if args.debug:
             traceback.print_exc()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-from overlayscope.errors import PathNotFound, UnsafePath
+from overlayscope.errors import PathNotFound, PermissionDeniedError, ReadError, UnsafePath
 
 CHUNK = 1 << 20
 
@@ -84,7 +84,9 @@ def _translate(exc: OSError, where: str) -> Exception:
         return PathNotFound(f"{where}: no such file in the layer")
     if exc.errno == errno.ELOOP:
         return UnsafePath(f"{where}: turned into a symlink while reading; not followed")
-    return exc
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionDeniedError(f"cannot read {where} in the layer", hint="run as root (sudo)")
+    return ReadError(f"{where} in the layer: {exc.strerror or exc}")
 
 
 def open_noatime(name: str, dir_fd: int, flags: int = _READ_FLAGS) -> int:

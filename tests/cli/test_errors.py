@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,34 @@ def test_unknown_option_is_a_usage_error() -> None:
 def test_version() -> None:
     result = _run("--version")
     assert result.returncode == 0 and result.stdout.startswith("overlayscope ")
+
+
+@pytest.mark.parametrize(
+    ("code", "needles"),
+    [
+        (5, ("cannot read: Input/output error: /evidence/etc/passwd",)),  # EIO
+        (13, ("cannot read: Permission denied: /evidence/etc/passwd", "run as root")),  # EACCES
+    ],
+)
+def test_an_unexpected_os_error_is_one_line_naming_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    code: int,
+    needles: tuple[str, ...],
+) -> None:
+    """What the filesystem refuses where no command expected it (a disk error mid-read):
+    one line that says what and where, exit 3; not an 'internal error'."""
+    from overlayscope.cli import inventory
+    from overlayscope.cli.main import main
+
+    def refuse(ctx: object) -> int:
+        raise OSError(code, os.strerror(code), "/evidence/etc/passwd")
+
+    monkeypatch.setattr(inventory, "cmd_check", refuse)
+    assert main(["--offline", "--root", "/nonexistent", "check"]) == ExitCode.ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "internal error" not in lines[0], captured.err
+    for needle in needles:
+        assert needle in lines[0]

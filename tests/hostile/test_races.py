@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from overlayscope.errors import PathNotFound
+from overlayscope.errors import ExitCode, PathNotFound
 from overlayscope.root.load import load_host
 from overlayscope.root.model import Container, Host
 from overlayscope.union import LayerStack, changes, read_merged, unified_diff
@@ -206,3 +206,28 @@ def test_not_root_is_one_clear_line(
         err = run.err.decode()
         assert "permission denied" in err and "run as root" in err, err
         assert run.out == b""
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(
+    "command", [("cat", "web", "/srv/www/index.html"), ("diff", "web", "/srv/www/index.html")]
+)
+def test_a_file_it_may_not_read_is_one_line_naming_it(
+    world_copy: Path, captured_root: CapturedRoot, command: tuple[str, ...]
+) -> None:
+    """Everything readable but one file of a layer (EACCES mid-tree, as on a root squashed
+    NFS copy): the command says which file and why, in one line; no 'internal error'."""
+    subprocess.run(["chmod", "-R", "a+rX", str(world_copy)], check=True)
+    web = next(c for c in captured_root.answers["containers"] if c["name"] == "web")
+    upper = world_copy / Path(web["graph_driver"]["Data"]["UpperDir"]).relative_to(
+        captured_root.capture_data_root
+    )
+    locked = upper / "srv" / "www" / "index.html"
+    locked.chmod(0o000)
+    env = cli_env(HOME="/nonexistent", XDG_CACHE_HOME="/nonexistent")
+    run = run_sub("--offline", "--root", str(world_copy), *command, env=env, prefix=AS_NOBODY)
+    err = run.err.decode()
+    assert "internal error" not in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "permission denied" in err.lower() and "index.html" in err, err
+    assert run.code == int(ExitCode.ERROR), err
