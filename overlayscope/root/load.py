@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 
 from overlayscope.root.containers import ContainerRecord, read_containers
@@ -11,6 +12,7 @@ from overlayscope.root.layerdb import LayerDB, chain_ids, read_layerdb
 from overlayscope.root.model import Container, Host, Image, ImageLayer, Layer, Role
 from overlayscope.root.overlay2 import Overlay2Store, read_overlay2
 from overlayscope.root.problems import Problem, ProblemKind
+from overlayscope.root.records import lstat_or_none
 
 DRIVER = "overlay2"
 
@@ -20,12 +22,25 @@ _Note = Callable[[str | None, Problem], None]
 
 def load_host(root: str) -> Host:
     """Read a data root (already checked to be an overlay2 root) into one graph."""
+    above: list[Problem] = []  # symlinks on the way to the record dirs
     overlay = read_overlay2(os.path.join(root, DRIVER))
     image_dir = os.path.join(root, "image", DRIVER)
-    layerdb = read_layerdb(os.path.join(image_dir, "layerdb"))
-    imagedb = read_imagedb(image_dir)
+    layerdb = (
+        read_layerdb(os.path.join(image_dir, "layerdb"))
+        if _no_symlink_on_the_way(root, ("image", DRIVER, "layerdb", "sha256"), above)
+        and _no_symlink_on_the_way(root, ("image", DRIVER, "layerdb", "mounts"), above)
+        else LayerDB()
+    )
+    imagedb = (
+        read_imagedb(image_dir)
+        if _no_symlink_on_the_way(root, ("image", DRIVER, "imagedb", "content", "sha256"), above)
+        and _no_symlink_on_the_way(root, ("image", DRIVER, "imagedb", "metadata", "sha256"), above)
+        and _no_symlink_on_the_way(root, ("image", DRIVER, "repositories.json"), above)
+        else ImageDB()
+    )
     store = read_containers(os.path.join(root, "containers"))
     host = Host(root=root, driver=DRIVER)
+    host.problems.extend(dict.fromkeys(above))  # each symlink once
     host.problems.extend(overlay.problems + layerdb.problems + imagedb.problems + store.problems)
     attached: dict[str, list[Problem]] = {}
 
@@ -55,6 +70,24 @@ def load_host(root: str) -> Host:
         if problems:
             host.layers[lid] = _replace_problems(layer, problems)
     return host
+
+
+def _no_symlink_on_the_way(root: str, parts: tuple[str, ...], problems: list[Problem]) -> bool:
+    """Whether no dir from `root` down to `parts[:-1]` is a symlink. The last part is the
+    reader's to check (it opens it O_NOFOLLOW); a symlink above it would be followed by
+    every path through it, so what lies beneath is not read at all, and said so."""
+    path = root
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        st = lstat_or_none(path)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            problems.append(
+                Problem(
+                    ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; what is beneath is not read"
+                )
+            )
+            return False
+    return True
 
 
 def _images(

@@ -120,6 +120,8 @@ _RECORD_DIRS = (
 def _check_records_listable(root: str) -> None:
     for rel in _RECORD_DIRS:
         path = os.path.join(root, rel)
+        if _through_symlink(root, rel):
+            continue  # never listed through a symlink: the loader reports it
         try:
             os.listdir(path)
         except PermissionError:
@@ -129,6 +131,15 @@ def _check_records_listable(root: str) -> None:
             ) from None
         except OSError:
             continue  # missing or damaged: reported as problems by the loader
+
+
+def _through_symlink(root: str, rel: str) -> bool:
+    path = root
+    for part in rel.split(os.sep):
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            return True
+    return False
 
 
 def open_host(location: Location) -> Host:

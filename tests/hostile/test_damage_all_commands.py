@@ -293,6 +293,27 @@ def container_dir_is_a_symlink(root: Path, host: Host) -> None:
     (root / "containers" / _container(host)).symlink_to(planted)
 
 
+def _move_out_and_link(root: Path, rel: str) -> Path:
+    """Move root/rel outside the root and leave a symlink to it in its place."""
+    outside = root.parent / ("outside-" + rel.replace("/", "-"))
+    shutil.move(str(root / rel), outside)
+    (root / rel).symlink_to(outside)
+    return outside
+
+
+def image_dir_is_a_symlink(root: Path, host: Host) -> None:
+    # image/ itself, above every image and layer record: nothing beneath is read
+    _move_out_and_link(root, "image")
+
+
+def layerdb_dir_is_a_symlink(root: Path, host: Host) -> None:
+    _move_out_and_link(root, "image/overlay2/layerdb")
+
+
+def imagedb_dir_is_a_symlink(root: Path, host: Host) -> None:
+    _move_out_and_link(root, "image/overlay2/imagedb")
+
+
 def container_image_a_path(root: Path, host: Host) -> None:
     _edit_config(root, host, lambda c: c.update(Image="../../../../etc/passwd"))
 
@@ -465,6 +486,9 @@ CASES: list[tuple[Damage, set[str]]] = [
     (config_is_a_device, {"bad-metadata"}),
     (container_dir_is_a_file, {"bad-metadata", "mount-without-container"}),
     (container_dir_is_a_symlink, {"symlink-in-root", "mount-without-container"}),
+    (image_dir_is_a_symlink, {"symlink-in-root"}),
+    (layerdb_dir_is_a_symlink, {"symlink-in-root"}),
+    (imagedb_dir_is_a_symlink, {"symlink-in-root"}),
     (container_image_a_path, {"missing-image"}),
     (containers_dir_removed, {"mount-without-container"}),
     (cache_id_non_ascii, {"bad-metadata", "missing-layer"}),
@@ -577,6 +601,22 @@ def test_records_dirs_that_are_symlinks_are_never_read(
     planted.write_text(json.dumps(config))
     host = load_host(str(root))
     assert all(c.name != "planted-through-a-symlink" for c in host.containers.values())
+
+
+@pytest.mark.parametrize("damage", [image_dir_is_a_symlink, imagedb_dir_is_a_symlink])
+def test_records_beneath_a_symlinked_dir_are_never_read(
+    captured_root: CapturedRoot, pristine: Host, tmp_path: Path, damage: Damage
+) -> None:
+    """image/ (or image/overlay2/imagedb) moved out of the root and symlinked back: the
+    image configs beneath are not loaded, and the symlink is the problem reported."""
+    root = _copy(captured_root, tmp_path / "root")
+    damage(root, pristine)
+    host = load_host(str(root))
+    assert host.images == {}
+    assert any(
+        p.kind == "symlink-in-root" and p.path.startswith(str(root / "image"))
+        for p in host.problems
+    )
 
 
 def test_a_state_of_the_wrong_type_is_not_taken_for_running(
