@@ -2,9 +2,10 @@
  * overlayscope.scan._listdir: list one open directory and lstat its entries in C.
  *
  * The scanner's per-entry cost in Python (a DirEntry, a stat_result, a dozen
- * attribute reads, a tuple) is about as much again as the kernel's fstatat; here
- * it is a few hundred nanoseconds. The syscalls run without the GIL, so threads
- * listing different directories overlap their I/O. The pure-Python walker in
+ * attribute reads, a tuple, then the index's columns) is about twice the kernel's
+ * fstatat; here the entries go straight into the builder's staged columns, and no
+ * Python object is made per entry. The syscalls run without the GIL, so threads
+ * listing different directories overlap their I/O. The pure-Python walk in
  * walker.py does the same thing entry for entry and is what runs when this module
  * was not built; tests/scan/test_native.py holds the two to the same results.
  *
@@ -31,7 +32,7 @@
 
 /* what the caller wants of extended attributes */
 enum { XATTR_NONE = 0, XATTR_EMPTY_FILES = 1, XATTR_ALL = 2 };
-/* positions in the `kinds` tuple the caller passes */
+/* kind codes, as stage.KIND_CODES numbers them */
 enum { K_FILE, K_DIR, K_SYMLINK, K_WHITEOUT, K_OTHER, K_COUNT };
 
 struct linux_dirent64 {
@@ -227,60 +228,6 @@ static PyObject *ns_of(time_t sec, long nsec) {
     return sum;
 }
 
-static PyObject *kind_of(PyObject *kinds, const struct stat *st) {
-    switch (st->st_mode & S_IFMT) {
-    case S_IFREG: return PyTuple_GET_ITEM(kinds, K_FILE);
-    case S_IFDIR: return PyTuple_GET_ITEM(kinds, K_DIR);
-    case S_IFLNK: return PyTuple_GET_ITEM(kinds, K_SYMLINK);
-    case S_IFCHR:
-        if (st->st_rdev == 0) return PyTuple_GET_ITEM(kinds, K_WHITEOUT);
-        /* fall through */
-    default: return PyTuple_GET_ITEM(kinds, K_OTHER);
-    }
-}
-
-/* (name, kind, mode, uid, gid, size, blocks, mtime_ns, ctime_ns, ino, nlink, rdev,
- *  target, None): walker.Record, xattrs left for the caller */
-static PyObject *record_of(const item_t *it, const char *text, PyObject *kinds) {
-    const struct stat *st = &it->st;
-    PyObject *t = PyTuple_New(14);
-    if (!t) return NULL;
-    PyObject *kind = kind_of(kinds, st);
-    Py_INCREF(kind);
-    PyObject *target = Py_None;
-    if (it->target != (size_t)-1)
-        target = PyUnicode_DecodeFSDefaultAndSize(text + it->target, (Py_ssize_t)it->tlen);
-    else
-        Py_INCREF(target);
-    PyObject *fields[14] = {
-        PyUnicode_DecodeFSDefault(text + it->name),
-        kind,
-        PyLong_FromUnsignedLong(st->st_mode),
-        PyLong_FromUnsignedLong(st->st_uid),
-        PyLong_FromUnsignedLong(st->st_gid),
-        PyLong_FromLongLong((long long)st->st_size),
-        PyLong_FromLongLong((long long)st->st_blocks),
-        ns_of(st->st_mtim.tv_sec, st->st_mtim.tv_nsec),
-        ns_of(st->st_ctim.tv_sec, st->st_ctim.tv_nsec),
-        PyLong_FromUnsignedLongLong((unsigned long long)st->st_ino),
-        PyLong_FromUnsignedLongLong((unsigned long long)st->st_nlink),
-        PyLong_FromUnsignedLongLong((unsigned long long)st->st_rdev),
-        target,
-        Py_None,
-    };
-    Py_INCREF(Py_None);
-    int ok = 1;
-    for (int i = 0; i < 14; i++) {
-        if (!fields[i]) ok = 0;
-        PyTuple_SET_ITEM(t, i, fields[i]);  /* NULL slots are fine for the DECREF below */
-    }
-    if (!ok) {
-        Py_DECREF(t);
-        return NULL;
-    }
-    return t;
-}
-
 static PyObject *xattr_names_of(const item_t *it, const char *text) {
     PyObject *names = PyList_New(0);
     if (!names) return NULL;
@@ -299,91 +246,7 @@ static PyObject *xattr_names_of(const item_t *it, const char *text) {
     return names;
 }
 
-PyDoc_STRVAR(list_dir_doc,
-"list_dir(fd, xprefix, xattr_mode, kinds, limit)\n"
-"--\n\n"
-"Read entries of the open directory `fd` from its current position, until at least\n"
-"`limit` are read or the listing ends, and lstat each one.\n\n"
-"`xprefix` (bytes) joined to an entry's name is a path to it for llistxattr;\n"
-"b'' names it through /proc/self/fd/`fd`/.\n"
-"`xattr_mode`: 0 reads no xattrs, 1 those of empty regular files, 2 every entry's.\n"
-"`kinds` is (FILE, DIR, SYMLINK, WHITEOUT, OTHER), the objects to put in records.\n\n"
-"Returns (records, subdirs, xattr_names, errors, read_errno, done): walker Records\n"
-"(xattrs None; kinds from the mode alone), (name, st_dev, st_ino) of each directory,\n"
-"(record index, [overlay xattr names]) for entries that have some, (name, errno) of\n"
-"entries that could not be read (not in records), getdents64's errno or 0, and\n"
-"whether the listing is complete.");
-
-static PyObject *list_dir(PyObject *self, PyObject *args) {
-    (void)self;
-    int fd, xmode;
-    const char *xprefix;
-    Py_ssize_t xprefix_len, limit;
-    PyObject *kinds;
-    if (!PyArg_ParseTuple(args, "iy#iO!n", &fd, &xprefix, &xprefix_len, &xmode, &PyTuple_Type,
-                          &kinds, &limit))
-        return NULL;
-    if (PyTuple_GET_SIZE(kinds) != K_COUNT) {
-        PyErr_SetString(PyExc_ValueError, "kinds must hold 5 items");
-        return NULL;
-    }
-    if (limit < 1) limit = 1;
-    listing_t out = {0};
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fill(&out, fd, xprefix, (size_t)xprefix_len, xmode, (size_t)limit);
-    Py_END_ALLOW_THREADS
-    PyObject *records = NULL, *subdirs = NULL, *xattrs = NULL, *errors = NULL, *result = NULL;
-    if (rc < 0) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    records = PyList_New(0);
-    subdirs = PyList_New(0);
-    xattrs = PyList_New(0);
-    errors = PyList_New(0);
-    if (!records || !subdirs || !xattrs || !errors) goto done;
-    const char *text = out.text.data;
-    for (size_t i = 0; i < out.count; i++) {
-        const item_t *it = &out.items[i];
-        PyObject *obj;
-        int failed;
-        if (it->err) {
-            obj = Py_BuildValue("(Ni)", PyUnicode_DecodeFSDefault(text + it->name), it->err);
-            failed = !obj || PyList_Append(errors, obj) < 0;
-            Py_XDECREF(obj);
-            if (failed) goto done;
-            continue;
-        }
-        Py_ssize_t index = PyList_GET_SIZE(records);
-        obj = record_of(it, text, kinds);
-        failed = !obj || PyList_Append(records, obj) < 0;
-        if (!failed && S_ISDIR(it->st.st_mode)) {
-            PyObject *sub = Py_BuildValue(
-                "(OKK)", PyTuple_GET_ITEM(obj, 0), (unsigned long long)it->st.st_dev,
-                (unsigned long long)it->st.st_ino);
-            failed = !sub || PyList_Append(subdirs, sub) < 0;
-            Py_XDECREF(sub);
-        }
-        Py_XDECREF(obj);
-        if (failed) goto done;
-        if (it->xnames != (size_t)-1) {
-            obj = Py_BuildValue("(nN)", index, xattr_names_of(it, text));
-            failed = !obj || PyList_Append(xattrs, obj) < 0;
-            Py_XDECREF(obj);
-            if (failed) goto done;
-        }
-    }
-    result = Py_BuildValue("(OOOOiO)", records, subdirs, xattrs, errors, out.read_error,
-                           out.done ? Py_True : Py_False);
-done:
-    Py_XDECREF(records), Py_XDECREF(subdirs), Py_XDECREF(xattrs), Py_XDECREF(errors);
-    free(out.items);
-    free(out.text.data);
-    return result;
-}
-
-/* ---- the same listing, straight into the index's columns (builder.py) ---- */
+/* ---- one directory's listing, straight into the index's columns (builder.py) ---- */
 
 enum { OUT_NAMES, OUT_NAME_LENS, OUT_KINDMODE, OUT_UID, OUT_GID, OUT_SIZE, OUT_BLOCKS,
        OUT_MTIME, OUT_CTIME, OUT_INO, OUT_NLINK, OUT_COUNT };
@@ -429,9 +292,14 @@ static int fits_ns(time_t sec, long nsec, int64_t *out) {
 PyDoc_STRVAR(list_dir_columns_doc,
 "list_dir_columns(fd, xprefix, xattr_mode, limit, out)\n"
 "--\n\n"
-"`list_dir`, with the entries sorted by name bytes and appended column by column to\n"
-"`out`, a tuple of 11 bytearrays: names (back to back), name lengths (uint8),\n"
-"kind << 16 | mode (uint32; kind 0-4 as in list_dir's `kinds`), uid, gid (uint32),\n"
+"Read entries of the open directory `fd` from its current position, until at least\n"
+"`limit` are read or the listing ends, and lstat each one (readlink symlinks).\n"
+"`xprefix` (bytes) joined to an entry's name is a path to it for llistxattr; b''\n"
+"names it through /proc/self/fd/`fd`/. `xattr_mode`: 0 reads no xattrs, 1 those\n"
+"of empty regular files, 2 every entry's.\n\n"
+"The entries, sorted by name bytes, are appended column by column to `out`, a\n"
+"tuple of 11 bytearrays: names (back to back), name lengths (uint8), kind << 16 |\n"
+"mode (uint32; kind 0-4: file, dir, symlink, whiteout, other), uid, gid (uint32),\n"
 "size, blocks, mtime_ns, ctime_ns (int64), ino, nlink (uint64), native byte order.\n"
 "A time that does not fit 64 bits is INT64_MIN there and exact in `wide`.\n\n"
 "Returns (count, rdevs, targets, dirs, xattr_names, wide, errors, read_errno, done):\n"
@@ -757,7 +625,6 @@ static PyObject *descend(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"list_dir", list_dir, METH_VARARGS, list_dir_doc},
     {"list_dir_columns", list_dir_columns, METH_VARARGS, list_dir_columns_doc},
     {"warm_dir", warm_dir, METH_VARARGS, warm_dir_doc},
     {"descend", descend, METH_VARARGS, descend_doc},

@@ -11,11 +11,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from overlayscope.scan.entry import Kind
-
-# the `kinds` argument of list_dir, in its order
-KINDS = (Kind.FILE, Kind.DIR, Kind.SYMLINK, Kind.WHITEOUT, Kind.OTHER)
-# its `xattr_mode` argument
+# the `xattr_mode` argument of list_dir_columns and descend
 XATTRS_NONE, XATTRS_EMPTY_FILES, XATTRS_ALL = 0, 1, 2
 
 

@@ -16,7 +16,7 @@ from itertools import accumulate, islice
 from overlayscope.scan.columns import Attr, Columns, widened
 from overlayscope.scan.entry import Kind
 
-# kind codes in the staged `kind << 16 | mode`: list_dir's five, then those only
+# kind codes in the staged `kind << 16 | mode`: the helper's five, then those only
 # overlay xattrs decide (set by `set_kind`)
 KIND_CODES = (Kind.FILE, Kind.DIR, Kind.SYMLINK, Kind.WHITEOUT, Kind.OTHER, Kind.OPAQUE_DIR)
 CODE_OF = {kind: code for code, kind in enumerate(KIND_CODES)}

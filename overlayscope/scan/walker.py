@@ -328,10 +328,8 @@ class _Walk:
 
     def _list(self, frame: _Frame) -> list[tuple[str, int, int]]:
         """Emit the entries of one open directory; return its subdirs, reversed."""
-        if native.listdir is not None:
-            if self.column_sink is not None:
-                return self._list_columns(frame, self.column_sink, native.listdir.list_dir_columns)
-            return self._list_native(frame, native.listdir.list_dir)
+        if native.listdir is not None and self.column_sink is not None:
+            return self._list_columns(frame, self.column_sink, native.listdir.list_dir_columns)
         sink = self.sink
         fd = frame.fd
         dir_path = frame.path
@@ -402,68 +400,6 @@ class _Walk:
         sink.entries(dir_path, batch)
         subdirs.reverse()
         return subdirs
-
-    def _list_native(self, frame: _Frame, list_dir: Any) -> list[tuple[str, int, int]]:
-        """`_list` with the C helper: the same records, problems and subdirs."""
-        sink = self.sink
-        fd = frame.fd
-        dir_path = frame.path
-        xprefix = path_prefix(fd, self.diff_dir if dir_path == "/" else self.diff_dir + dir_path)
-        bprefix = os.fsencode(xprefix)
-        prefix = "/" if dir_path == "/" else dir_path + "/"
-        xmode = native.XATTRS_ALL if self.read_xattrs else native.XATTRS_EMPTY_FILES
-        subdirs: list[tuple[str, int, int]] = []
-        sink.tick(self.count, dir_path)
-        done = False
-        detector = self.detector
-        while not done:
-            records, found, xattr_names, errors, read_errno, done = list_dir(
-                fd, bprefix, xmode, native.KINDS, BATCH
-            )
-            if not detector.decided and detector.cold(len(records) + len(errors)):
-                self.cold = True
-            for name, code in errors:
-                sink.problem(problem_for(prefix + name, OSError(code, os.strerror(code))))
-            if xattr_names:
-                dropped = self._add_xattrs(records, xattr_names, xprefix, prefix)
-                if dropped:
-                    records = [r for r in records if r[0] not in dropped]
-                    found = [d for d in found if d[0] not in dropped]
-            subdirs += found
-            if read_errno:
-                sink.problem(problem_for(dir_path, OSError(read_errno, os.strerror(read_errno))))
-            self.count += len(records)
-            if records or done:
-                sink.entries(dir_path, records)
-            if not done:
-                sink.tick(self.count, dir_path)
-        subdirs.reverse()
-        return subdirs
-
-    def _add_xattrs(
-        self,
-        records: list[Record],
-        xattr_names: list[tuple[int, list[str]]],
-        xprefix: str,
-        prefix: str,
-    ) -> set[str]:
-        """Read the overlay xattrs the helper found names of, and set kinds from them.
-
-        Returns the names of entries that vanished meanwhile (a problem each)."""
-        dropped: set[str] = set()
-        for i, names in xattr_names:
-            record = records[i]
-            name = record[0]
-            try:
-                xattrs = read_overlay_xattrs(names, xprefix + name)
-            except OSError as exc:
-                self.sink.problem(problem_for(prefix + name, exc))
-                dropped.add(name)
-                continue
-            if xattrs is not None:
-                kind = classify(record[2], record[11], record[5], xattrs)
-                records[i] = (name, kind, *record[2:13], xattrs)
-        return dropped
 
     def _list_columns(
         self, frame: _Frame, sink: ColumnSink, list_dir_columns: Any, first: Any = None
