@@ -91,8 +91,10 @@ def measure_root(
                 progress(ScanProgress(done + p.layers_done, total, entries + p.entries, p.current))
 
         cacheable = {k: key for k in chunk if (key := units[k].cache_key) is not None}
-        # biggest first, so that no big tree starts last and runs alone on one CPU
-        biggest_first = sorted(chunk, key=lambda k: -units[k].weight)
+        # Biggest first, so that no big tree starts last and runs alone on one CPU; and
+        # first of all those of unknown size (a container's rw layer: the layer store
+        # records none), which may be the biggest of all on a host whose disk filled up.
+        biggest_first = sorted(chunk, key=lambda k: (units[k].weight > 0, -units[k].weight))
         indexes = scan_trees(
             {k: units[k].path for k in biggest_first},
             cancel=cancel,
