@@ -404,11 +404,11 @@ class _Walk:
     def _list_columns(
         self, frame: _Frame, sink: ColumnSink, list_dir_columns: Any, first: Any = None
     ) -> list[tuple[str, int, int]]:
-        """`_list_native` for an index: the helper writes straight into the builder's stage.
+        """`_list` with the C helper, for an index: it writes into the builder's stage.
 
         One difference, in a race only: an entry whose overlay xattrs cannot be read
         after they were listed (it vanished meanwhile) keeps its lstat facts here,
-        without xattrs, beside the problem; the other listings drop it."""
+        without xattrs, beside the problem; the Python listing drops it."""
         fd = frame.fd
         dir_path = frame.path
         if HAVE_PROC_FD:  # the helper names entries by /proc/self/fd/N/: no path to build
