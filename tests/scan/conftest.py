@@ -85,3 +85,15 @@ def each_walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setattr(native, "listdir", None)
         monkeypatch.setenv("OVERLAYSCOPE_PURE_PYTHON", "1")
     return str(request.param)
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh XDG_CACHE_HOME (this process and its children), caching on."""
+    home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    from overlayscope.scan import cache as scan_cache
+
+    scan_cache.set_enabled(True)
+    yield home
+    scan_cache.set_enabled(True)

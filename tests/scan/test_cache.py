@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,6 @@ from overlayscope.scan.cache import ScanCache, cache_for, identity_of
 from overlayscope.union.host_stacks import build_stack
 from tests.engine import CapturedRoot
 from tests.scan.conftest import IS_ROOT, add, setx
-
-
-@pytest.fixture
-def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh XDG_CACHE_HOME (this process and its children), caching on."""
-    home = tmp_path / "xdg-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    scan_cache.set_enabled(True)
-    yield home
-    scan_cache.set_enabled(True)
 
 
 def _layer(root: Path) -> Path:

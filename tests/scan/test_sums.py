@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ from overlayscope.scan import Kind, allocated_size, docker_size, scan_layers, sc
 from overlayscope.scan import cache as scan_cache
 from overlayscope.scan.sizes import LARGEST_KEPT, layer_sums
 from tests.scan.conftest import add
-
-
-@pytest.fixture
-def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    home = tmp_path / "xdg-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    scan_cache.set_enabled(True)
-    yield home
-    scan_cache.set_enabled(True)
 
 
 def _layer(root: Path, files: int) -> Path:
