@@ -5,18 +5,17 @@ from __future__ import annotations
 import threading
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
-from overlayscope.errors import Cancelled, OverlayscopeError
+from overlayscope.errors import Cancelled
 from overlayscope.names import printable
 from overlayscope.root.model import Container, Host
 from overlayscope.tui.change_index import ChangeIndex
 from overlayscope.tui.screens.stack_screen import StackScreen
-from overlayscope.tui.services import ProgressCallback, Services
+from overlayscope.tui.services import Services
 from overlayscope.tui.text import key_value, safe, short_id, size
 from overlayscope.tui.widgets.common.filter_bar import FilterBar
 from overlayscope.tui.widgets.common.scan_status import ScanStatus
@@ -71,11 +70,6 @@ class ContainerScreen(StackScreen):
             self.stack = stack
             self.index = index
 
-    class ScanStopped(Message):
-        def __init__(self, error: OverlayscopeError | None) -> None:
-            super().__init__()
-            self.error = error  # None when cancelled
-
     def __init__(self, host: Host, container: Container, services: Services) -> None:
         super().__init__(host, services)
         self.container = container
@@ -110,30 +104,15 @@ class ContainerScreen(StackScreen):
         if self.index is not None:
             self.query_one(ChangeTree).load(self.index, keep=keep, order=self.order)
 
-    def rescan(self) -> None:
-        cancel = self.status.begin(f"the {len(self.container.stack())} layers of the container")
-        self._scan(cancel, self.status.report)
+    subject_name = "container"
 
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group="stack",
-        description="scan the layers",
-    )
-    def _scan(self, cancel: threading.Event, report: ProgressCallback) -> None:
-        try:
-            stack = self.services.build_stack(self.host, self.container, cancel, report)
-            if cancel.is_set():
-                raise Cancelled("scan cancelled")
-            index = ChangeIndex(changes(stack))
-        except Cancelled:
-            self.post_message(self.ScanStopped(None))
-            return
-        except OverlayscopeError as exc:
-            self.post_message(self.ScanStopped(exc))
-            return
-        self.post_message(self.Scanned(stack, index))
+    def rescan(self) -> None:
+        self.scan(self.container, f"the {len(self.container.stack())} layers of the container")
+
+    def scanned(self, stack: LayerStack, cancel: threading.Event) -> Message:
+        if cancel.is_set():
+            raise Cancelled("scan cancelled")
+        return self.Scanned(stack, ChangeIndex(changes(stack)))
 
     def on_container_screen_scanned(self, message: ContainerScreen.Scanned) -> None:
         self.stack = message.stack
@@ -143,11 +122,3 @@ class ContainerScreen(StackScreen):
             self.query_one(FilePanel).clear("no changes: the container's layer adds nothing")
         self.refilter()
         self.file_tree.focus()
-
-    def on_container_screen_scan_stopped(self, message: ContainerScreen.ScanStopped) -> None:
-        if message.error is None:
-            self.status.cancelled()
-            self.query_one(FilePanel).clear("scan cancelled: press r to scan again")
-        else:
-            self.status.failed(message.error)
-            self.query_one(FilePanel).clear("the container's layers could not be read")

@@ -4,7 +4,7 @@ up to it (dive's two modes); and its wasted space."""
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -22,7 +22,7 @@ from textual.widgets import (
     TabPane,
 )
 
-from overlayscope.errors import Cancelled, OverlayscopeError
+from overlayscope.errors import OverlayscopeError
 from overlayscope.names import printable
 from overlayscope.root.model import Host, Image
 from overlayscope.tui.change_index import ALL_KINDS, ChangeIndex
@@ -87,11 +87,6 @@ class ImageScreen(StackScreen):
             self.number = number
             self.stack = stack
             self.index = index
-
-    class ScanStopped(Message):
-        def __init__(self, error: OverlayscopeError | None) -> None:
-            super().__init__()
-            self.error = error
 
     def __init__(self, host: Host, image: Image, services: Services) -> None:
         super().__init__(host, services)
@@ -167,29 +162,13 @@ class ImageScreen(StackScreen):
         else:
             self.query_one(MergedTree).load(stack, index, keep=keep, order=self.order)
 
+    subject_name = "image"
+
     def rescan(self) -> None:
-        cancel = self.status.begin(f"the {len(self.image.layers)} layers of the image")
-        self._scan(cancel, self.status.report)
+        self.scan(self.image, f"the {len(self.image.layers)} layers of the image")
 
-    # -- scanning ---------------------------------------------------------------
-
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group="stack",
-        description="scan the layers",
-    )
-    def _scan(self, cancel: threading.Event, report: Any) -> None:
-        try:
-            stack = self.services.build_stack(self.host, self.image, cancel, report)
-        except Cancelled:
-            self.post_message(self.ScanStopped(None))
-            return
-        except OverlayscopeError as exc:
-            self.post_message(self.ScanStopped(exc))
-            return
-        self.post_message(self.Scanned(stack))
+    def scanned(self, stack: LayerStack, cancel: threading.Event) -> Message:
+        return self.Scanned(stack)
 
     def on_image_screen_scanned(self, message: ImageScreen.Scanned) -> None:
         self.stack = message.stack
@@ -202,14 +181,6 @@ class ImageScreen(StackScreen):
         table.focus()
         if self.query_one(TabbedContent).active == "waste-tab":
             self._ensure_efficiency()
-
-    def on_image_screen_scan_stopped(self, message: ImageScreen.ScanStopped) -> None:
-        if message.error is None:
-            self.status.cancelled()
-            self.query_one(FilePanel).clear("scan cancelled: press r to scan again")
-        else:
-            self.status.failed(message.error)
-            self.query_one(FilePanel).clear("the image's layers could not be read")
 
     @on(DataTable.RowHighlighted, "#layers")
     def _layer_highlighted(self, event: DataTable.RowHighlighted) -> None:

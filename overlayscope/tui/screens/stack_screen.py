@@ -3,6 +3,7 @@ and the keys that filter, sort and toggle the diff."""
 
 from __future__ import annotations
 
+import threading
 from typing import ClassVar
 
 from rich.text import Text
@@ -12,9 +13,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from overlayscope.root.model import Host
+from overlayscope.errors import Cancelled, OverlayscopeError
+from overlayscope.root.model import Container, Host, Image
 from overlayscope.tui.change_index import ALL_KINDS, ChangeIndex, Order
-from overlayscope.tui.services import Services
+from overlayscope.tui.services import ProgressCallback, Services
 from overlayscope.tui.widgets.common.filter_bar import FilterBar
 from overlayscope.tui.widgets.common.scan_status import ScanStatus
 from overlayscope.tui.widgets.files.file_panel import FilePanel
@@ -47,11 +49,18 @@ class StackScreen(Screen[None]):
         Binding("r", "rescan", "Rescan", show=False),
     ]
 
+    subject_name = "stack"  # "container", "image": in the file panel when a scan failed
+
     class Filtered(Message):
         def __init__(self, token: int, keep: set[str] | None) -> None:
             super().__init__()
             self.token = token
             self.keep = keep
+
+    class ScanStopped(Message):
+        def __init__(self, error: OverlayscopeError | None) -> None:
+            super().__init__()
+            self.error = error  # None when cancelled
 
     def __init__(self, host: Host, services: Services) -> None:
         super().__init__()
@@ -89,7 +98,46 @@ class StackScreen(Screen[None]):
     def rescan(self) -> None:
         raise NotImplementedError
 
+    def scanned(self, stack: LayerStack, cancel: threading.Event) -> Message:
+        """The message that delivers a scanned stack (runs in the scan worker; may
+        raise Cancelled once `cancel` is set)."""
+        raise NotImplementedError
+
     # -- shared behaviour -------------------------------------------------------
+
+    def scan(self, subject: Container | Image, what: str) -> None:
+        """Scan the stack of `subject` (its layers called `what` in the status line)."""
+        cancel = self.status.begin(what)
+        self._scan(subject, cancel, self.status.report)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="stack",
+        description="scan the layers",
+    )
+    def _scan(
+        self, subject: Container | Image, cancel: threading.Event, report: ProgressCallback
+    ) -> None:
+        try:
+            stack = self.services.build_stack(self.host, subject, cancel, report)
+            message = self.scanned(stack, cancel)
+        except Cancelled:
+            self.post_message(self.ScanStopped(None))
+            return
+        except OverlayscopeError as exc:
+            self.post_message(self.ScanStopped(exc))
+            return
+        self.post_message(message)
+
+    def on_stack_screen_scan_stopped(self, message: StackScreen.ScanStopped) -> None:
+        if message.error is None:
+            self.status.cancelled()
+            self.file_panel.clear("scan cancelled: press r to scan again")
+        else:
+            self.status.failed(message.error)
+            self.file_panel.clear(f"the {self.subject_name}'s layers could not be read")
 
     @property
     def status(self) -> ScanStatus:
