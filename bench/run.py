@@ -118,6 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def du_tools(overlay2: str) -> list[Tool]:
+    """`du -s` of `overlay2`, the base of the ratios, and `gdu` beside it when installed."""
+    tools = [Tool("du -s overlay2/", ["du", "-s", overlay2], base="du -s overlay2/")]
+    if shutil.which("gdu"):
+        gdu = ["gdu", "-n", "-s", "-p", overlay2]
+        tools.append(Tool("gdu -n -s overlay2/", gdu, base="du -s overlay2/"))
+    return tools
+
+
 def precompile() -> None:
     """Byte-compile overlayscope, as an installed package is: where the environment
     forbids writing .pyc at import (PYTHONDONTWRITEBYTECODE), every timed start
@@ -226,16 +235,7 @@ class Bench:
 
     def scan_table(self, title: str, manifest: Manifest, *, cold: bool) -> None:
         root = manifest.root
-        overlay2 = os.path.join(root, "overlay2")
-        tools = [Tool("du -s overlay2/", ["du", "-s", overlay2], base="du -s overlay2/")]
-        if shutil.which("gdu"):
-            tools.append(
-                Tool(
-                    "gdu -n -s overlay2/",
-                    ["gdu", "-n", "-s", "-p", overlay2],
-                    base="du -s overlay2/",
-                )
-            )
+        tools = du_tools(os.path.join(root, "overlay2"))
         tools += [
             Tool(
                 "overlayscope df (full scan)",
@@ -359,9 +359,8 @@ class Bench:
             self._rounds(
                 f"One container, {case.changes:,} changes (private dockerd)", tools, cold=False
             )
-            overlay2 = os.path.join(root, "overlay2")
             tools = [
-                Tool("du -s overlay2/", ["du", "-s", overlay2], base="du -s overlay2/"),
+                *du_tools(os.path.join(root, "overlay2")),
                 Tool(
                     "docker system df -v",
                     ["docker", "system", "df", "-v"],
@@ -381,15 +380,6 @@ class Bench:
                     base="du -s overlay2/",
                 ),
             ]
-            if shutil.which("gdu"):
-                tools.insert(
-                    1,
-                    Tool(
-                        "gdu -n -s overlay2/",
-                        ["gdu", "-n", "-s", "-p", overlay2],
-                        base="du -s overlay2/",
-                    ),
-                )
             self._rounds("The private dockerd's data root", tools, cold=False)
 
 
