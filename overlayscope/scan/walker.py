@@ -95,6 +95,15 @@ def problem_for(path: str, exc: OSError) -> ScanProblem:
     return ScanProblem(path, kind, exc.strerror or str(exc))
 
 
+def _errno_problem(path: str, code: int) -> ScanProblem:
+    """`problem_for` an errno the C helper returned."""
+    return problem_for(path, OSError(code, os.strerror(code)))
+
+
+def _replaced(path: str) -> ScanProblem:
+    return ScanProblem(path, "vanished", "replaced while scanning")
+
+
 def open_dir(name: str, dir_fd: int | None = None) -> int:
     """Open a directory for listing without updating its atime where the kernel allows."""
     flags = _DIR_FLAGS if dir_fd is not None else _DIR_FLAGS & ~os.O_NOFOLLOW
@@ -252,13 +261,17 @@ class _Walk:
         self.stack.append(frame)
         if not self._same(fd, frame):
             return  # popped (and closed) by the main loop: nothing pending
+        self._keep_fd_window()
+        frame.pending = self._list(frame)
+
+    def _keep_fd_window(self) -> None:
+        """Close the fd that just left the window: the root's and the last FD_WINDOW stay."""
         depth = len(self.stack)
-        if depth > FD_WINDOW + 1:  # keep the root's fd and the last FD_WINDOW ones
+        if depth > FD_WINDOW + 1:
             old = self.stack[depth - FD_WINDOW - 1]
             if old.fd >= 0:
                 os.close(old.fd)
                 old.fd = -1
-        frame.pending = self._list(frame)
 
     def _descend_native(
         self, top: _Frame, path: str, name: str, dev: int, ino: int, descend: Any
@@ -268,21 +281,15 @@ class _Walk:
         xmode = native.XATTRS_ALL if self.read_xattrs else native.XATTRS_EMPTY_FILES
         got = descend(top.fd, name, dev, ino, xmode, BATCH, self.column_sink.stage.buffers)
         if got is None:
-            self.sink.problem(ScanProblem(path, "vanished", "replaced while scanning"))
+            self.sink.problem(_replaced(path))
             return
         if type(got) is int:
-            self.sink.problem(problem_for(path, OSError(-got, os.strerror(-got))))
+            self.sink.problem(_errno_problem(path, -got))
             return
         fd, first = got
         frame = _Frame(path, name, fd, dev, ino)
-        stack = self.stack
-        stack.append(frame)
-        depth = len(stack)
-        if depth > FD_WINDOW + 1:  # keep the root's fd and the last FD_WINDOW ones
-            old = stack[depth - FD_WINDOW - 1]
-            if old.fd >= 0:
-                os.close(old.fd)
-                old.fd = -1
+        self.stack.append(frame)
+        self._keep_fd_window()
         assert native.listdir is not None
         frame.pending = self._list_columns(
             frame, self.column_sink, native.listdir.list_dir_columns, first
@@ -296,7 +303,7 @@ class _Walk:
             self.sink.problem(problem_for(frame.path, exc))
             return False
         if (st.st_dev, st.st_ino) != (frame.dev, frame.ino):
-            self.sink.problem(ScanProblem(frame.path, "vanished", "replaced while scanning"))
+            self.sink.problem(_replaced(frame.path))
             return False
         return True
 
@@ -434,7 +441,7 @@ class _Walk:
             if not detector.decided and detector.cold(count + len(errors)):
                 self.cold = True
             for name, code in errors:
-                sink.problem(problem_for(prefix + name, OSError(code, os.strerror(code))))
+                sink.problem(_errno_problem(prefix + name, code))
             xattrs: list[tuple[int, OverlayXattrs, Kind]] = []
             for i, name, names, mode, size, rdev in xattr_names:
                 try:
@@ -446,7 +453,7 @@ class _Walk:
                     xattrs.append((i, found, classify(mode, rdev, size, found)))
             subdirs += [(name, dev, ino) for _, name, dev, ino in dirs]
             if read_errno:
-                sink.problem(problem_for(dir_path, OSError(read_errno, os.strerror(read_errno))))
+                sink.problem(_errno_problem(dir_path, read_errno))
             self.count += count
             sink.listed(dir_path, count, dirs, rdevs, targets, xattrs, wide)
             if not done:
