@@ -31,9 +31,7 @@ class LayerSums:
 def layer_sums(c: Columns) -> LayerSums:
     """`c.sums`, computed on first use."""
     if c.sums is None:
-        is_dir = [kind.is_dir for kind, *_ in c.attrs]
-        is_file = [kind is Kind.FILE for kind, *_ in c.attrs]
-        not_dir = [not d for d in is_dir]
+        not_dir = [not kind.is_dir for kind, *_ in c.attrs]
         counted = list(map(not_dir.__getitem__, c.attr))
         sizes = list(compress(c.size, counted))
         inos = list(compress(compress(c.ino, counted), sizes))  # zero-size ones do not count
@@ -43,15 +41,22 @@ def layer_sums(c: Columns) -> LayerSums:
         linked = tuple(
             i for i in compress(range(len(c)), map((1).__lt__, c.nlink)) if not_dir[c.attr[i]]
         )
-        file_blocks = list(compress(c.blocks, map(is_file.__getitem__, c.attr)))
-        floor = heapq.nlargest(LARGEST_KEPT, file_blocks)
-        largest: tuple[int, ...] = ()
-        if floor:
-            big = compress(range(len(c)), map(floor[-1].__le__, c.blocks))
-            candidates = [(c.blocks[i], c.size[i], -i) for i in big if is_file[c.attr[i]]]
-            largest = tuple(-neg for _, _, neg in heapq.nlargest(LARGEST_KEPT, candidates))
+        largest = tuple(largest_files(c, LARGEST_KEPT))
         c.sums = LayerSums(sum(c.blocks), sum(sizes), docker, linked, largest)
     return c.sums
+
+
+def largest_files(c: Columns, n: int) -> list[int]:
+    """The entries of the `n` largest regular files by (blocks, size), the earlier entry
+    first on ties (as a walk in entry order would offer them), largest first."""
+    is_file = [kind is Kind.FILE for kind, *_ in c.attrs]
+    floor = heapq.nlargest(n, compress(c.blocks, map(is_file.__getitem__, c.attr)))
+    if not floor:
+        return []
+    # only files at least as big as the n-th largest can be among the largest
+    big = compress(range(len(c)), map(floor[-1].__le__, c.blocks))
+    candidates = [(c.blocks[i], c.size[i], -i) for i in big if is_file[c.attr[i]]]
+    return [-neg for _, _, neg in heapq.nlargest(n, candidates)]
 
 
 def docker_size(index: LayerIndex) -> int:

@@ -8,19 +8,17 @@ bounded by a batch, not by the size of the host.
 
 from __future__ import annotations
 
-import heapq
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import compress
 
 from overlayscope.scan import Kind, LayerIndex, ScanProgress, default_workers, docker_size
 from overlayscope.scan import scan_layers as scan_trees
 from overlayscope.scan.cache import ScanCache
 from overlayscope.scan.columns import Columns
 from overlayscope.scan.progress import Throttle
-from overlayscope.scan.sizes import LARGEST_KEPT, LayerSums, layer_sums
+from overlayscope.scan.sizes import LARGEST_KEPT, LayerSums, largest_files, layer_sums
 from overlayscope.usage.footprint import (
     FileUsage,
     Footprint,
@@ -184,15 +182,7 @@ def _largest_files(
     if len(kept) == files.limit or len(sums.largest) < LARGEST_KEPT:
         order = kept  # the largest `limit` not counted elsewhere, or every file there is
     else:  # hard links counted in other layers pushed past the kept ones: look at all
-        want = files.limit + len(skip)
-        is_file = [kind is Kind.FILE for kind, *_ in c.attrs]
-        file_blocks = compress(c.blocks, map(is_file.__getitem__, c.attr))
-        floor = heapq.nlargest(want, file_blocks)
-        # only files at least as big as the want-th largest can be among the largest
-        big = compress(range(len(c)), map(floor[-1].__le__, c.blocks))
-        # earlier entries first on ties, as a walk in entry order would offer them
-        candidates = [(c.blocks[i], c.size[i], -i) for i in big if is_file[c.attr[i]]]
-        order = [-neg for _, _, neg in heapq.nlargest(want, candidates) if -neg not in skip]
+        order = [i for i in largest_files(c, files.limit + len(skip)) if i not in skip]
     for i in order:
         blk, apparent = c.blocks[i], c.size[i]
         if not files.wants(blk * 512, apparent):
