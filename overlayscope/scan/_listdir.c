@@ -58,6 +58,10 @@ typedef struct {
     size_t len, cap;
 } text_t;
 
+static int is_dot_or_dotdot(const char *name) {
+    return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
 static int text_add(text_t *t, const char *s, size_t n, size_t *at) {
     if (t->len + n + 1 > t->cap) {
         size_t cap = t->cap ? t->cap : 16384;
@@ -156,8 +160,7 @@ static int fill(listing_t *out, int fd, const char *xprefix, size_t xprefix_len,
             struct linux_dirent64 *d = (struct linux_dirent64 *)(dents + pos);
             pos += d->d_reclen;
             const char *name = d->d_name;
-            if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-                continue;
+            if (is_dot_or_dotdot(name)) continue;
             if (out->count == out->cap) {
                 size_t cap = out->cap ? out->cap * 2 : 256;
                 item_t *items = realloc(out->items, cap * sizeof(item_t));
@@ -539,8 +542,7 @@ static PyObject *warm_dir(PyObject *self, PyObject *args) {
             struct linux_dirent64 *d = (struct linux_dirent64 *)(dents + pos);
             pos += d->d_reclen;
             const char *name = d->d_name;
-            if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-                continue;
+            if (is_dot_or_dotdot(name)) continue;
             struct stat st;
             size_t at;
             if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
