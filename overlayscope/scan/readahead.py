@@ -105,13 +105,12 @@ class ReadAhead:
             found = warm(self._fd, rel, stop)
             if isinstance(found, int):  # vanished or refused: the walk will say so
                 continue
-            self.dirs += 1
-            if found:
-                prefix = rel + b"/" if rel else b""
-                children = [prefix + name for name in reversed(found)]
-                with wake:
-                    stack.extend(children)
-                    wake.notify(len(children))
+            prefix = rel + b"/" if rel else b""
+            children = [prefix + name for name in reversed(found)]
+            with wake:  # the count too: `+=` from several threads can lose updates
+                self.dirs += 1
+                stack.extend(children)
+                wake.notify(len(children))
 
     def close(self) -> None:
         """Stop the threads (each within one directory's listing) and close the fd."""
