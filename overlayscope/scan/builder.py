@@ -10,7 +10,7 @@ building costs well under a microsecond an entry, even for dirs of a few entries
 from __future__ import annotations
 
 from array import array
-from itertools import accumulate, compress, islice
+from itertools import compress
 from operator import itemgetter, methodcaller
 from typing import Any
 
@@ -205,8 +205,7 @@ class IndexBuilder:
         first = len(c)
         fields = list(zip(*records, strict=True))
         self._blob += b"".join(encoded)
-        ends = islice(accumulate(map(len, encoded), initial=c.name_at[-1]), 1, None)
-        c.name_at = widened(c.name_at, ends, "name_at")
+        c.add_name_ends(map(len, encoded))
         keys = list(zip(map(id, fields[1]), *fields[2:5], strict=True))
         ids = self._attr_ids
         for key in dict.fromkeys(keys):
@@ -224,10 +223,7 @@ class IndexBuilder:
         linked = list(compress(range(len(records)), targets))
         if linked:
             blobs = [targets[j].encode(ENCODING, ERRORS) for j in linked]
-            self._targets += b"".join(blobs)
-            c.link_entry = widened(c.link_entry, [first + j for j in linked], "link_entry")
-            ends = islice(accumulate(map(len, blobs), initial=c.link_at[-1]), 1, None)
-            c.link_at = widened(c.link_at, ends, "link_at")
+            c.add_links([first + j for j in linked], blobs, self._targets)
 
     def _close_dir(self) -> None:
         """A dir received in several batches is sorted batch by batch: sort it whole."""
@@ -255,8 +251,7 @@ class IndexBuilder:
         del blob[at[start] :]
         blob += b"".join(names[j] for j in order)
         del c.name_at[start + 1 :]
-        ends = islice(accumulate((len(names[j]) for j in order), initial=c.name_at[-1]), 1, None)
-        c.name_at = widened(c.name_at, ends, "name_at")
+        c.add_name_ends(len(names[j]) for j in order)
 
         def moved(i: int) -> int:
             return start + new_of[i - start] if i >= start else i
@@ -285,10 +280,7 @@ class IndexBuilder:
             del self._targets[at[k] :]
             del c.link_entry[k:]
             del c.link_at[k + 1 :]
-            self._targets += b"".join(target for _, target in links)
-            c.link_entry = widened(c.link_entry, [entry for entry, _ in links], "link_entry")
-            ends = islice(accumulate((len(t) for _, t in links), initial=c.link_at[-1]), 1, None)
-            c.link_at = widened(c.link_at, ends, "link_at")
+            c.add_links([entry for entry, _ in links], [t for _, t in links], self._targets)
         self._pending = {p: (moved(e), s) for p, (e, s) in self._pending.items()}
 
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import ItemsView, Iterator, Mapping, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
+from itertools import accumulate, islice
 from typing import TYPE_CHECKING, Any
 
 from overlayscope.scan.entry import Entry, Kind, OverlayXattrs
@@ -164,6 +165,21 @@ class Columns:
         for name, value in state.items():
             setattr(self, name, value)
         self._reset_lookups()
+
+    # -- building (builder.py, stage.py) ------------------------------------------
+
+    def add_name_ends(self, lengths: Iterable[int]) -> None:
+        """Append the end offsets of the next names, of these lengths (the builder keeps
+        the blob they index until the index is done)."""
+        ends = islice(accumulate(lengths, initial=self.name_at[-1]), 1, None)
+        self.name_at = widened(self.name_at, ends, "name_at")
+
+    def add_links(self, entries: list[int], targets: list[bytes], blob: bytearray) -> None:
+        """Append the symlink `targets` of `entries` (ascending), their bytes to `blob`."""
+        blob += b"".join(targets)
+        self.link_entry = widened(self.link_entry, entries, "link_entry")
+        ends = islice(accumulate(map(len, targets), initial=self.link_at[-1]), 1, None)
+        self.link_at = widened(self.link_at, ends, "link_at")
 
     def nbytes(self) -> int:
         """Bytes held by the columns and blobs (not the sparse dicts): the layout's cost."""

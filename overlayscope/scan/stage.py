@@ -11,7 +11,6 @@ Python object is made per entry on the way, which is what makes the C listing pa
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import accumulate, islice
 
 from overlayscope.scan.columns import Attr, Columns, widened
 from overlayscope.scan.entry import Kind
@@ -64,8 +63,7 @@ class ColumnStage:
         sizes = (sum(lens), n, *(n * width for width in _WIDTHS))
         with memoryview(bufs[0]) as names:
             blob += names[: sizes[0]]
-        ends = islice(accumulate(lens, initial=c.name_at[-1]), 1, None)
-        c.name_at = widened(c.name_at, ends, "name_at")
+        c.add_name_ends(lens)
         with (
             memoryview(bufs[2]).cast("I") as kindmodes,
             memoryview(bufs[3]).cast("I") as uids,
@@ -80,12 +78,7 @@ class ColumnStage:
             with memoryview(bufs[at]).cast("q" if signed else "Q") as values:
                 setattr(c, name, widened(getattr(c, name), values[:n], name))
         if self.targets:
-            raw = [target for _, target in self.targets]
-            targets += b"".join(raw)
-            entries = [entry for entry, _ in self.targets]
-            c.link_entry = widened(c.link_entry, entries, "link_entry")
-            ends = islice(accumulate(map(len, raw), initial=c.link_at[-1]), 1, None)
-            c.link_at = widened(c.link_at, ends, "link_at")
+            c.add_links([e for e, _ in self.targets], [t for _, t in self.targets], targets)
             self.targets = []
         for buf, size in zip(bufs, sizes, strict=True):
             del buf[:size]
