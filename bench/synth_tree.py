@@ -52,8 +52,8 @@ class DiffWriter:
     included) and `size`, the layer size as the daemon records it.
     """
 
-    def __init__(self, diff_dir: str, rng: random.Random, data: bytes, mtime_ns: int) -> None:
-        self.root = diff_dir
+    def __init__(self, content_dir: str, rng: random.Random, data: bytes, mtime_ns: int) -> None:
+        self.root = content_dir
         self.rng = rng
         self.data = memoryview(data)
         self.mtime_ns = mtime_ns
@@ -62,7 +62,7 @@ class DiffWriter:
         self.dirs: list[str] = []
         self.count = 1
         self.size = 0
-        os.makedirs(diff_dir, mode=0o755, exist_ok=False)
+        os.makedirs(content_dir, mode=0o755, exist_ok=False)
 
     def _abs(self, rel: str) -> str:
         return self.root + "/" + rel

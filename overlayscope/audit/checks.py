@@ -83,7 +83,7 @@ class LayerAuditor:
         )
 
     def problem(self, path: str, exc: BaseException) -> None:
-        where = self.top.diff_dir + (path if path != "/" else "")
+        where = self.top.content_dir + (path if path != "/" else "")
         self.result.problems.append(AuditProblem("unreadable", where, str(exc)))
 
     # -- the walk --------------------------------------------------------------
@@ -94,7 +94,7 @@ class LayerAuditor:
             self.result.problems.append(
                 AuditProblem(
                     "unreadable",
-                    self.top.diff_dir + problem.path,
+                    self.top.content_dir + problem.path,
                     f"{problem.kind}: {problem.detail}",
                 )
             )
@@ -270,7 +270,7 @@ class LayerAuditor:
 
     # -- helpers used by the checks -----------------------------------------------
 
-    def executable(self, diff_dir: str, entry: Entry) -> bool:
+    def executable(self, content_dir: str, entry: Entry) -> bool:
         """An exec bit, a shared-library name, or ELF magic (read: 4 bytes)."""
         if entry.kind is not Kind.FILE:
             return False
@@ -279,7 +279,7 @@ class LayerAuditor:
         if entry.size < 4:
             return False
         try:
-            return read_in_layer(diff_dir, entry.path, max_bytes=4) == b"\x7fELF"
+            return read_in_layer(content_dir, entry.path, max_bytes=4) == b"\x7fELF"
         except (OSError, OverlayscopeError):
             return False
 
@@ -290,15 +290,18 @@ class LayerAuditor:
             return True
         try:
             return not same_content(
-                self.below.layers[hit.position].diff_dir, old.path, self.top.diff_dir, entry.path
+                self.below.layers[hit.position].content_dir,
+                old.path,
+                self.top.content_dir,
+                entry.path,
             )
         except (OSError, OverlayscopeError) as exc:
             self.problem(entry.path, exc)
             return True
 
-    def read(self, diff_dir: str, path: str, limit: int) -> bytes | None:
+    def read(self, content_dir: str, path: str, limit: int) -> bytes | None:
         try:
-            return read_in_layer(diff_dir, path, max_bytes=limit)
+            return read_in_layer(content_dir, path, max_bytes=limit)
         except (OSError, OverlayscopeError) as exc:
             self.problem(path, exc)
             return None

@@ -32,7 +32,7 @@ class FileChecks:
         """Executables, setuid/setgid bits, file capabilities, backdated content."""
         beneath = hit.entry if hit is not None else None
         old = beneath if beneath is not None and beneath.kind is Kind.FILE else None
-        executable = self.a.executable(self.a.top.diff_dir, entry)
+        executable = self.a.executable(self.a.top.content_dir, entry)
         if executable:
             self._executable(entry, hit, old)
         new_bits = entry.mode & _SETID & ~(old.mode & _SETID if old is not None else 0)
@@ -54,7 +54,7 @@ class FileChecks:
     def _executable(self, entry: Entry, hit: StackHit | None, old: Entry | None) -> None:
         beneath = hit.entry if hit is not None else None
         if old is not None and hit is not None:
-            was = self.a.executable(self.a.below.layers[hit.position].diff_dir, old)
+            was = self.a.executable(self.a.below.layers[hit.position].content_dir, old)
             if was:
                 if self.a.content_changed(entry, hit):
                     self.a.add(
@@ -84,12 +84,14 @@ class FileChecks:
         )
 
     def _capability(self, entry: Entry, hit: StackHit | None, old: Entry | None) -> None:
-        cap = self._xattr(self.a.top.diff_dir, entry.path, CAPABILITY)
+        cap = self._xattr(self.a.top.content_dir, entry.path, CAPABILITY)
         if cap is None:
             return
         before = None
         if old is not None and hit is not None:
-            before = self._xattr(self.a.below.layers[hit.position].diff_dir, old.path, CAPABILITY)
+            before = self._xattr(
+                self.a.below.layers[hit.position].content_dir, old.path, CAPABILITY
+            )
         if cap != before:
             self.a.add(
                 FindingKind.CAPABILITY_ADDED,
@@ -166,8 +168,8 @@ class FileChecks:
                 "it reads the host's file, not the container's",
             )
 
-    def _xattr(self, diff_dir: str, path: str, name: str) -> bytes | None:
+    def _xattr(self, content_dir: str, path: str, name: str) -> bytes | None:
         try:
-            return layer_xattr(diff_dir, path, name)
+            return layer_xattr(content_dir, path, name)
         except (OSError, OverlayscopeError):
             return None

@@ -31,7 +31,7 @@ class Digest:
 
 @dataclass(frozen=True, slots=True)
 class HashFailure:
-    diff_dir: str
+    content_dir: str
     path: str
     detail: str
 
@@ -42,13 +42,13 @@ def default_hash_workers() -> int:
 
 
 def hash_file(
-    diff_dir: str, path: str, *, md5: bool = False, cancel: CancelFlag | None = None
+    content_dir: str, path: str, *, md5: bool = False, cancel: CancelFlag | None = None
 ) -> Digest:
     """Size and digests of one regular file of a layer, streamed."""
     sha = hashlib.sha256()
     md = hashlib.md5(usedforsecurity=False) if md5 else None
     size = 0
-    with open_in_layer(diff_dir, path) as f:
+    with open_in_layer(content_dir, path) as f:
         while chunk := f.read(CHUNK):
             check_cancel(cancel)
             sha.update(chunk)
@@ -66,7 +66,7 @@ def hash_files(
     cancel: threading.Event | None = None,
     report: Reporter | None = None,
 ) -> tuple[dict[tuple[str, str], Digest], list[HashFailure]]:
-    """Hash `(diff_dir, path)` pairs in a thread pool; failures are returned, not raised.
+    """Hash `(content_dir, path)` pairs in a thread pool; failures are returned, not raised.
 
     A file that vanished, turned into a symlink, or cannot be read becomes a
     `HashFailure`; `Cancelled` (and any bug) propagates after the pool stops.

@@ -15,7 +15,8 @@ from overlayscope.audit.ioc import IocList
 from overlayscope.audit.progress import ProgressCallback, Reporter, check_cancel
 from overlayscope.audit.targets import plan, scan_for, stack_of
 from overlayscope.root.model import Host, Role
-from overlayscope.scan import LayerIndex, docker_size
+from overlayscope.scan import LayerIndex
+from overlayscope.union.host_stacks import engine_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ def audit(
     )
     findings: list[Finding] = []
     audited: list[AuditedLayer] = []
-    to_hash: list[tuple[str, str, int]] = []  # (diff_dir, path, target number)
+    to_hash: list[tuple[str, str, int]] = []  # (content_dir, path, target number)
     changes: dict[tuple[int, str], str] = {}
     for number, target in enumerate(targets):
         check_cancel(cancel)
@@ -114,7 +115,7 @@ def audit(
             AuditedLayer(target.layer_id, target.role, container, target.image_id, len(top.index))
         )
         for path, change in result.files:
-            to_hash.append((top.diff_dir, path, number))
+            to_hash.append((top.content_dir, path, number))
             changes[(number, path)] = change
     report("check", len(targets), len(targets))
     hashes: list[FileHash] = []
@@ -126,9 +127,9 @@ def audit(
             cancel=cancel,
             report=report,
         )
-        problems += [AuditProblem("unreadable", f.diff_dir + f.path, f.detail) for f in failures]
-        for diff_dir, path, number in to_hash:
-            digest = digests.get((diff_dir, path))
+        problems += [AuditProblem("unreadable", f.content_dir + f.path, f.detail) for f in failures]
+        for content_dir, path, number in to_hash:
+            digest = digests.get((content_dir, path))
             if digest is None:
                 continue
             t = targets[number]
@@ -192,15 +193,15 @@ def _with_hashes(
 
 
 def _sizes(host: Host, indexes: Mapping[str, LayerIndex]) -> dict[str, int | None]:
-    """Bytes per overlay2 dir as the `layers` command counts them (docs/json.md)."""
+    """Bytes per layer as the `layers` command counts them (docs/json.md)."""
     sizes: dict[str, int | None] = {}
     for lid, layer in host.layers.items():
-        if not layer.has_diff:
+        if not layer.has_content:
             sizes[lid] = 0
         elif layer.role is Role.IMAGE and layer.recorded_size is not None:
             sizes[lid] = layer.recorded_size
         elif lid in indexes:
-            sizes[lid] = docker_size(indexes[lid])
+            sizes[lid] = engine_size(host, indexes[lid])
         else:
             sizes[lid] = None
     return sizes

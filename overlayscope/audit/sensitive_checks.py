@@ -63,11 +63,11 @@ class SensitiveChecks:
         auditor = self.auditor
         detail = f"{verb} ({entry.size} bytes)"
         if cls.name in ("account", "sudo"):
-            new = auditor.read(auditor.top.diff_dir, entry.path, MAX_CONTENT)
+            new = auditor.read(auditor.top.content_dir, entry.path, MAX_CONTENT)
             old = None
             if hit is not None:
                 old = auditor.read(
-                    auditor.below.layers[hit.position].diff_dir, hit.entry.path, MAX_CONTENT
+                    auditor.below.layers[hit.position].content_dir, hit.entry.path, MAX_CONTENT
                 )
             alerts = content_alerts(entry.path, old, new) if new is not None else []
             if alerts:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ def plan(host: Host, *, images: bool) -> tuple[list[AuditTarget], list[AuditProb
     targets: list[AuditTarget] = []
     problems: list[AuditProblem] = []
     for c in sorted(host.containers.values(), key=lambda c: (c.name, c.id)):
-        image = host.images.get(c.image_id)
+        image = host.image_of(c)
         created = parse_rfc3339_ns(image.created) if image is not None else None
         stack = _present(host, c.stack())
         if c.layer is None or c.layer not in stack:
@@ -79,7 +78,7 @@ def _image_targets(host: Host, problems: list[AuditProblem]) -> list[AuditTarget
             problems.append(
                 AuditProblem(
                     INCOMPLETE,
-                    os.path.join(host.root, "image", "overlay2", "imagedb"),
+                    image.path or host.root,
                     f"image {_label(image)}: {len(image.layers) - len(stack)} of its layers are "
                     "missing; the rest were compared with the layers that remain",
                 )
@@ -94,14 +93,14 @@ def _image_targets(host: Host, problems: list[AuditProblem]) -> list[AuditTarget
 
 
 def _present(host: Host, ids: Iterable[str]) -> list[str]:
-    return [lid for lid in ids if lid in host.layers and host.layers[lid].has_diff]
+    return [lid for lid in ids if lid in host.layers and host.layers[lid].has_content]
 
 
 def _complete(host: Host, c: Container, stack: list[str]) -> bool:
-    image = host.images.get(c.image_id)
-    if image is None or c.init_layer is None:
+    image = host.image_of(c)
+    if image is None or (c.init_expected and c.init_layer is None):
         return False
-    return len(stack) == 2 + len(image.layers)
+    return len(stack) == int(c.init_layer is not None) + 1 + len(image.layers)
 
 
 def _label(image: Image) -> str:
@@ -120,7 +119,7 @@ def scan_for(
     """Scan every layer the targets stand on (each once, in parallel), plus `extra` ids."""
     ids = dict.fromkeys(lid for t in targets for lid in t.stack)
     ids.update(dict.fromkeys(lid for lid in extra if lid in host.layers))
-    dirs = {lid: host.layers[lid].diff_dir for lid in ids if host.layers[lid].has_diff}
+    dirs = {lid: host.layers[lid].content_dir for lid in ids if host.layers[lid].has_content}
     if not dirs:
         return {}
     report = Reporter(progress)

@@ -24,7 +24,7 @@ from overlayscope.root.model import Container, Host, Image
 class TimelineLayer:
     layer_id: str
     role: str  # "rw", "init", "image"
-    diff_dir: str
+    content_dir: str
     container: str | None = None  # container id for rw/init layers
     container_name: str | None = None
 
@@ -60,14 +60,14 @@ def timeline_layers(
 
     def add(lid: str | None, role: str, c: Container | None = None) -> None:
         layer = host.layers.get(lid or "")
-        if layer is None or not layer.has_diff or layer.id in seen:
+        if layer is None or not layer.has_content or layer.id in seen:
             return
         seen.add(layer.id)
         out.append(
             TimelineLayer(
                 layer.id,
                 role,
-                layer.diff_dir,
+                layer.content_dir,
                 c.id if c is not None else None,
                 c.name if c is not None else None,
             )
@@ -77,7 +77,7 @@ def timeline_layers(
     image_list: list[Image] = []
     if isinstance(obj, Container):
         containers = [obj]
-        image = host.images.get(obj.image_id)
+        image = host.image_of(obj)
         image_list = [image] if images and image is not None else []
     elif isinstance(obj, Image):
         image_list = [obj]
@@ -113,22 +113,24 @@ def timeline(
         check_cancel(cancel)
         report("walk", number, len(layers), layer.layer_id)
         found: list[tuple[str, str]] = []
-        walked = [w for w in walk_layer(layer.diff_dir, found, cancel) if w.path != "/"]
-        sink.extend(AuditProblem("unreadable", layer.diff_dir + p, d) for p, d in found)
+        walked = [w for w in walk_layer(layer.content_dir, found, cancel) if w.path != "/"]
+        sink.extend(AuditProblem("unreadable", layer.content_dir + p, d) for p, d in found)
         digests: dict[tuple[str, str], Digest] = {}
         if hash:
             files = [
-                (layer.diff_dir, w.path)
+                (layer.content_dir, w.path)
                 for w in walked
                 if _type(w.st.st_mode, w.whiteout) == "file"
             ]
             digests, failures = hash_files(
                 files, md5=True, workers=hash_workers, cancel=cancel, report=report
             )
-            sink.extend(AuditProblem("unreadable", f.diff_dir + f.path, f.detail) for f in failures)
+            sink.extend(
+                AuditProblem("unreadable", f.content_dir + f.path, f.detail) for f in failures
+            )
         for w in walked:
             st = w.st
-            digest = digests.get((layer.diff_dir, w.path))
+            digest = digests.get((layer.content_dir, w.path))
             yield TimelineEntry(
                 layer=layer,
                 path=w.path,

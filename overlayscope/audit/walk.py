@@ -45,11 +45,11 @@ class _Frame:
 
 
 def walk_layer(
-    diff_dir: str, problems: list[tuple[str, str]], cancel: CancelFlag | None = None
+    content_dir: str, problems: list[tuple[str, str]], cancel: CancelFlag | None = None
 ) -> Iterator[WalkedEntry]:
-    """Every entry of `diff_dir`, parents first; what cannot be read goes to `problems`."""
+    """Every entry of `content_dir`, parents first; what cannot be read goes to `problems`."""
     try:
-        root_fd = os.open(diff_dir, _PATH_DIR)
+        root_fd = os.open(content_dir, _PATH_DIR)
         st = os.fstat(root_fd)
     except OSError as exc:
         problems.append(("/", exc.strerror or str(exc)))

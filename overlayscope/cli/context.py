@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass, field
 
 from overlayscope.errors import NotADataRoot, OverlayscopeError, PermissionDeniedError
-from overlayscope.root.locate import Location, check_root, locate, open_host
+from overlayscope.root.load import open_host
+from overlayscope.root.locate import Location, detect, locate
 from overlayscope.root.model import Host
 from overlayscope.scan.cache import set_enabled as set_cache_enabled
 from overlayscope.snapshot import embedded_archive, is_archive, unpack
@@ -42,14 +43,20 @@ class Context:
             snap = unpack(archive)
             note = "" if snap.complete else " (unpacked without root: whiteouts and xattrs missing)"
             self.source = f"captured snapshot {os.path.basename(archive)}{note}"
-            return Location(snap.root, None, None)
-        loc = locate(self.args.root, offline=self.args.offline)
+            return Location(snap.root, None, None, **self._store_options())
+        loc = locate(self.args.root, offline=self.args.offline, **self._store_options())
         self.source = (
             f"{loc.root} (daemon {loc.daemon.server_version} at {loc.daemon.host})"
             if loc.daemon
             else f"{loc.root} (offline)"
         )
         return loc
+
+    def _store_options(self) -> dict[str, str | None]:
+        return {
+            "containerd_root": getattr(self.args, "containerd_root", None),
+            "namespace": getattr(self.args, "namespace", None),
+        }
 
     def host(self) -> Host:
         if self._host is None:
@@ -62,7 +69,7 @@ class Context:
             return self.host()
         try:
             loc = self.location()
-            check_root(loc.root)
+            detect(loc)
         except (NotADataRoot, PermissionDeniedError) as exc:
             if embedded_archive() is None:
                 raise

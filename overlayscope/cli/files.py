@@ -387,7 +387,7 @@ def cmd_cat(ctx: Context) -> int:
         raise NotARegularFile(
             f"{printable(ctx.args.path)}: {printable(where.path)} is a {where.entry.kind}"
         )
-    with open_in_layer(where.diff_dir, where.entry.path) as f:
+    with open_in_layer(where.content_dir, where.entry.path) as f:
         if ctx.json:
             data = f.read()
             write_json(

@@ -137,8 +137,8 @@ def audit_json(host: Host, report: AuditReport, findings: list[Finding]) -> dict
         "containers": [
             shapes.container(c, sizes.get(c.layer) if c.layer else None) for c in containers
         ],
-        "images": [shapes.image(host, i, isizes[i.id]) for i in images],
-        "layers": [shapes.layer(layer, sizes.get(layer.id)) for layer in layers],
+        "images": [shapes.image(host, i, isizes[i.key]) for i in images],
+        "layers": [shapes.layer(host, layer, sizes.get(layer.id)) for layer in layers],
         "orphans": [
             shapes.orphan(o, sizes.get(o.id)) for o in sorted(host.orphans, key=lambda o: o.id)
         ],

@@ -47,13 +47,13 @@ def cmd_containers(ctx: Context) -> int:
             [shapes.container(c, sizes.get(c.layer) if c.layer else None) for c in containers]
         )
         return ExitCode.OK
-    tags = {i.id: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
+    tags = {i.key: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
     rows = [
         (
             short(c.id),
             safe(c.name),
             _state(c.state),
-            safe(tags.get(c.image_id, short(c.image_id))),
+            safe(tags.get(c.image_key, short(c.image_id))),
             short(c.layer),
             size(sizes.get(c.layer) if c.layer else None),
         )
@@ -82,12 +82,12 @@ def cmd_images(ctx: Context) -> int:
     sizes = image_sizes(host)
     images = sorted(host.images.values(), key=lambda i: (i.intermediate, not i.tags, i.tags, i.id))
     if ctx.json:
-        write_json([shapes.image(host, i, sizes[i.id]) for i in images])
+        write_json([shapes.image(host, i, sizes[i.key]) for i in images])
         return ExitCode.OK
     rows = []
     for i in images:
         label = ", ".join(i.tags) or ("<intermediate>" if i.intermediate else "<none>")
-        s = sizes[i.id]
+        s = sizes[i.key]
         rows.append(
             (
                 short(i.id),
@@ -116,14 +116,14 @@ def cmd_layers(ctx: Context) -> int:
     layers = sorted(host.layers.values(), key=lambda layer: (str(layer.role), layer.id))
     sizes = _measure(host, [layer.id for layer in layers])
     if ctx.json:
-        write_json([shapes.layer(layer, sizes.get(layer.id)) for layer in layers])
+        write_json([shapes.layer(host, layer, sizes.get(layer.id)) for layer in layers])
         return ExitCode.OK
-    names = {c.id: c.name for c in host.containers.values()}
-    tags = {i.id: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
+    names = {c.key: c.name for c in host.containers.values()}
+    tags = {i.key: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
     rows = []
     for layer in layers:
         if layer.role is Role.IMAGE:
-            owner = ", ".join(tags.get(i, short(i)) for i in layer.images[:3])
+            owner = ", ".join(tags.get(i, short(i.rpartition("/")[2])) for i in layer.images[:3])
             owner += " …" if len(layer.images) > 3 else ""
         else:
             owner = names.get(layer.container or "", short(layer.container))
@@ -158,7 +158,7 @@ def cmd_orphans(ctx: Context) -> int:
         return ExitCode.OK
     console = stdout_console()
     if not orphans:
-        console.print("No orphaned overlay2 dirs.")
+        console.print("No orphaned layer dirs.")
         return ExitCode.OK
     rows = [(safe(o.id), safe(o.path), size(sizes.get(o.id))) for o in orphans]
     console.print(table(None, ["layer", "path", "size"], rows, right=["size"], flexible=["path"]))
@@ -170,8 +170,8 @@ def cmd_orphans(ctx: Context) -> int:
     )
     for o in orphans:
         line = f"  rm -rf -- {shell_word(o.path)}"
-        if o.link:
-            line += f" {shell_word(host.root + '/overlay2/l/' + o.link)}"
+        if o.link_path:
+            line += f" {shell_word(o.link_path)}"
         console.print(Text(line))
     return ExitCode.OK
 

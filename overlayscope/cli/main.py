@@ -37,8 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--root",
         metavar="PATH",
-        help="Docker data root, or a captured snapshot "
+        help="Docker data root, containerd root, or a captured snapshot "
         "archive (*.tar.xz); default: the daemon's root, else /var/lib/docker",
+    )
+    parser.add_argument(
+        "--containerd-root",
+        metavar="PATH",
+        help="the containerd root holding a Docker 29 data root's layers; default: the "
+        "`containerd` dir beside the data root (then /var/lib/containerd for a live daemon)",
+    )
+    parser.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="containerd: read only this namespace (default: all; `moby` for Docker 29)",
     )
     parser.add_argument("--offline", action="store_true", help="never contact a Docker daemon")
     parser.add_argument(

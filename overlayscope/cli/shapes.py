@@ -14,6 +14,7 @@ def problem(p: Problem) -> dict[str, Any]:
 
 
 def container(c: Container, size: int | None) -> dict[str, Any]:
+    k8s = c.kubernetes
     return {
         "id": c.id,
         "name": c.name,
@@ -22,6 +23,19 @@ def container(c: Container, size: int | None) -> dict[str, Any]:
         "layer": c.layer,
         "init_layer": c.init_layer,
         "size": size,
+        "store": str(c.store),
+        "namespace": c.namespace,
+        "image_ref": c.image_ref,
+        "kubernetes": (
+            None
+            if k8s is None
+            else {
+                "pod": k8s.pod,
+                "pod_namespace": k8s.pod_namespace,
+                "container": k8s.container,
+                "sandbox": k8s.sandbox,
+            }
+        ),
     }
 
 
@@ -44,25 +58,43 @@ def image(host: Host, i: Image, sizes: ImageSizes) -> dict[str, Any]:
         "size": sizes.size,
         "shared_size": sizes.shared,
         "unique_size": sizes.unique,
-        "containers": list(i.containers),
+        "containers": [_container_id(host, key) for key in i.containers],
+        "store": str(i.store),
+        "namespace": i.namespace,
     }
 
 
-def owners(layer: Layer) -> list[str]:
+def _container_id(host: Host, key: str) -> str:
+    found = host.containers.get(key)
+    return found.id if found is not None else key
+
+
+def owners(host: Host, layer: Layer) -> list[str]:
+    """The ids (not keys) of the images or the container using a layer."""
     if layer.role is Role.IMAGE:
-        return list(layer.images)
-    return [layer.container] if layer.container else []
+        return [_image_id(host, key) for key in layer.images]
+    return [_container_id(host, layer.container)] if layer.container else []
 
 
-def layer(layer: Layer, size: int | None) -> dict[str, Any]:
+def _image_id(host: Host, key: str) -> str:
+    found = host.images.get(key)
+    return found.id if found is not None else key
+
+
+def layer(host: Host, layer: Layer, size: int | None) -> dict[str, Any]:
     return {
         "id": layer.id,
         "link": layer.link,
         "lower": list(layer.lower),
         "role": str(layer.role),
-        "owners": owners(layer),
+        "owners": owners(host, layer),
         "size": size,
         "problems": [problem(p) for p in layer.problems],
+        "store": str(layer.store),
+        "path": layer.content_dir,
+        "key": layer.key,
+        "namespace": layer.namespace,
+        "collectable": layer.collectable,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from overlayscope.cli.output import safe, short, size, stdout_console, table, wr
 from overlayscope.cli.progress import scan_progress
 from overlayscope.cli.usage_efficiency import cmd_efficiency
 from overlayscope.errors import ExitCode
+from overlayscope.root.model import Host
 from overlayscope.usage import ci
 from overlayscope.usage.copyup import CopiedUp
 from overlayscope.usage.df import Category, DiskUsage, disk_usage
@@ -30,10 +32,11 @@ _LABELS = {
     Category.IMAGE_LAYERS: "image layers",
     Category.CONTAINER_LAYERS: "container writable layers",
     Category.INIT_LAYERS: "container init layers",
-    Category.ORPHANS: "orphaned overlay2 dirs",
+    Category.ORPHANS: "orphaned layer dirs",
     Category.CONTAINER_LOGS: "container logs",
     Category.VOLUMES: "volumes",
     Category.BUILD_CACHE: "build cache",
+    Category.CONTENT_STORE: "content store blobs",
     Category.OTHER: "other",
 }
 
@@ -120,7 +123,7 @@ def cmd_df(ctx: Context) -> int:
     console = stdout_console()
     console.print(safe(f"Data root {ctx.source or du.root}", style="bold"))
     _categories(console, du)
-    _top(console, du)
+    _top(console, host, du)
     _containers(console, du, with_copy_ups=ctx.args.containers)
     _volumes(console, du)
     _notes(console, du)
@@ -145,7 +148,7 @@ def _categories(console: Console, du: DiskUsage) -> None:
     console.print(table(None, cols, rows, right=cols[1:]))
 
 
-def _top(console: Console, du: DiskUsage) -> None:
+def _top(console: Console, host: Host, du: DiskUsage) -> None:
     if du.top:
         rows = [
             (
@@ -164,7 +167,7 @@ def _top(console: Console, du: DiskUsage) -> None:
             table("Top consumers", cols, rows, right=["allocated", "apparent"], flexible=["name"])
         )
     if du.top_files:
-        files = [(size(f.allocated), size(f.apparent), *_where(du.root, f)) for f in du.top_files]
+        files = [(size(f.allocated), size(f.apparent), *_where(host, du, f)) for f in du.top_files]
         cols = ["allocated", "apparent", "in", "file"]
         console.print()
         console.print(
@@ -172,18 +175,25 @@ def _top(console: Console, du: DiskUsage) -> None:
         )
 
 
-def _where(root: str, f: FileUsage) -> tuple[Text | str, Text]:
+def _where(host: Host, du: DiskUsage, f: FileUsage) -> tuple[Text | str, Text]:
     """(what holds the file, its path there): a layer's or volume's own path, short ids."""
     category = Category(f.category)
-    inside = {
-        Category.VOLUMES: f"{root}/volumes/{f.owner}/_data",
-    }.get(category, f"{root}/overlay2/{f.owner}/diff")
-    if category in ROLE_LABELS and f.path.startswith(inside + "/"):
-        return f"{ROLE_LABELS[category]} {short(f.owner)}", safe(f.path[len(inside) :])
-    if category is Category.VOLUMES and f.path.startswith(inside + "/"):
-        return Text("volume ").append(safe(f.owner)), safe(f.path[len(inside) :])
-    rel = f.path[len(root) + 1 :] if f.path.startswith(root + "/") else f.path
-    return _LABELS[category], safe(rel)
+    layer = host.layers.get(f.owner) if category in ROLE_LABELS else None
+    volume = host.volumes.get(f.owner) if category is Category.VOLUMES else None
+    inside = layer.content_dir if layer else volume.data_dir if volume else None
+    if inside is not None:
+        inside = os.path.normpath(inside)
+        if f.path.startswith(inside + "/"):
+            what = (
+                Text(f"{ROLE_LABELS[category]} {short(f.owner)}")
+                if layer
+                else Text("volume ").append(safe(f.owner))
+            )
+            return what, safe(f.path[len(inside) :])
+    for root in du.roots or (du.root,):
+        if f.path.startswith(root + "/"):
+            return _LABELS[category], safe(f.path[len(root) + 1 :])
+    return _LABELS[category], safe(f.path)
 
 
 def _containers(console: Console, du: DiskUsage, *, with_copy_ups: bool) -> None:

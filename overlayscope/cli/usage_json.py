@@ -125,6 +125,18 @@ def disk_usage(du: DiskUsage) -> dict[str, Any]:
             }
             for f in du.top_files
         ],
+        "blobs": [
+            {
+                "digest": b.digest,
+                "size": b.size,
+                "apparent": b.apparent,
+                "allocated": b.allocated,
+                "namespaces": list(b.namespaces),
+                "reclaimable": b.reclaimable,
+            }
+            for b in du.blobs
+        ],
+        "roots": list(du.roots),
         "skipped_mounts": list(du.skipped_mounts),
         "scan_problems": [
             {"kind": p.kind, "path": p.path, "detail": p.detail} for p in du.problems

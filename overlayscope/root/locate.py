@@ -1,4 +1,9 @@
-"""Find the data root to read, decide whether a daemon may be consulted, and open it."""
+"""Find the root to read, say which store it holds, decide whether a daemon may be consulted.
+
+This is the one place that tells the stores apart: `detect` looks at a directory and
+names its store (and, for Docker 29, the containerd root beside the data root); the
+store's reader (root/load.py) does the rest.
+"""
 
 from __future__ import annotations
 
@@ -9,57 +14,144 @@ from dataclasses import dataclass
 from typing import Any
 
 from overlayscope.errors import NotADataRoot, PermissionDeniedError, UnsupportedDriver
-from overlayscope.root import daemon as live
-from overlayscope.root.load import DRIVER, load_host
-from overlayscope.root.model import DaemonInfo, Host
+from overlayscope.root.model import DaemonInfo, Store
 
 DEFAULT_ROOT = "/var/lib/docker"
+SYSTEM_CONTAINERD_ROOT = "/var/lib/containerd"
+CONTAINERD_META = os.path.join("io.containerd.metadata.v1.bolt", "meta.db")
+# The daemon's words for the stores it can use, as `docker info` reports `Driver`.
+_DAEMON_DRIVERS = {"overlay2": Store.DOCKER_OVERLAY2, "overlayfs": Store.CONTAINERD}
 
 
 @dataclass(frozen=True)
 class Location:
-    """Where the data root is, and the daemon that serves it (None: offline)."""
+    """Where the root is, the daemon that serves it (None: offline), and the store options."""
 
     root: str
     client: Any | None
     daemon: DaemonInfo | None
+    containerd_root: str | None = None  # --containerd-root
+    namespace: str | None = None  # --namespace
 
 
-def locate(root: str | None, *, offline: bool = False) -> Location:
-    """Pick the data root as the docker CLI user would expect.
+@dataclass(frozen=True)
+class Detected:
+    """A root whose store is known, and the dirs its reader needs."""
+
+    store: Store
+    root: str  # the root as named: a Docker data root or a containerd root
+    containerd_root: str | None = None  # containerd store: the containerd root
+    docker_root: str | None = None  # a Docker data root read with it (Docker 29)
+
+
+def locate(
+    root: str | None,
+    *,
+    offline: bool = False,
+    containerd_root: str | None = None,
+    namespace: str | None = None,
+) -> Location:
+    """Pick the root as the docker CLI user would expect.
 
     No root given: the daemon's DockerRootDir when one answers, else /var/lib/docker.
     A root given: a daemon is consulted only when its DockerRootDir is that directory.
     """
+    from overlayscope.root.docker import daemon as live  # the SDK only when it may be used
+
     client = None if offline else live.connect()
     info = live.daemon_info(client) if client is not None else None
+    options = {"containerd_root": containerd_root, "namespace": namespace}
     if root is None:
         if info is not None:
             check_daemon_driver(info)
-            return Location(info.root_dir, client, info)
-        return Location(DEFAULT_ROOT, None, None)
+            return Location(info.root_dir, client, info, **options)
+        return Location(DEFAULT_ROOT, None, None, **options)
     if info is not None and _same_dir(info.root_dir, root):
         check_daemon_driver(info)
-        return Location(root, client, info)
-    return Location(root, None, None)
+        return Location(root, client, info, **options)
+    return Location(root, None, None, **options)
 
 
 def check_daemon_driver(info: DaemonInfo) -> None:
-    if info.driver != DRIVER:
-        store = " (the containerd image store)" if info.driver in ("overlayfs", "stargz") else ""
+    if info.driver not in _DAEMON_DRIVERS:
         raise UnsupportedDriver(
-            f"the daemon at {info.host} uses storage driver {info.driver!r}{store}, not overlay2",
-            hint="overlayscope reads overlay2 graph-driver roots; use --root on an overlay2 root",
+            f"the daemon at {info.host} uses storage driver {info.driver!r}",
+            hint="overlayscope reads overlay2 roots and the containerd image store (overlayfs); "
+            "use --root on such a root",
         )
 
 
-def check_root(root: str) -> None:
-    """Fail with a clear error unless `root` is a readable overlay2 data root."""
+def detect(location: Location) -> Detected:
+    """Which store `location.root` holds; a clear error unless it is a readable one."""
+    root = location.root
+    names = _list_root(root)
+    if CONTAINERD_META.split(os.sep)[0] in names:
+        return Detected(Store.CONTAINERD, root, containerd_root=root)
+    image_dir = os.path.join(root, "image")
+    try:
+        drivers = set(os.listdir(image_dir)) if "image" in names else set()
+    except PermissionError:
+        raise PermissionDeniedError(f"cannot list {image_dir}", hint="run as root (sudo)") from None
+    except OSError as exc:
+        if exc.errno != errno.ENOTDIR:
+            raise NotADataRoot(f"cannot list {image_dir}: {exc.strerror}") from None
+        drivers = set()
+    if "overlay2" in drivers or "overlay2" in names:
+        _check_records_listable(root, _OVERLAY2_RECORD_DIRS)
+        return Detected(Store.DOCKER_OVERLAY2, root)
+    if drivers:
+        raise UnsupportedDriver(
+            f"{root} uses storage driver {', '.join(sorted(drivers))}",
+            hint="overlayscope reads overlay2 roots, containerd roots and Docker 29's "
+            "containerd image store",
+        )
+    if "containers" in names:
+        return _docker_on_containerd(location, names)
+    raise NotADataRoot(
+        f"{root} is not a Docker data root or a containerd root "
+        "(no image/overlay2, overlay2/, containers/ or io.containerd.metadata.v1.bolt/)",
+        hint="pass --root PATH to a data root such as /var/lib/docker or /var/lib/containerd",
+    )
+
+
+def _docker_on_containerd(location: Location, names: set[str]) -> Detected:
+    """A Docker data root with no graph driver of its own: Docker 29's containerd image
+    store keeps the layers in containerd's root, read with it (namespace `moby`)."""
+    root = location.root
+    _check_records_listable(root, ("containers",))
+    candidates = [location.containerd_root] if location.containerd_root else []
+    if not candidates:
+        candidates = [
+            os.path.join(root, "containerd", "daemon"),  # the containerd dockerd runs itself
+            os.path.join(os.path.dirname(os.path.normpath(root)), "containerd"),  # beside it
+        ]
+        # The host's own containerd root only for the live daemon's own data root: a
+        # mounted snapshot must never be read together with the analyst's host.
+        if location.daemon is not None:
+            candidates.append(SYSTEM_CONTAINERD_ROOT)
+    for candidate in candidates:
+        if candidate and _is_file(os.path.join(candidate, CONTAINERD_META)):
+            if _is_symlink(candidate):
+                raise NotADataRoot(
+                    f"{candidate} is a symlink; name the directory it points to",
+                    hint="overlayscope never follows links in the tree it inspects",
+                )
+            return Detected(Store.CONTAINERD, root, containerd_root=candidate, docker_root=root)
+    tried = ", ".join(c for c in candidates if c)
+    raise NotADataRoot(
+        f"{root} has containers/ but no image/overlay2: Docker's containerd image store, "
+        f"whose layers are in containerd's root — none found ({tried})",
+        hint="pass --containerd-root PATH (the containerd root beside this data root, "
+        "e.g. /var/lib/containerd)",
+    )
+
+
+def _list_root(root: str) -> set[str]:
     try:
         st = os.lstat(root)
     except FileNotFoundError:
         raise NotADataRoot(
-            f"{root} does not exist", hint="pass --root PATH to a Docker data root"
+            f"{root} does not exist", hint="pass --root PATH to a Docker or containerd root"
         ) from None
     except PermissionError:
         raise PermissionDeniedError(f"cannot read {root}", hint="run as root (sudo)") from None
@@ -70,58 +162,37 @@ def check_root(root: str) -> None:
         )
     if not stat.S_ISDIR(st.st_mode):
         raise NotADataRoot(
-            f"{root} is not a directory", hint="pass --root PATH to a Docker data root"
+            f"{root} is not a directory", hint="pass --root PATH to a Docker or containerd root"
         )
     try:
-        names = set(os.listdir(root))
+        return set(os.listdir(root))
     except PermissionError:
         raise PermissionDeniedError(f"cannot list {root}", hint="run as root (sudo)") from None
     except OSError as exc:
         raise NotADataRoot(f"cannot list {root}: {exc.strerror}") from None
-    image_dir = os.path.join(root, "image")
-    try:
-        drivers = set(os.listdir(image_dir)) if "image" in names else set()
-    except PermissionError:
-        raise PermissionDeniedError(f"cannot list {image_dir}", hint="run as root (sudo)") from None
-    except OSError as exc:
-        if exc.errno != errno.ENOTDIR:
-            raise NotADataRoot(f"cannot list {image_dir}: {exc.strerror}") from None
-        drivers = set()
-    if DRIVER in drivers or DRIVER in names:
-        _check_records_listable(root)
-        return
-    if drivers:
-        raise UnsupportedDriver(
-            f"{root} uses storage driver {', '.join(sorted(drivers))}, not overlay2",
-            hint="overlayscope reads overlay2 graph-driver roots only",
-        )
-    if "containerd" in names and "image" not in names:
-        raise UnsupportedDriver(
-            f"{root} has no image/overlay2: it looks like the containerd image store",
-            hint="overlayscope reads overlay2 graph-driver roots only",
-        )
-    raise NotADataRoot(
-        f"{root} is not a Docker data root (no image/overlay2 or overlay2/)",
-        hint="pass --root PATH to a Docker data root such as /var/lib/docker",
-    )
+
+
+def check_root(root: str) -> None:
+    """Fail with a clear error unless `root` is a readable root of a store we read."""
+    detect(Location(root, None, None))
 
 
 # The dirs every answer comes from. Docker makes them readable by root only (0700/0710):
 # run as another user, the tool must say so, not answer with empty lists.
-_RECORD_DIRS = (
-    DRIVER,
-    os.path.join("image", DRIVER),
-    os.path.join("image", DRIVER, "layerdb"),
-    os.path.join("image", DRIVER, "imagedb"),
+_OVERLAY2_RECORD_DIRS = (
+    "overlay2",
+    os.path.join("image", "overlay2"),
+    os.path.join("image", "overlay2", "layerdb"),
+    os.path.join("image", "overlay2", "imagedb"),
     "containers",
 )
 
 
-def _check_records_listable(root: str) -> None:
-    for rel in _RECORD_DIRS:
+def _check_records_listable(root: str, record_dirs: tuple[str, ...]) -> None:
+    for rel in record_dirs:
         path = os.path.join(root, rel)
         if _through_symlink(root, rel):
-            continue  # never listed through a symlink: the loader reports it
+            continue  # never listed through a symlink: the reader reports it
         try:
             os.listdir(path)
         except PermissionError:
@@ -130,7 +201,7 @@ def _check_records_listable(root: str) -> None:
                 hint="run as root (sudo)",
             ) from None
         except OSError:
-            continue  # missing or damaged: reported as problems by the loader
+            continue  # missing or damaged: reported as problems by the reader
 
 
 def _through_symlink(root: str, rel: str) -> bool:
@@ -142,13 +213,18 @@ def _through_symlink(root: str, rel: str) -> bool:
     return False
 
 
-def open_host(location: Location) -> Host:
-    """Load the host at `location`, enriched and cross-checked by its daemon if any."""
-    check_root(location.root)
-    host = load_host(location.root)
-    if location.client is not None and location.daemon is not None:
-        live.apply_view(host, live.fetch_view(location.client, location.daemon))
-    return host
+def _is_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_symlink(path: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _same_dir(a: str, b: str) -> bool:

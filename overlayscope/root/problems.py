@@ -33,6 +33,10 @@ class ProblemKind(StrEnum):
     CONTAINER_WITHOUT_MOUNT = "container-without-mount"  # container config, no layerdb mount
     SHARED_LAYER_DIR = "shared-layer-dir"  # one overlay2 dir claimed by two records
     DAEMON_MISMATCH = "daemon-mismatch"  # the daemon's GraphDriver data disagrees with disk
+    BAD_DATABASE = "bad-database"  # a metadata DB (bbolt) page or record that cannot be read
+    MISSING_SNAPSHOT = "missing-snapshot"  # a snapshot record names one its snapshotter lacks
+    MISSING_BLOB = "missing-blob"  # a record names a content blob that is not in the store
+    BLOB_DIGEST_MISMATCH = "blob-digest-mismatch"  # a content blob's sha256 is not its name
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,8 @@ class IndexBuilder:
     complete), so a lookup bisects. `index` finishes the build and returns the result.
     """
 
-    def __init__(self, diff_dir: str) -> None:
-        self.diff_dir = diff_dir
+    def __init__(self, content_dir: str) -> None:
+        self.content_dir = content_dir
         self.columns = Columns()
         self.problems: list[ScanProblem] = []
         self._blob = bytearray()  # the names, and the symlink targets, as they grow
@@ -73,7 +73,7 @@ class IndexBuilder:
             self.columns.names = bytes(self._blob)
             self.columns.targets = bytes(self._targets)
             self._blob = self._targets = bytearray()
-            self._index = LayerIndex.from_columns(self.diff_dir, self.columns, self.problems)
+            self._index = LayerIndex.from_columns(self.content_dir, self.columns, self.problems)
         return self._index
 
     def root(self, record: Record) -> None:

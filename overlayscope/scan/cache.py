@@ -66,18 +66,19 @@ def default_cache() -> ScanCache | None:
     return ScanCache(default_dir()) if _enabled else None
 
 
-def cache_for(root: str) -> ScanCache | None:
-    """The default cache for scanning layers of the data root `root`.
+def cache_for(*roots: str) -> ScanCache | None:
+    """The default cache for scanning layers of a host stored in `roots`.
 
-    None when caching is off, or when the cache dir would lie inside `root`: the
-    inspected tree is never written to.
+    None when caching is off, or when the cache dir would lie inside any of `roots`:
+    the inspected tree is never written to.
     """
     cache = default_cache()
     if cache is None:
         return None
     inside = os.path.realpath(cache.directory) + os.sep
-    if inside.startswith(os.path.realpath(root).rstrip(os.sep) + os.sep):
-        return None
+    for root in roots:
+        if inside.startswith(os.path.realpath(root).rstrip(os.sep) + os.sep):
+            return None
     return cache
 
 
@@ -90,9 +91,9 @@ class Identity:
     ctime_ns: int
 
 
-def identity_of(diff_dir: str) -> Identity | None:
+def identity_of(content_dir: str) -> Identity | None:
     try:
-        st = os.stat(diff_dir)
+        st = os.stat(content_dir)
     except OSError:
         return None
     return Identity(st.st_dev, st.st_ino, st.st_ctime_ns)
@@ -108,12 +109,12 @@ class ScanCache:
         name = key if _SAFE_KEY.match(key) else hashlib.sha256(key.encode()).hexdigest()
         return os.path.join(self.directory, name + ".scan")
 
-    def load(self, key: str, diff_dir: str, *, xattrs: bool = True) -> LayerIndex | None:
-        """The cached scan of layer `key` at `diff_dir`, or None (a miss, whatever the reason).
+    def load(self, key: str, content_dir: str, *, xattrs: bool = True) -> LayerIndex | None:
+        """The cached scan of layer `key` at `content_dir`, or None (a miss, whatever the reason).
 
         A scan made without xattrs serves only callers that do not need them.
         """
-        identity = identity_of(diff_dir)
+        identity = identity_of(content_dir)
         if identity is None:
             return None
         path = self.path_for(key)
@@ -129,7 +130,7 @@ class ScanCache:
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # marks it used, so pruning spares it
-        return LayerIndex.from_columns(diff_dir, columns, [])
+        return LayerIndex.from_columns(content_dir, columns, [])
 
     def store(self, key: str, index: LayerIndex, identity: Identity, *, xattrs: bool) -> bool:
         """Keep `index` for layer `key`, whose `diff/` had `identity` before it was scanned.
@@ -137,10 +138,10 @@ class ScanCache:
         Writes nothing for a layer on a read-only mount, or an index not in the compact
         layout; any failure to write is silent (returns False): a cache is optional.
         """
-        if index.columns is None or identity_of(index.diff_dir) != identity:
+        if index.columns is None or identity_of(index.content_dir) != identity:
             return False  # changed while we scanned it: not a committed layer after all
         try:
-            if os.statvfs(index.diff_dir).f_flag & os.ST_RDONLY:
+            if os.statvfs(index.content_dir).f_flag & os.ST_RDONLY:
                 return False
             data = _encode(index.columns, key, identity, xattrs)
             os.makedirs(self.directory, mode=0o700, exist_ok=True)

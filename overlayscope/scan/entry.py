@@ -104,16 +104,16 @@ class LayerIndex:
     asked. An index built by hand (tests) holds plain dicts, which may be filled in place.
     """
 
-    __slots__ = ("children", "columns", "diff_dir", "entries", "problems")
+    __slots__ = ("children", "columns", "content_dir", "entries", "problems")
 
     def __init__(
         self,
-        diff_dir: str,
+        content_dir: str,
         entries: dict[str, Entry] | None = None,
         children: dict[str, list[str]] | None = None,
         problems: list[ScanProblem] | None = None,
     ) -> None:
-        self.diff_dir = diff_dir
+        self.content_dir = content_dir
         self.entries: Mapping[str, Entry] = {} if entries is None else entries
         self.children: Mapping[str, list[str]] = {} if children is None else children
         self.problems: list[ScanProblem] = [] if problems is None else problems
@@ -121,19 +121,21 @@ class LayerIndex:
 
     @classmethod
     def from_columns(
-        cls, diff_dir: str, columns: Columns, problems: list[ScanProblem]
+        cls, content_dir: str, columns: Columns, problems: list[ScanProblem]
     ) -> LayerIndex:
         """An index over `columns` (what the scanner and the scan cache return)."""
         from overlayscope.scan.columns import ChildMap, EntryMap
 
-        index = cls(diff_dir, problems=problems)
+        index = cls(content_dir, problems=problems)
         index.columns = columns
         index.entries = EntryMap(columns)
         index.children = ChildMap(columns)
         return index
 
     def __repr__(self) -> str:
-        return f"LayerIndex({self.diff_dir!r}, {len(self)} entries, {len(self.problems)} problems)"
+        return (
+            f"LayerIndex({self.content_dir!r}, {len(self)} entries, {len(self.problems)} problems)"
+        )
 
     def get(self, path: str) -> Entry | None:
         return self.entries.get(path)

@@ -146,8 +146,8 @@ def _start_workers(count: int, inbox: Inbox, first: int = 0) -> list[WorkerProce
 class _HostSink(IndexBuilder):
     """Builds a layer scanned in this process; its ticks also serve the workers."""
 
-    def __init__(self, scan: _Scan, key: str, diff_dir: str) -> None:
-        super().__init__(diff_dir)
+    def __init__(self, scan: _Scan, key: str, content_dir: str) -> None:
+        super().__init__(content_dir)
         self._scan = scan
         self._key = key
 
@@ -206,9 +206,9 @@ class _Scan:
                 worker.stop()
         return {key: self.results[key] for key, _ in self.items}
 
-    def _scan_here(self, key: str, diff_dir: str) -> None:
-        sink = _HostSink(self, key, diff_dir)
-        walk_tree(diff_dir, sink, xattrs=self.xattrs)
+    def _scan_here(self, key: str, content_dir: str) -> None:
+        sink = _HostSink(self, key, content_dir)
+        walk_tree(content_dir, sink, xattrs=self.xattrs)
         if self.sums and sink.index.columns is not None:
             layer_sums(sink.index.columns)
         self._done(key, sink.index)

@@ -15,9 +15,9 @@ class _TreeSink(IndexBuilder):
     """Builds the index as the walk goes, reporting progress and honouring cancel."""
 
     def __init__(
-        self, diff_dir: str, cancel: threading.Event | None, progress: ProgressCallback | None
+        self, content_dir: str, cancel: threading.Event | None, progress: ProgressCallback | None
     ) -> None:
-        super().__init__(diff_dir)
+        super().__init__(content_dir)
         self._cancel = cancel
         self._progress = progress
         self._throttle = Throttle()
@@ -29,7 +29,7 @@ class _TreeSink(IndexBuilder):
 
 
 def scan_tree(
-    diff_dir: str | os.PathLike[str],
+    content_dir: str | os.PathLike[str],
     *,
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
@@ -37,10 +37,10 @@ def scan_tree(
 ) -> LayerIndex:
     """Index every entry of one layer's `diff/` tree, in this process.
 
-    Never follows a symlink inside the tree (the `diff_dir` path itself is
+    Never follows a symlink inside the tree (the `content_dir` path itself is
     resolved as given), never writes. What cannot be read becomes a
     `ScanProblem` in `LayerIndex.problems` ("vanished", "permission" or
-    "error"), a missing or unreadable `diff_dir` included, so a live
+    "error"), a missing or unreadable `content_dir` included, so a live
     container's changing layer never makes this raise.
 
     `progress` gets `ScanProgress(0, 1, entries, current_dir)` at most about
@@ -49,9 +49,9 @@ def scan_tree(
     before the next directory (or the next 4096 entries of a big one).
     `xattrs=False` reads extended attributes only of empty files (see `walk_tree`).
     """
-    sink = _TreeSink(os.fspath(diff_dir), cancel, progress)
+    sink = _TreeSink(os.fspath(content_dir), cancel, progress)
     with gc_paused():
-        walk_tree(sink.diff_dir, sink, xattrs=xattrs)
+        walk_tree(sink.content_dir, sink, xattrs=xattrs)
     check_cancel(cancel)
     if progress is not None:
         progress(ScanProgress(1, 1, len(sink.index), ""))

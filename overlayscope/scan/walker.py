@@ -146,8 +146,8 @@ class _Frame:
         self.pending: list[tuple[str, int, int]] = []  # subdirs still to visit, reversed
 
 
-def walk_tree(diff_dir: str, sink: Sink, *, xattrs: bool = True) -> None:
-    """Walk `diff_dir` depth-first, parents before children, delivering to `sink`.
+def walk_tree(content_dir: str, sink: Sink, *, xattrs: bool = True) -> None:
+    """Walk `content_dir` depth-first, parents before children, delivering to `sink`.
 
     With `xattrs=False`, extended attributes are read only where they change what a
     byte count sees, on zero-size regular files (which may be xattr whiteouts): one
@@ -158,12 +158,12 @@ def walk_tree(diff_dir: str, sink: Sink, *, xattrs: bool = True) -> None:
     cannot be opened gives one problem at "/" and nothing else. Exceptions
     raised by the sink (Cancelled) propagate, and every fd is closed.
     """
-    _Walk(diff_dir, sink, xattrs).run()
+    _Walk(content_dir, sink, xattrs).run()
 
 
 class _Walk:
-    def __init__(self, diff_dir: str, sink: Sink, read_xattrs: bool = True) -> None:
-        self.diff_dir = diff_dir
+    def __init__(self, content_dir: str, sink: Sink, read_xattrs: bool = True) -> None:
+        self.content_dir = content_dir
         self.read_xattrs = read_xattrs
         self.sink = sink
         self.count = 0
@@ -182,7 +182,7 @@ class _Walk:
     def run(self) -> None:
         sink = self.sink
         try:
-            root_fd = open_dir(self.diff_dir)
+            root_fd = open_dir(self.content_dir)
         except OSError as exc:
             problem = problem_for("/", exc)
             if exc.errno == errno.ENOTDIR:  # not a dir we saw vanish: simply not a tree
@@ -340,7 +340,9 @@ class _Walk:
         sink = self.sink
         fd = frame.fd
         dir_path = frame.path
-        xprefix = path_prefix(fd, self.diff_dir if dir_path == "/" else self.diff_dir + dir_path)
+        xprefix = path_prefix(
+            fd, self.content_dir if dir_path == "/" else self.content_dir + dir_path
+        )
         prefix = "/" if dir_path == "/" else dir_path + "/"
         subdirs: list[tuple[str, int, int]] = []
         batch: list[Record] = []
@@ -422,7 +424,7 @@ class _Walk:
             xprefix, bprefix = f"/proc/self/fd/{fd}/", b""
         else:
             xprefix = path_prefix(
-                fd, self.diff_dir + dir_path if dir_path != "/" else self.diff_dir
+                fd, self.content_dir + dir_path if dir_path != "/" else self.content_dir
             )
             bprefix = os.fsencode(xprefix)
         prefix = "/" if dir_path == "/" else dir_path + "/"

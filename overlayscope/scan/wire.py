@@ -2,7 +2,7 @@
 
 A frame is an 8-byte little-endian length and a pickle. Both ends are this
 package (the worker is started from our own module), so pickle is safe here.
-Tasks go down as `(layer_id, diff_dir, read_xattrs, make_sums)`. A worker sends `Message`s up:
+Tasks go down as `(layer_id, content_dir, read_xattrs, make_sums)`. A worker sends `Message`s up:
 its entry count now and then while it walks a layer, then the layer itself in the
 compact layout (`Columns`: a few arrays and byte strings, which pickle as raw
 memory, so the parent spends next to nothing receiving a layer).

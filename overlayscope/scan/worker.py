@@ -25,8 +25,8 @@ from overlayscope.scan.wire import READY, Message, Task, read_frame, write_frame
 class WorkerSink(IndexBuilder):
     """Builds a layer here, and tells the parent how far it got every `INTERVAL` seconds."""
 
-    def __init__(self, key: str, diff_dir: str, out: IO[bytes]) -> None:
-        super().__init__(diff_dir)
+    def __init__(self, key: str, content_dir: str, out: IO[bytes]) -> None:
+        super().__init__(content_dir)
         self._key = key
         self._out = out
         self._deadline = time.monotonic() + INTERVAL
@@ -54,10 +54,10 @@ def main(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     write_frame(stdout, READY)
     while (frame := read_frame(stdin)) is not None:
         task: Task = pickle.loads(frame)
-        key, diff_dir, xattrs, sums = task
-        sink = WorkerSink(key, diff_dir, stdout)
+        key, content_dir, xattrs, sums = task
+        sink = WorkerSink(key, content_dir, stdout)
         try:
-            walk_tree(diff_dir, sink, xattrs=xattrs)
+            walk_tree(content_dir, sink, xattrs=xattrs)
             if sums and sink.index.columns is not None:
                 layer_sums(sink.index.columns)  # here, in parallel, not in the parent
             sink.finish()

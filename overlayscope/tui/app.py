@@ -103,9 +103,9 @@ class OverlayscopeApp(App[int]):
 
     def _open_focus(self, host: Host, focus: Container | Image) -> None:
         found: Container | Image | None = (
-            host.containers.get(focus.id)
+            host.containers.get(focus.key)
             if isinstance(focus, Container)
-            else host.images.get(focus.id)
+            else host.images.get(focus.key)
         )
         if found is None:
             self.notify(f"{printable(focus.id[:12])} is not in this data root", markup=False)

@@ -216,7 +216,7 @@ class _Differ:
         if entry.kind not in _CAPABLE:
             return None
         try:
-            return self.files.xattr(layers[pos].diff_dir, entry.path, CAPABILITY_XATTR)
+            return self.files.xattr(layers[pos].content_dir, entry.path, CAPABILITY_XATTR)
         except (OSError, OverlayscopeError):
             # Gone since the scan (a live container), or no tree on disk: no capability.
             return None
@@ -259,7 +259,7 @@ class _Differ:
         fds: list[int | None] = []
         for layers, (entry, pos, _) in ((self.old_layers, old), (self.new_layers, new)):
             try:
-                fds.append(self.files.open_fd(layers[pos].diff_dir, entry.path))
+                fds.append(self.files.open_fd(layers[pos].content_dir, entry.path))
             except (OSError, OverlayscopeError):
                 # Gone or replaced since the scan (a live container), or unreadable.
                 fds.append(None)

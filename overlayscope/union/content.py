@@ -44,12 +44,12 @@ def layer_components(path: str) -> list[str]:
 
 
 @contextmanager
-def _parent_fd(diff_dir: str, names: list[str]) -> Iterator[int]:
+def _parent_fd(content_dir: str, names: list[str]) -> Iterator[int]:
     """A directory fd of the parent of `names`, reached without following any symlink."""
     try:
-        current = os.open(diff_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        current = os.open(content_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
-        raise PathNotFound(f"{diff_dir}: no such layer diff dir") from exc
+        raise PathNotFound(f"{content_dir}: no such layer diff dir") from exc
     try:
         for i, name in enumerate(names[:-1]):
             where = "/" + "/".join(names[: i + 1])
@@ -60,7 +60,7 @@ def _parent_fd(diff_dir: str, names: list[str]) -> Iterator[int]:
                     hint="read through the merged view to resolve symlinks inside the container",
                 )
             if not stat.S_ISDIR(st.st_mode):
-                raise PathNotFound(f"{where}: not a directory in layer {diff_dir}")
+                raise PathNotFound(f"{where}: not a directory in layer {content_dir}")
             try:
                 fd = os.open(name, _DIR_FLAGS, dir_fd=current)
             except OSError as exc:
@@ -100,22 +100,22 @@ def open_noatime(name: str, dir_fd: int, flags: int = _READ_FLAGS) -> int:
         return os.open(name, flags, dir_fd=dir_fd)
 
 
-def open_in_layer(diff_dir: str, path: str) -> BinaryIO:
-    """Open the regular file at `path` (absolute inside the layer) of `diff_dir` for reading.
+def open_in_layer(content_dir: str, path: str) -> BinaryIO:
+    """Open the regular file at `path` (absolute inside the layer) of `content_dir` for reading.
 
     No symlink is followed, not even in the middle of the path: a symlink
     component raises `UnsafePath`, a symlink or any non-regular file at the
     end raises `NotARegularFile`, a missing one `PathNotFound`.
     """
-    return os.fdopen(open_layer_fd(diff_dir, path), "rb")
+    return os.fdopen(open_layer_fd(content_dir, path), "rb")
 
 
-def open_layer_fd(diff_dir: str, path: str) -> int:
+def open_layer_fd(content_dir: str, path: str) -> int:
     """`open_in_layer`, as a raw fd (the caller closes it)."""
     names = layer_components(path)
     if not names:
         raise NotARegularFile(f"{path}: the layer root is a directory")
-    with _parent_fd(diff_dir, names) as parent:
+    with _parent_fd(content_dir, names) as parent:
         st = _lstat_at(parent, names[-1], path)
         if not stat.S_ISREG(st.st_mode):
             raise NotARegularFile(f"{path}: not a regular file ({_type_name(st.st_mode)})")
@@ -130,9 +130,9 @@ def open_layer_fd(diff_dir: str, path: str) -> int:
     return fd
 
 
-def read_in_layer(diff_dir: str, path: str, *, max_bytes: int | None = None) -> bytes:
+def read_in_layer(content_dir: str, path: str, *, max_bytes: int | None = None) -> bytes:
     """The data of a regular file of a layer, at most `max_bytes` of it."""
-    with open_in_layer(diff_dir, path) as f:
+    with open_in_layer(content_dir, path) as f:
         return f.read() if max_bytes is None else f.read(max_bytes)
 
 
@@ -155,25 +155,25 @@ def same_content(a_dir: str, a_path: str, b_dir: str, b_path: str) -> bool:
                 return True
 
 
-def sha256_in_layer(diff_dir: str, path: str) -> tuple[int, str]:
+def sha256_in_layer(content_dir: str, path: str) -> tuple[int, str]:
     """Size and sha256 hex digest of a layer file, streamed."""
     digest = hashlib.sha256()
     size = 0
-    with open_in_layer(diff_dir, path) as f:
+    with open_in_layer(content_dir, path) as f:
         for chunk in iter_chunks(f):
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
 
 
-def layer_xattr(diff_dir: str, path: str, name: str) -> bytes | None:
+def layer_xattr(content_dir: str, path: str, name: str) -> bytes | None:
     """One xattr of a regular file or dir of a layer (None when absent or unreadable).
 
     Docker's change detection compares `security.capability`; this reads it
     from the real layer file, through the same no-follow walk.
     """
     names = layer_components(path)
-    with _parent_fd(diff_dir, names) as parent:
+    with _parent_fd(content_dir, names) as parent:
         if not names:
             fd = open_noatime(".", parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         else:

@@ -133,28 +133,28 @@ class LayerFiles:
         for fd in fds:
             os.close(fd)
 
-    def open_fd(self, diff_dir: str, path: str) -> int:
-        """A read-only fd of the regular file at `path` of `diff_dir`: `open_in_layer`'s
+    def open_fd(self, content_dir: str, path: str) -> int:
+        """A read-only fd of the regular file at `path` of `content_dir`: `open_in_layer`'s
         rules and errors, as a raw fd the caller closes."""
-        fd = self._fast(diff_dir, path, want_dir=False)
-        return fd if fd is not None else open_layer_fd(diff_dir, path)
+        fd = self._fast(content_dir, path, want_dir=False)
+        return fd if fd is not None else open_layer_fd(content_dir, path)
 
-    def xattr(self, diff_dir: str, path: str, name: str) -> bytes | None:
-        """`layer_xattr(diff_dir, path, name)`: of a regular file or a dir, else None."""
-        fd = self._fast(diff_dir, path, want_dir=True)
+    def xattr(self, content_dir: str, path: str, name: str) -> bytes | None:
+        """`layer_xattr(content_dir, path, name)`: of a regular file or a dir, else None."""
+        fd = self._fast(content_dir, path, want_dir=True)
         if fd is None:
-            return layer_xattr(diff_dir, path, name)
+            return layer_xattr(content_dir, path, name)
         return fd_xattr(fd, name, close=True)
 
     # -- the fast way -----------------------------------------------------------------
 
-    def _fast(self, diff_dir: str, path: str, *, want_dir: bool) -> int | None:
+    def _fast(self, content_dir: str, path: str, *, want_dir: bool) -> int | None:
         """An fd of the regular file (or, with `want_dir`, also the dir) at `path`; None
         when the component walk must decide (anything but a plain success)."""
         parent, _, name = path.rpartition("/")
         if not path.startswith("/") or not name or name in (".", ".."):
             return None  # the layer root, or not a clean absolute path: the walk decides
-        dir_fd = self._parent(diff_dir, parent)
+        dir_fd = self._parent(content_dir, parent)
         if dir_fd is None:
             return None
         try:
@@ -175,14 +175,14 @@ class LayerFiles:
             raise UnsafePath(f"{path}: replaced while being opened; not read")
         return fd
 
-    def _parent(self, diff_dir: str, parent: str) -> int | None:
-        """The dir fd of `parent` ("" for the layer root) in `diff_dir`, kept; None if it
+    def _parent(self, content_dir: str, parent: str) -> int | None:
+        """The dir fd of `parent` ("" for the layer root) in `content_dir`, kept; None if it
         cannot be reached without following a symlink (the walk then says why)."""
-        key = (diff_dir, parent)
+        key = (content_dir, parent)
         fd = self._dirs.get(key)
         if fd is not None:
             return fd
-        root = self._root(diff_dir)
+        root = self._root(content_dir)
         if root is None or not parent:
             return root
         names = parent.split("/")[1:]
@@ -196,14 +196,14 @@ class LayerFiles:
         self._dirs[key] = fd
         return fd
 
-    def _root(self, diff_dir: str) -> int | None:
-        fd = self._roots.get(diff_dir)
+    def _root(self, content_dir: str) -> int | None:
+        fd = self._roots.get(content_dir)
         if fd is None:
             try:
-                fd = os.open(diff_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                fd = os.open(content_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError:
                 return None
-            self._roots[diff_dir] = fd
+            self._roots[content_dir] = fd
         return fd
 
     def _beneath(self, root: int, names: list[str]) -> int | None:

@@ -37,8 +37,8 @@ class StackLayer:
     index: LayerIndex
 
     @property
-    def diff_dir(self) -> str:
-        return self.index.diff_dir
+    def content_dir(self) -> str:
+        return self.index.content_dir
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ class ResolvedPath:
     entry: Entry
     layer_id: str
     role: str
-    diff_dir: str
+    content_dir: str
     symlinks: tuple[str, ...]  # the merged paths of the symlinks followed, in order
     notes: tuple[str, ...]  # overlay xattrs reported, never followed
 
@@ -91,7 +91,7 @@ def _resolved(stack: LayerStack, requested: str, path: str, followed: list[str])
         entry=winner.entry,
         layer_id=layer.id,
         role=layer.role,
-        diff_dir=layer.diff_dir,
+        content_dir=layer.content_dir,
         symlinks=tuple(followed),
         notes=tuple(overlay_notes(winner)),
     )
@@ -106,7 +106,7 @@ def open_merged(stack: LayerStack, path: str) -> tuple[BinaryIO, ResolvedPath]:
     where = resolve_merged(stack, path)
     if where.entry.kind is not Kind.FILE:
         raise NotARegularFile(f"{path}: {where.path} is not a regular file ({where.entry.kind})")
-    return open_in_layer(where.diff_dir, where.entry.path), where
+    return open_in_layer(where.content_dir, where.entry.path), where
 
 
 def read_merged(stack: LayerStack, path: str, *, max_bytes: int | None = None) -> bytes:

@@ -136,7 +136,7 @@ class _Side:
             self.raw = (entry.target or "").encode("utf-8", "surrogateescape")
             sha256 = hashlib.sha256(self.raw).hexdigest()
         elif entry.kind is Kind.FILE:
-            sha256 = self._read(stack.layers[hit.position].diff_dir, entry.path, max_text_bytes)
+            sha256 = self._read(stack.layers[hit.position].content_dir, entry.path, max_text_bytes)
         self.version = FileVersion(
             layer_id=hit.layer_id,
             role=hit.role,
@@ -151,11 +151,11 @@ class _Side:
             except UnicodeDecodeError:
                 self.binary = True
 
-    def _read(self, diff_dir: str, path: str, max_text_bytes: int) -> str:
+    def _read(self, content_dir: str, path: str, max_text_bytes: int) -> str:
         digest = hashlib.sha256()
         kept: list[bytes] = []
         size = 0
-        with open_in_layer(diff_dir, path) as f:
+        with open_in_layer(content_dir, path) as f:
             for chunk in iter_chunks(f):
                 if size == 0 and b"\0" in chunk[:_SNIFF]:
                     self.binary = True

@@ -146,7 +146,7 @@ def _content(
     if old != new:
         return "changed"
     try:
-        same = same_content(lower.diff_dir, lower_path, upper.diff_dir, path)
+        same = same_content(lower.content_dir, lower_path, upper.content_dir, path)
     except (OSError, OverlayscopeError):
         return None  # changed or gone since the scan (a live container)
     return "same" if same else "changed"
@@ -182,7 +182,7 @@ def copy_ups_by_container(
     problems: list[UsageProblem] = []
     for c in containers:
         try:
-            groups.setdefault(c.image_id, []).append((c, stack_layers(host, c)))
+            groups.setdefault(c.image_key, []).append((c, stack_layers(host, c)))
         except OverlayscopeError as exc:
             problems.append(UsageProblem(c.path, "error", exc.message))
     shared = {
@@ -201,7 +201,7 @@ def copy_ups_by_container(
             indexes.update(image_indexes)
             for c, layers in chunk:
                 stack = LayerStack.of(StackLayer(lid, role, indexes[lid]) for lid, role in layers)
-                out[c.id] = copy_ups(stack, c.id, top=top, cancel=cancel)
+                out[c.key] = copy_ups(stack, c.id, top=top, cancel=cancel)
     return out, problems
 
 
@@ -226,7 +226,7 @@ class _Counter:
                 progress(ScanProgress(done + p.layers_done, total, entries + p.entries, p.current))
 
         indexes = scan_layers(
-            {lid: host.layers[lid].diff_dir for lid in layer_ids}, cancel=cancel, progress=report
+            {lid: host.layers[lid].content_dir for lid in layer_ids}, cancel=cancel, progress=report
         )
         self.done += len(layer_ids)
         self.entries += sum(len(i) for i in indexes.values())

@@ -1,23 +1,26 @@
-"""Where the disk went: the whole data root by category, with what could be reclaimed.
+"""Where the disk went: the host's whole storage by category, with what could be reclaimed.
 
-`disk_usage(host)` measures every byte under the data root once (hard links
-once, mount points below the root not crossed) and attributes it:
+`disk_usage(host)` measures every byte under the host's roots once (hard links
+once, mount points below a root not crossed) and attributes it:
 
 | category | what |
 |---|---|
-| `image_layers` | `overlay2/<id>/` of image layers |
-| `container_layers` | `overlay2/<id>/` of containers' writable (rw) layers |
-| `init_layers` | `overlay2/<id>-init/` of containers' init layers |
-| `orphans` | `overlay2/<id>/` that nothing references |
-| `container_logs` | `containers/<id>/<id>-json.log*` and `containers/<id>/local-logs/` |
+| `image_layers` | the dirs of image layers (`overlay2/<id>/`, `snapshots/<N>/`) |
+| `container_layers` | the dirs of containers' writable (rw) layers |
+| `init_layers` | the dirs of containers' init layers |
+| `orphans` | layer dirs that nothing references |
+| `container_logs` | containers' log files (`containers/<id>/<id>-json.log*`, `local-logs/`) |
 | `volumes` | `volumes/<name>/` (the data in `_data/`, and the volume's own dir) |
 | `build_cache` | `buildkit/` |
-| `other` | everything else (records, `overlay2/l/`, `containerd/`, `network/` ...) |
+| `content_store` | blobs a store keeps beside its layers (containerd's compressed layers) |
+| `other` | everything else (records, `overlay2/l/`, metadata DBs, `network/` ...) |
 
-Each category has apparent and allocated bytes (`footprint.py`) and
-`reclaimable`: the allocated bytes that Docker's own prune commands would give
-back — image layers no container uses, layers and logs of containers that are
-not running, volumes no container mounts, orphans, the build cache.
+Which path belongs to what comes from the host model (each store's reader names its
+layer dirs, logs, volumes, blobs), never from a store's layout here. Each category has
+apparent and allocated bytes (`footprint.py`) and `reclaimable`: the allocated bytes
+that the engine's own prune or garbage collection would give back — image layers no
+container uses, layers and logs of containers that are not running, volumes no
+container mounts, orphans, the build cache, blobs nothing references.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ import os
 import threading
 from collections.abc import Callable
 
-from overlayscope.root.model import Host, Role
+from overlayscope.root.model import Host, SizeRule
 from overlayscope.scan import ScanProgress
 from overlayscope.scan.cache import cache_for
 from overlayscope.usage.copyup import CopyUps, copy_ups_by_container
-from overlayscope.usage.df_build import Assemble, Classifier, under
+from overlayscope.usage.df_build import Assemble, areas_of
 from overlayscope.usage.df_model import (
     ACTIVE_STATES,
     ROLE_CATEGORY,
@@ -45,7 +48,6 @@ from overlayscope.usage.df_model import (
     VolumeUsage,
 )
 from overlayscope.usage.measure_root import Unit, measure_root
-from overlayscope.usage.volumes import find_volumes
 
 Progress = Callable[[ScanProgress], None]
 
@@ -81,34 +83,33 @@ def disk_usage(
     all their layers once more. Long work: honours `cancel` (raises
     `Cancelled`) and reports `progress`.
     """
-    root = os.path.normpath(host.root)
-    volumes = find_volumes(host, root)
+    roots = _roots(host)
+    allocated = host.size_rule is SizeRule.ALLOCATED
     units: dict[str, Unit] = {}
     for layer in host.layers.values():
-        if layer.has_diff:
-            category = ROLE_CATEGORY[layer.role]
+        if layer.has_content:
             units["layer/" + layer.id] = Unit(
-                under(root, "overlay2", layer.id, "diff"),
-                category,
+                os.path.normpath(layer.content_dir),
+                ROLE_CATEGORY[layer.role],
                 layer.id,
-                cache_key=layer.id if layer.role is Role.IMAGE else None,
+                cache_key=layer.cache_key,
                 weight=layer.recorded_size or 0,
+                allocated=allocated,
             )
-    for vol in volumes:
-        if vol.has_data:
+    for vol in host.volumes.values():
+        if vol.data_dir is not None:
             units["volume/" + vol.name] = Unit(
-                under(root, "volumes", vol.name, "_data"), Category.VOLUMES, vol.name
+                os.path.normpath(vol.data_dir), Category.VOLUMES, vol.name
             )
-    classify = Classifier(host, {v.name for v in volumes})
     tallies = measure_root(
-        root,
+        roots,
         units,
-        classify,
+        areas_of(host, roots),
         top_files=top,
         cancel=cancel,
         progress=progress,
         workers=workers,
-        cache=cache_for(root),
+        cache=cache_for(*roots),
     )
     found: dict[str, CopyUps] = {}
     problems = list(tallies.problems)
@@ -118,4 +119,13 @@ def disk_usage(
             host, containers, top=top, cancel=cancel, progress=progress
         )
         problems.extend(more)
-    return Assemble(host, root, tallies, volumes, found).build(top, tuple(problems))
+    return Assemble(host, roots, tallies, found).build(top, tuple(problems))
+
+
+def _roots(host: Host) -> list[str]:
+    """The host's roots, normalised, each once; a root inside another is walked with it."""
+    out: list[str] = []
+    for root in (os.path.normpath(r) for r in host.all_roots):
+        if not any(root == o or root.startswith(o.rstrip("/") + "/") for o in out):
+            out.append(root)
+    return out

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 
 from overlayscope.root.model import Container, Host, Role
 from overlayscope.usage.copyup import CopyUps
 from overlayscope.usage.df_model import (
     ACTIVE_STATES,
     ROLE_CATEGORY,
+    BlobUsage,
     Category,
     CategoryUsage,
     Consumer,
@@ -21,48 +21,29 @@ from overlayscope.usage.df_model import (
     VolumeUsage,
 )
 from overlayscope.usage.footprint import Footprint, UsageProblem
-from overlayscope.usage.images import image_sizes
+from overlayscope.usage.images import image_sizes, layer_ref, layer_refs
 from overlayscope.usage.measure_root import RootTallies
-from overlayscope.usage.rootwalk import Key
-from overlayscope.usage.volumes import VolumeRecord
+from overlayscope.usage.rootwalk import Areas, Key
 
-ROOT_BUCKET = "."  # the data root dir itself, in `other`
 _ROLE_ORDER = {Role.IMAGE: 0, Role.RW: 1, Role.INIT: 2, Role.ORPHAN: 3}
 _NONE = Footprint()
 
 
-def under(root: str, *names: str) -> str:
-    """`root/names...` spelled as the root walk spells paths (so skip sets match)."""
-    return "/".join([root.rstrip("/"), *names]) if root != "/" else "/" + "/".join(names)
-
-
-class Classifier:
-    """Which category and owner a path outside the scanned trees belongs to."""
-
-    def __init__(self, host: Host, volume_names: set[str]) -> None:
-        self.layers = {lid: ROLE_CATEGORY[layer.role] for lid, layer in host.layers.items()}
-        self.volumes = volume_names
-
-    def __call__(self, parts: tuple[str, ...]) -> Key:
-        if not parts:
-            return (Category.OTHER, ROOT_BUCKET)
-        top = parts[0]
-        if len(parts) >= 2:
-            if top == "overlay2" and parts[1] in self.layers:
-                return (self.layers[parts[1]], parts[1])
-            if top == "volumes" and parts[1] in self.volumes:
-                return (Category.VOLUMES, parts[1])
-            if top == "containers" and len(parts) >= 3 and _is_log(parts[1], parts[2]):
-                return (Category.CONTAINER_LOGS, parts[1])
-        if top == "buildkit":
-            return (Category.BUILD_CACHE, top)
-        return (Category.OTHER, top)
-
-
-def _is_log(container_id: str, name: str) -> bool:
-    # json-file: <id>-json.log, rotated <id>-json.log.1, compressed <id>-json.log.2.gz;
-    # the local driver keeps its files in local-logs/.
-    return name.startswith(container_id + "-json.log") or name == "local-logs"
+def areas_of(host: Host, roots: list[str]) -> Areas:
+    """Where each layer dir, volume, log, build cache and blob of `host` lies, as keys."""
+    areas: dict[str, Key] = {}
+    for lid, layer in host.layers.items():
+        areas[os.path.normpath(layer.path)] = (ROLE_CATEGORY[layer.role], lid)
+    for vol in host.volumes.values():
+        areas[os.path.normpath(vol.path)] = (Category.VOLUMES, vol.name)
+    for c in host.containers.values():
+        for log in c.logs:
+            areas[os.path.normpath(log)] = (Category.CONTAINER_LOGS, c.key)
+    for path in host.build_cache:
+        areas[os.path.normpath(path)] = (Category.BUILD_CACHE, os.path.basename(path))
+    for blob in host.blobs.values():
+        areas[os.path.normpath(blob.path)] = (Category.CONTENT_STORE, blob.digest)
+    return Areas(roots, areas, Category.OTHER)
 
 
 class Assemble:
@@ -71,17 +52,16 @@ class Assemble:
     def __init__(
         self,
         host: Host,
-        root: str,
+        roots: list[str],
         tallies: RootTallies,
-        volumes: list[VolumeRecord],
         copy_ups: dict[str, CopyUps],
     ) -> None:
         self.host = host
-        self.root = root
+        self.roots = roots
+        self.root = roots[0]
         self.t = tallies
-        self.volume_records = volumes
         self.found_copy_ups = copy_ups
-        self.active = {c.id for c in host.containers.values() if c.state in ACTIVE_STATES}
+        self.active = {c.key for c in host.containers.values() if c.state in ACTIVE_STATES}
         self.used_layers = self._layers_in_use()
 
     def _layers_in_use(self) -> set[str]:
@@ -89,7 +69,7 @@ class Assemble:
         used: set[str] = set()
         for c in self.host.containers.values():
             used.update(c.image_layers)
-            image = self.host.images.get(c.image_id)
+            image = self.host.image_of(c)
             if image is not None:
                 used.update(image.stack())
         return used
@@ -103,17 +83,19 @@ class Assemble:
 
     def _layer_reclaimable(self, lid: str) -> bool:
         layer = self.host.layers[lid]
+        if layer.role is Role.ORPHAN or layer.collectable:
+            return True
         if layer.role is Role.IMAGE:
             return lid not in self.used_layers
-        if layer.role is Role.ORPHAN:
-            return True
         return layer.container not in self.active
 
     def layers(self) -> tuple[LayerUsage, ...]:
         out = []
         for lid, layer in self.host.layers.items():
             fp = self.layer_footprint(lid)
-            owners = layer.images if layer.role is Role.IMAGE else (layer.container,)
+            owners = self._owner_ids(
+                layer.images if layer.role is Role.IMAGE else (layer.container,)
+            )
             out.append(
                 LayerUsage(
                     id=lid,
@@ -126,6 +108,16 @@ class Assemble:
                 )
             )
         return tuple(sorted(out, key=lambda u: (_ROLE_ORDER[u.role], u.id)))
+
+    def _owner_ids(self, keys: tuple[str | None, ...]) -> tuple[str, ...]:
+        """The ids of the images or container (given by key) that own a layer."""
+        out = []
+        for key in keys:
+            if key is None:
+                continue
+            found = self.host.images.get(key) or self.host.containers.get(key)
+            out.append(found.id if found is not None else key)
+        return tuple(out)
 
     def containers(self) -> tuple[ContainerUsage, ...]:
         out = [self._container(c) for c in self.host.containers.values()]
@@ -140,19 +132,19 @@ class Assemble:
             name=c.name,
             image=c.image_id,
             state=c.state,
-            active=c.id in self.active,
+            active=c.key in self.active,
             layer=c.layer,
             init_layer=c.init_layer,
             size=self.t.unit_sizes.get("layer/" + c.layer) if c.layer else None,
             writable=dir_footprint(c.layer),
             init=dir_footprint(c.init_layer),
-            logs=self._rest(Category.CONTAINER_LOGS, c.id),
-            copy_ups=self.found_copy_ups.get(c.id),
+            logs=self._rest(Category.CONTAINER_LOGS, c.key),
+            copy_ups=self.found_copy_ups.get(c.key),
         )
 
     def volumes(self) -> tuple[VolumeUsage, ...]:
         out = []
-        for v in self.volume_records:
+        for v in self.host.volumes.values():
             fp = self.t.units.get("volume/" + v.name, _NONE) + self._rest(Category.VOLUMES, v.name)
             size = self.t.unit_sizes.get("volume/" + v.name)
             out.append(VolumeUsage(v.name, size, fp.apparent, fp.allocated, v.containers))
@@ -160,10 +152,7 @@ class Assemble:
 
     def images(self) -> tuple[ImageUsage, ...]:
         sizes = image_sizes(self.host)
-        refs: Counter[str] = Counter()
-        for image in self.host.images.values():
-            if not image.intermediate:
-                refs.update(layer.chain_id for layer in image.layers)
+        refs = layer_refs(self.host)
         out = []
         for image in self.host.images.values():
             allocated = unique = 0
@@ -172,9 +161,9 @@ class Assemble:
                     continue
                 fp = self.layer_footprint(il.id)
                 allocated += fp.allocated
-                if refs[il.chain_id] <= 1:
+                if refs[layer_ref(image, il)] <= 1:
                     unique += fp.allocated
-            s = sizes[image.id]
+            s = sizes[image.key]
             out.append(
                 ImageUsage(
                     image.id,
@@ -184,7 +173,7 @@ class Assemble:
                     s.unique,
                     allocated,
                     unique,
-                    image.containers,
+                    self._owner_ids(image.containers),
                 )
             )
         return tuple(sorted(out, key=lambda i: (not i.tags, i.tags, i.id)))
@@ -194,7 +183,7 @@ class Assemble:
         sizes: dict[str, int | None] = {}
         for image in self.host.images.values():
             if not image.intermediate:
-                sizes.update((il.chain_id, il.size) for il in image.layers)
+                sizes.update((layer_ref(image, il), il.size) for il in image.layers)
         if any(s is None for s in sizes.values()):
             return None
         return sum(s for s in sizes.values() if s is not None)
@@ -226,15 +215,37 @@ class Assemble:
             layers=layers,
             other=other,
             top=self._top(layers, volumes, top),
+            blobs=self.blobs(),
+            roots=tuple(self.roots),
             top_files=self.t.files,
             skipped_mounts=self.t.skipped_mounts,
             problems=problems,
         )
 
+    def _in(self, category: Category) -> dict[str, Footprint]:
+        """Owner → footprint of the walked paths attributed to `category`."""
+        return {owner: fp for (cat, owner), fp in self.t.rest.items() if cat == category}
+
     def _logs(self) -> dict[str, Footprint]:
-        return {
-            owner: fp for (cat, owner), fp in self.t.rest.items() if cat == Category.CONTAINER_LOGS
-        }
+        return self._in(Category.CONTAINER_LOGS)
+
+    def blobs(self) -> tuple[BlobUsage, ...]:
+        """The content store's blobs, largest first, each once."""
+        by_digest = {b.digest: b for b in self.host.blobs.values()}
+        out = []
+        for digest, fp in self._in(Category.CONTENT_STORE).items():
+            blob = by_digest.get(digest)
+            out.append(
+                BlobUsage(
+                    digest,
+                    blob.size if blob else None,
+                    fp.apparent,
+                    fp.allocated,
+                    blob.namespaces if blob else (),
+                    blob is not None and blob.collectable,
+                )
+            )
+        return tuple(sorted(out, key=lambda b: (-b.allocated, b.digest)))
 
     def _categories(
         self,
@@ -273,11 +284,24 @@ class Assemble:
                 len(volumes),
             )
         )
-        cache = self._rest(Category.BUILD_CACHE, "buildkit")
-        present = (Category.BUILD_CACHE, "buildkit") in self.t.rest
+        caches = self._in(Category.BUILD_CACHE)
         out.append(
             CategoryUsage(
-                Category.BUILD_CACHE, cache.apparent, cache.allocated, cache.allocated, int(present)
+                Category.BUILD_CACHE,
+                sum(fp.apparent for fp in caches.values()),
+                sum(fp.allocated for fp in caches.values()),
+                sum(fp.allocated for fp in caches.values()),
+                len(caches),
+            )
+        )
+        blobs = self.blobs()
+        out.append(
+            CategoryUsage(
+                Category.CONTENT_STORE,
+                sum(b.apparent for b in blobs),
+                sum(b.allocated for b in blobs),
+                sum(b.allocated for b in blobs if b.reclaimable),
+                len(blobs),
             )
         )
         out.append(
@@ -296,12 +320,12 @@ class Assemble:
         self, layers: tuple[LayerUsage, ...], volumes: tuple[VolumeUsage, ...], top: int
     ) -> tuple[Consumer, ...]:
         host = self.host
-        names = {c.id: c.name for c in host.containers.values()}
-        tags = {i.id: i.tags for i in host.images.values()}
+        tags = {i.key: i.tags for i in host.images.values()}
         items: list[Consumer] = []
         for u in layers:
             if u.role is Role.IMAGE:
-                label = _label(sorted(t for o in u.owners for t in tags.get(o, ())))
+                keys = host.layers[u.id].images
+                label = _label(sorted(t for o in keys for t in tags.get(o, ())))
                 items.append(
                     Consumer("image_layer", u.id, label, u.apparent, u.allocated, u.reclaimable)
                 )
@@ -312,35 +336,31 @@ class Assemble:
             for lid in (c.layer, c.init_layer):
                 if lid in host.layers:
                     fp = fp + self.layer_footprint(lid)
-            active = c.id in self.active
+            active = c.key in self.active
             items.append(
                 Consumer("container_layer", c.id, c.name, fp.apparent, fp.allocated, not active)
             )
-        for cid, fp in self._logs().items():
+        for key, fp in self._logs().items():
+            owner = host.containers.get(key)
             items.append(
                 Consumer(
                     "container_log",
-                    cid,
-                    names.get(cid, ""),
+                    owner.id if owner else key,
+                    owner.name if owner else "",
                     fp.apparent,
                     fp.allocated,
-                    cid not in self.active,
+                    key not in self.active,
                 )
             )
         for v in volumes:
             items.append(Consumer("volume", v.name, v.name, v.apparent, v.allocated, v.reclaimable))
-        if (Category.BUILD_CACHE, "buildkit") in self.t.rest:
-            fp = self._rest(Category.BUILD_CACHE, "buildkit")
-            items.append(
-                Consumer(
-                    "build_cache",
-                    "buildkit",
-                    os.path.join(self.root, "buildkit"),
-                    fp.apparent,
-                    fp.allocated,
-                    True,
-                )
-            )
+        paths = {os.path.basename(p): p for p in host.build_cache}
+        for cache, fp in self._in(Category.BUILD_CACHE).items():
+            where = paths.get(cache, cache)
+            items.append(Consumer("build_cache", cache, where, fp.apparent, fp.allocated, True))
+        for b in self.blobs():
+            if b.reclaimable:
+                items.append(Consumer("blob", b.digest, "", b.apparent, b.allocated, True))
         items.sort(key=lambda i: (-i.allocated, -i.apparent, i.kind, i.id))
         return tuple(items[: max(top, 0)])
 

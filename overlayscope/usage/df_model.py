@@ -9,7 +9,9 @@ from overlayscope.root.model import Role
 from overlayscope.usage.copyup import CopyUps
 from overlayscope.usage.footprint import FileUsage, Footprint, UsageProblem
 
-ACTIVE_STATES = frozenset({"running", "paused", "restarting"})  # as `docker system df` counts
+# As `docker system df` counts; and "unknown": a store whose records do not say whether a
+# container runs (containerd read offline) — never call what may be in use reclaimable.
+ACTIVE_STATES = frozenset({"running", "paused", "restarting", "unknown"})
 
 
 class Category(StrEnum):
@@ -22,6 +24,7 @@ class Category(StrEnum):
     CONTAINER_LOGS = "container_logs"
     VOLUMES = "volumes"
     BUILD_CACHE = "build_cache"
+    CONTENT_STORE = "content_store"
     OTHER = "other"
 
 
@@ -97,6 +100,18 @@ class VolumeUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class BlobUsage:
+    """One blob of a content store (containerd's compressed layers, manifests, configs)."""
+
+    digest: str
+    size: int | None  # the size its record gives; None for a file with no record
+    apparent: int
+    allocated: int
+    namespaces: tuple[str, ...]  # the namespaces whose records hold it
+    reclaimable: bool  # nothing keeps it: the store's garbage collector would remove it
+
+
+@dataclass(frozen=True, slots=True)
 class OtherUsage:
     name: str  # first path component under the root ("." for the root dir itself)
     apparent: int
@@ -107,7 +122,7 @@ class OtherUsage:
 class Consumer:
     """One thing that can be removed as a whole, for the top consumers list."""
 
-    kind: str  # image_layer, container_layer, container_log, volume, orphan, build_cache
+    kind: str  # image_layer, container_layer, container_log, volume, orphan, build_cache, blob
     id: str
     name: str
     apparent: int
@@ -130,6 +145,8 @@ class DiskUsage:
     top_files: tuple[FileUsage, ...]  # the largest regular files anywhere under the root
     skipped_mounts: tuple[str, ...]  # mount points below the root, not crossed
     problems: tuple[UsageProblem, ...]
+    blobs: tuple[BlobUsage, ...] = ()  # the content store's blobs, largest first
+    roots: tuple[str, ...] = ()  # every root measured (the first is `root`)
 
     def category(self, category: Category) -> CategoryUsage:
         return next(c for c in self.categories if c.category is category)

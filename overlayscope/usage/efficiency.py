@@ -96,10 +96,11 @@ def image_efficiency(
 ) -> Efficiency:
     """Scan an image's layers (a container: its image's) and compute its efficiency."""
     if isinstance(image, Container):
-        found = host.images.get(image.image_id)
+        found = host.image_of(image)
         if found is None:
             raise UnknownReference(
-                f"container {image.id[:12]} names image {image.image_id}, which is not in imagedb",
+                f"container {image.id[:12]} names image {image.image_id or image.image_ref}, "
+                "which is not among the images",
                 hint="run `overlayscope check` to see what is damaged",
             )
         image = found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from overlayscope.root.model import Host, Image
+from overlayscope.root.model import Host, Image, ImageLayer
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,19 +23,28 @@ def image_sizes(host: Host) -> dict[str, ImageSizes]:
     more than one of those images holds it. Intermediate images are given the
     same arithmetic against that count, for completeness.
     """
+    refs = layer_refs(host)
+    return {image.key: _sizes(image, refs) for image in host.images.values()}
+
+
+def layer_ref(image: Image, layer: ImageLayer) -> str:
+    """What identifies one layer on disk for reference counting: its chain id, within the
+    image's namespace (one chain id in two containerd namespaces is two snapshots)."""
+    return f"{image.namespace}/{layer.chain_id}" if image.namespace else layer.chain_id
+
+
+def layer_refs(host: Host) -> Counter[str]:
+    """How many of the images `docker images` lists (not intermediate ones) hold each layer."""
     refs: Counter[str] = Counter()
     for image in host.images.values():
         if not image.intermediate:
-            refs.update(layer.chain_id for layer in image.layers)
-    out: dict[str, ImageSizes] = {}
-    for image in host.images.values():
-        out[image.id] = _sizes(image, refs)
-    return out
+            refs.update(layer_ref(image, layer) for layer in image.layers)
+    return refs
 
 
 def _sizes(image: Image, refs: Counter[str]) -> ImageSizes:
     size = image.size
     if size is None:
         return ImageSizes(None, None, None)
-    shared = sum(layer.size or 0 for layer in image.layers if refs[layer.chain_id] > 1)
+    shared = sum(layer.size or 0 for layer in image.layers if refs[layer_ref(image, layer)] > 1)
     return ImageSizes(size, shared, size - shared)

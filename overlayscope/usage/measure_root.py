@@ -1,7 +1,7 @@
-"""Measure a whole data root: big trees through the parallel scanner, the rest walked here.
+"""Measure a host's whole storage: big trees through the parallel scanner, the rest walked here.
 
-The caller names the trees to scan (`Unit`: a layer's `diff/`, a volume's
-`_data`) and how to attribute every other path (`classify`). Trees are
+The caller names the roots, the trees to scan (`Unit`: a layer's content dir, a
+volume's `_data`) and how to attribute every other path (`Areas`). Trees are
 scanned a batch at a time and reduced to byte counts at once, so memory stays
 bounded by a batch, not by the size of the host.
 """
@@ -13,7 +13,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from overlayscope.scan import Kind, LayerIndex, ScanProgress, default_workers, docker_size
+from overlayscope.scan import (
+    Kind,
+    LayerIndex,
+    ScanProgress,
+    allocated_size,
+    default_workers,
+    docker_size,
+)
 from overlayscope.scan import scan_layers as scan_trees
 from overlayscope.scan.cache import ScanCache
 from overlayscope.scan.columns import Columns
@@ -28,7 +35,7 @@ from overlayscope.usage.footprint import (
     UsageProblem,
     add_entry,
 )
-from overlayscope.usage.rootwalk import Classify, Key, RootWalk
+from overlayscope.usage.rootwalk import Areas, Key, RootWalk
 
 Progress = Callable[[ScanProgress], None]
 
@@ -42,6 +49,9 @@ class Unit:
     owner: str
     cache_key: str | None = None  # a committed image layer's id: its scan may be cached
     weight: int = 0  # a guess at its size (layer store bytes): the biggest are scanned first
+    # Its engine sizes it as allocated bytes of every inode (containerd), not as apparent
+    # bytes of non-directories (Docker): see `SizeRule`.
+    allocated: bool = False
 
 
 @dataclass
@@ -49,7 +59,7 @@ class RootTallies:
     """Raw byte counts of a data root, before they are given meaning."""
 
     units: dict[str, Footprint] = field(default_factory=dict)  # unit key -> its tree
-    unit_sizes: dict[str, int] = field(default_factory=dict)  # unit key -> docker_size
+    unit_sizes: dict[str, int] = field(default_factory=dict)  # unit key -> its engine's size
     rest: dict[Key, Footprint] = field(default_factory=dict)  # everything else, by key
     files: tuple[FileUsage, ...] = ()
     skipped_mounts: tuple[str, ...] = ()
@@ -57,9 +67,9 @@ class RootTallies:
 
 
 def measure_root(
-    root: str,
+    roots: list[str],
     units: dict[str, Unit],
-    classify: Classify,
+    areas: Areas,
     *,
     top_files: int = 10,
     cancel: threading.Event | None = None,
@@ -67,7 +77,7 @@ def measure_root(
     workers: int | None = None,
     cache: ScanCache | None = None,
 ) -> RootTallies:
-    """Measure `units` (in parallel) and the rest of `root` (skipping the units' trees).
+    """Measure `units` (in parallel) and the rest of `roots` (skipping the units' trees).
 
     Units with a `cache_key` are read from `cache` when it holds them (`scan/cache.py`).
     `progress` counts the units and the walk of the rest as `layers`.
@@ -106,7 +116,7 @@ def measure_root(
         for key in chunk:
             unit, index = units[key], indexes.pop(key)
             out.units[key] = _reduce(unit, index, links, files)
-            out.unit_sizes[key] = docker_size(index)
+            out.unit_sizes[key] = allocated_size(index) if unit.allocated else docker_size(index)
             problems.extend(
                 UsageProblem(_join(unit.path, p.path), p.kind, p.detail) for p in index.problems
             )
@@ -120,9 +130,9 @@ def measure_root(
             progress(ScanProgress(done, total, entries + count, current))
 
     walk = RootWalk(
-        root,
+        roots,
         skip={u.path for u in units.values()},
-        classify=classify,
+        areas=areas,
         links=links,
         files=files,
         cancel=cancel,

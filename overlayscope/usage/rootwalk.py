@@ -1,8 +1,8 @@
-"""A `du -x` of the data root outside the trees the scanner measures, attributed by path.
+"""A `du -x` of the store's roots outside the trees the scanner measures, attributed by path.
 
-The layers' `diff/` trees and the volumes' `_data` trees go through the
+The layers' content trees and the volumes' `_data` trees go through the
 parallel scanner; this walk covers everything else (records, logs, `work/`,
-`overlay2/l/`, `buildkit/`, ...) in this process. It never follows a symlink
+`overlay2/l/`, `buildkit/`, content blobs...) in this process. It never follows a symlink
 and never crosses into another filesystem: a mount point below the root (a
 running container's `merged/`, its `mounts/shm`) is skipped and reported,
 as its bytes are elsewhere (the layers themselves, or memory).
@@ -26,27 +26,61 @@ from overlayscope.usage.footprint import (
     add_entry,
 )
 
-Key = tuple[str, str]  # (category, owner), e.g. ("container_logs", "<container id>")
-Classify = Callable[[tuple[str, ...]], Key]
+Key = tuple[str, str]  # (category, owner), e.g. ("container_logs", "<container key>")
+
+
+class Areas:
+    """Which (category, owner) each path of the walked roots belongs to.
+
+    `areas` maps absolute paths (dirs or files the store's reader named: a layer's dir,
+    a volume, a log file, a blob…) to their key; everything beneath a path inherits
+    its key. A root's direct children that no area claims are `other` buckets named
+    after them (prefixed by the root's own name for every root but the first); a root
+    dir itself is the bucket `ROOT_BUCKET` (first root) or its own name.
+    """
+
+    ROOT_BUCKET = "."
+
+    def __init__(self, roots: list[str], areas: dict[str, Key], other: str) -> None:
+        self.roots = roots
+        self.areas = areas
+        self.other = other
+
+    def of_root(self, i: int) -> Key:
+        if i == 0:
+            return (self.other, self.ROOT_BUCKET)
+        return (self.other, os.path.basename(self.roots[i]))
+
+    def of(self, path: str, name: str, parent: Key | None, root_index: int) -> Key:
+        """The key of `path` (named `name`), whose parent dir's key is `parent` (None for a
+        root's direct child)."""
+        key = self.areas.get(path)
+        if key is not None:
+            return key
+        if parent is not None:
+            return parent
+        if root_index == 0:
+            return (self.other, name)
+        return (self.other, os.path.basename(self.roots[root_index]) + "/" + name)
 
 
 class RootWalk:
-    """Walk `root`, skipping the absolute dir paths in `skip`, tallying per `classify` key."""
+    """Walk `roots`, skipping the absolute dir paths in `skip`, tallying per `areas` key."""
 
     def __init__(
         self,
-        root: str,
+        roots: list[str],
         *,
         skip: set[str],
-        classify: Classify,
+        areas: Areas,
         links: Links,
         files: TopFiles,
         cancel: threading.Event | None = None,
         tick: Callable[[int, str], None] | None = None,
     ) -> None:
-        self.root = root
+        self.roots = roots
         self.skip = skip
-        self.classify = classify
+        self.areas = areas
         self.links = links
         self.files = files
         self.cancel = cancel
@@ -69,15 +103,20 @@ class RootWalk:
             self.files.add(FileUsage(path, key[0], key[1], st.st_size, allocated))
 
     def run(self) -> None:
+        for i, root in enumerate(self.roots):
+            self._walk(i, root)
+
+    def _walk(self, root_index: int, root: str) -> None:
         try:
-            st = os.lstat(self.root)
+            st = os.lstat(root)
         except OSError as exc:
-            self._problem(self.root, exc)
+            self._problem(root, exc)
             return
-        self._count(self.classify(()), self.root, st)
-        stack: list[tuple[str, tuple[str, ...], int]] = [(self.root, (), st.st_dev)]
+        root_key = self.areas.areas.get(root) or self.areas.of_root(root_index)
+        self._count(root_key, root, st)
+        stack: list[tuple[str, Key | None, int]] = [(root, None, st.st_dev)]
         while stack:
-            path, parts, dev = stack.pop()
+            path, key, dev = stack.pop()
             check_cancel(self.cancel)
             if self.tick is not None:
                 self.tick(self.entries, path)
@@ -97,13 +136,13 @@ class RootWalk:
                         except OSError as exc:
                             self._problem(child, exc)
                             continue
-                        cparts = (*parts, de.name)
                         if stat.S_ISDIR(cst.st_mode) and cst.st_dev != dev:
                             self.skipped_mounts.append(child)
                             continue
-                        self._count(self.classify(cparts), child, cst)
+                        ckey = self.areas.of(child, de.name, key, root_index)
+                        self._count(ckey, child, cst)
                         if stat.S_ISDIR(cst.st_mode):
-                            stack.append((child, cparts, dev))
+                            stack.append((child, ckey, dev))
                 except OSError as exc:  # the listing itself failed part way
                     self._problem(path, exc)
 

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from overlayscope.cli.main import main
+from overlayscope.usage.df_model import Category
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -296,7 +297,7 @@ def check_json(command: str, doc: Any) -> None:
              "top_files": list, "scan_problems": list},
             "df",
         )  # fmt: skip
-        assert len(doc["categories"]) == 8
+        assert [c["name"] for c in doc["categories"]] == [str(c) for c in Category]
     elif command == "efficiency":
         _fields(doc, {"image": str, "score": float, "wasted_bytes": int, "paths": list}, "eff")
         assert 0.0 <= doc["score"] <= 1.0

@@ -221,7 +221,7 @@ def hostile_root(engine: PrivateEngine, base_image: str, dest: Path) -> HostileR
             root / "image/overlay2/imagedb/content/sha256" / image_id.removeprefix("sha256:")
         ).read_bytes()
     )
-    from overlayscope.root.layerdb import chain_ids
+    from overlayscope.root.oci import chain_ids
 
     layers = []
     for chain in reversed(chain_ids(config["rootfs"]["diff_ids"])):

@@ -125,7 +125,7 @@ def check_host(host: Host, root: Path) -> None:
     documents = {
         "containers": [shapes.container(c, None) for c in host.containers.values()],
         "images": [shapes.image(host, i, sizes[i.id]) for i in host.images.values()],
-        "layers": [shapes.layer(layer, None) for layer in host.layers.values()],
+        "layers": [shapes.layer(host, layer, None) for layer in host.layers.values()],
         "check": {"ok": not host.problems, "problems": [shapes.problem(p) for p in host.problems]},
     }
     for command, doc in documents.items():

@@ -42,7 +42,7 @@ def _copy_root(captured: CapturedRoot, parent: Path) -> tuple[Path, Path]:
     subprocess.run(["cp", "-a", str(captured.path), str(root)], check=True)
     host = load_host(str(root))
     stopped = next(c for c in host.containers.values() if c.name == "stopped")
-    return root, Path(host.layers[stopped.layer or ""].diff_dir)
+    return root, Path(host.layers[stopped.layer or ""].content_dir)
 
 
 def _remove(path: Path) -> None:

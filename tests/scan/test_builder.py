@@ -93,7 +93,7 @@ def test_views_equal_a_dict_built_index(tmp_path: Path) -> None:
     add(tmp_path, "bin/sh", "file", b"\x7fELF")
     add(tmp_path, "bin/ash", "hardlink", "bin/sh")
     index = scan_tree(tmp_path)
-    plain = LayerIndex(index.diff_dir, dict(index.entries.items()), dict(index.children))
+    plain = LayerIndex(index.content_dir, dict(index.entries.items()), dict(index.children))
     assert index.entries == plain.entries and plain.entries == index.entries
     assert index.children == plain.children
     assert list(index) == list(plain) and len(index) == len(plain) == 7

@@ -54,7 +54,7 @@ def _no_walking(monkeypatch: pytest.MonkeyPatch) -> None:
 def _same(a: LayerIndex, b: LayerIndex) -> None:
     assert a.entries == b.entries
     assert a.children == b.children
-    assert a.diff_dir == b.diff_dir
+    assert a.content_dir == b.content_dir
     assert docker_size(a) == docker_size(b) and allocated_size(a) == allocated_size(b)
 
 
@@ -280,9 +280,9 @@ def test_no_cache_neither_reads_nor_writes(captured_root: CapturedRoot, tmp_path
     )
     empty = tmp_path / "empty"
     empty.mkdir()
-    fake = LayerIndex.from_columns(layer.diff_dir, scan_tree(empty).columns, [])  # type: ignore[arg-type]
+    fake = LayerIndex.from_columns(layer.content_dir, scan_tree(empty).columns, [])  # type: ignore[arg-type]
     cache = ScanCache(home / "overlayscope" / "scan-cache")
-    identity = identity_of(layer.diff_dir)
+    identity = identity_of(layer.content_dir)
     assert identity is not None and cache.store(layer.id, fake, identity, xattrs=True)
     planted = json.loads(_cli(root, home, "--json", "df"))
     assert planted["total"] != real["total"]  # the planted entry was read

@@ -151,7 +151,7 @@ def test_index_shape(tmp_path: Path) -> None:
     add(tmp_path, "a/empty", "dir")
     add(tmp_path, "z", "file", b"y")
     index = scan_tree(tmp_path)
-    assert index.diff_dir == str(tmp_path)
+    assert index.content_dir == str(tmp_path)
     paths = [e.path for e in index]
     assert paths[0] == "/"
     assert paths.index("/a") < paths.index("/a/b") < paths.index("/a/b/c")

@@ -37,7 +37,7 @@ def test_workers_match_in_process(tmp_path: Path) -> None:
     assert list(parallel) == list(layers)  # keys in the order given
     for key, index in serial.items():
         other = parallel[key]
-        assert other.diff_dir == index.diff_dir == os.fspath(layers[key])
+        assert other.content_dir == index.content_dir == os.fspath(layers[key])
         assert other.entries == index.entries
         assert other.children == index.children
         assert other.problems == index.problems

@@ -180,9 +180,9 @@ def test_permission_problems_as_nobody(world_tmp: Path, workers: int) -> None:
 class _MeddlingSink(IndexBuilder):
     """Changes the tree the moment the root's listing is delivered."""
 
-    def __init__(self, diff_dir: Path, meddle: str) -> None:
-        super().__init__(str(diff_dir))
-        self.dir = diff_dir
+    def __init__(self, content_dir: Path, meddle: str) -> None:
+        super().__init__(str(content_dir))
+        self.dir = content_dir
         self.meddle = meddle
 
     def entries(self, dir_path: str, records: list[Record]) -> None:

@@ -28,7 +28,15 @@ CONTAINER_ID, IMAGE_ID = "c" * 64, "sha256:" + "d" * 64
 def _layer(root: Path, lid: str, role: Role, lower: tuple[str, ...], **kw: object) -> Layer:
     path = root / "overlay2" / lid
     (path / "diff").mkdir(parents=True)
-    return Layer(id=lid, path=str(path), link=None, lower=lower, role=role, **kw)  # type: ignore[arg-type]
+    return Layer(
+        id=lid,
+        path=str(path),
+        content_dir=str(path / "diff"),
+        link=None,
+        lower=lower,
+        role=role,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def hostile_host(root: Path) -> tuple[Host, Container, Image]:
@@ -38,10 +46,10 @@ def hostile_host(root: Path) -> tuple[Host, Container, Image]:
     )
     init = _layer(root, INIT_LAYER, Role.INIT, (IMAGE_LAYER,), container=CONTAINER_ID)
     rw = _layer(root, RW_LAYER, Role.RW, (INIT_LAYER, IMAGE_LAYER), container=CONTAINER_ID)
-    base = Path(image_layer.diff_dir) / "srv"
+    base = Path(image_layer.content_dir) / "srv"
     base.mkdir()
     (base / BOLD_NAME).write_bytes(b"old\n")
-    upper = Path(rw.diff_dir) / "srv"
+    upper = Path(rw.content_dir) / "srv"
     upper.mkdir()
     for name in HOSTILE_NAMES:
         (upper / name).write_bytes(HOSTILE_CONTENT)

@@ -118,9 +118,9 @@ def _dir_spec(path: str) -> Spec:
     return Spec(Kind.DIR, path)
 
 
-def index(lines: Iterable[str] | str, diff_dir: str = "/nonexistent/diff") -> LayerIndex:
+def index(lines: Iterable[str] | str, content_dir: str = "/nonexistent/diff") -> LayerIndex:
     """A `LayerIndex` from spec lines; missing parents become plain dirs."""
-    idx = LayerIndex(diff_dir=diff_dir)
+    idx = LayerIndex(content_dir=content_dir)
 
     def add(spec: Spec) -> None:
         if spec.path in idx.entries:

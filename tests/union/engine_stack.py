@@ -21,5 +21,5 @@ def container_stack(engine: PrivateEngine, container: str) -> LayerStack:
     return LayerStack(tuple(layers))
 
 
-def _layer_id(diff_dir: str) -> str:
-    return Path(diff_dir).parent.name
+def _layer_id(content_dir: str) -> str:
+    return Path(content_dir).parent.name

@@ -95,7 +95,7 @@ def test_resolution_facts(stack: LayerStack) -> None:
     where = resolve_merged(stack, "/lib/libx")
     assert where.path == "/usr/lib/libx"
     assert where.symlinks == ("/lib",)
-    assert where.role == "image" and where.diff_dir.endswith("img/diff")
+    assert where.role == "image" and where.content_dir.endswith("img/diff")
     link = resolve_merged(stack, "/abs", follow_final=False)
     assert link.path == "/abs" and link.entry.target == "/etc/hostname"
 

@@ -127,7 +127,7 @@ def _lower(host: Host, container_name: str, path: str) -> Path:
     """The file as the image holds it, in the topmost image layer that has it."""
     c = host.containers[_by_name(host, container_name)]
     for lid in c.image_layers:
-        candidate = Path(host.layers[lid].diff_dir + path)
+        candidate = Path(host.layers[lid].content_dir + path)
         if candidate.exists():
             return candidate
     raise AssertionError(path)
@@ -139,7 +139,7 @@ def test_copy_ups_of_the_web_container(usage: DiskUsage, host: Host) -> None:
     web = next(c for c in usage.containers if c.name == "web")
     ups = web.copy_ups
     assert ups is not None
-    rw = Path(host.layers[web.layer or ""].diff_dir)
+    rw = Path(host.layers[web.layer or ""].content_dir)
     by_path = {u.path: u for u in ups.largest_copy_ups}
     assert set(by_path) == {
         "/app/conf/app.conf", "/app/perm.txt", "/app/notes.txt",
@@ -164,7 +164,7 @@ def test_copy_ups_of_the_web_container(usage: DiskUsage, host: Host) -> None:
 
 def test_efficiency_of_the_app_image(host: Host) -> None:
     image = host.images[resolve(host, "scope/app:1").id]
-    layers = [Path(host.layers[il.id or ""].diff_dir) for il in image.layers]
+    layers = [Path(host.layers[il.id or ""].content_dir) for il in image.layers]
     eff = image_efficiency(host, image)
 
     def size(layer: int, path: str) -> int:

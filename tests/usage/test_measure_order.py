@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from overlayscope.usage import measure_root as mr
+from overlayscope.usage.rootwalk import Areas
 
 
 def test_unknown_sizes_first_then_the_biggest(
@@ -26,7 +27,8 @@ def test_unknown_sizes_first_then_the_biggest(
         return real(layers, **kwargs)
 
     monkeypatch.setattr(mr, "scan_trees", spy)
-    out = mr.measure_root(str(tmp_path), units, lambda path: ("other", "other"), workers=1)
+    roots = [str(tmp_path)]
+    out = mr.measure_root(roots, units, Areas(roots, {}, "other"), workers=1)
     # a rw layer's size is not recorded: it may be the biggest, so it starts first
     assert seen == ["rw", "init", "big-image", "mid-image", "small-image"]
     assert set(out.units) == set(weights)

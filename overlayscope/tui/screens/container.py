@@ -27,7 +27,7 @@ from overlayscope.union import LayerStack, changes
 
 
 def container_info(host: Host, container: Container) -> Text:
-    image = host.images.get(container.image_id)
+    image = host.image_of(container)
     image_text = safe(image_label(image)) if image else Text(short_id(container.image_id))
     name = safe(container.name, style="bold")
     name.append(safe(f"  {short_id(container.id)}  {container.state}", style="dim"))

@@ -45,7 +45,7 @@ CHANGES, AGGREGATE = "layer-changes", "aggregate"
 
 
 def image_info(host: Host, image: Image) -> Text:
-    sizes = image_sizes(host).get(image.id)
+    sizes = image_sizes(host).get(image.key)
     label = safe(image_label(image), style="bold")
     label.append(f"  {short_id(image.id)}", style="dim")
     size_line = Text(f"{size(image.size)} in {len(image.layers)} layers")

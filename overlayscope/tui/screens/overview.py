@@ -215,8 +215,8 @@ class OverviewScreen(Screen[None]):
             layer = self.host.layers[key]
             self.notify(
                 f"{printable(layer.path)} is referenced by no image and no container. "
-                "Stop the daemon before removing it by hand.",
-                title="orphaned overlay2 dir",
+                "Stop the engine before removing it by hand.",
+                title="orphaned layer dir",
                 markup=False,
             )
             return

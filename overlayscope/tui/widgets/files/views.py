@@ -176,16 +176,18 @@ def preview(stack: LayerStack, path: str, change: Change | None) -> Text:
         out.append(layer_name(stack, hit.position + 1))
         out.append(":\n\n")
         layer = below.layers[hit.position]
-        out.append(_entry_view(below, path, hit.entry, layer.diff_dir))
+        out.append(_entry_view(below, path, hit.entry, layer.content_dir))
         return out
     winner = stack.winner(path)
     assert winner is not None
-    return _entry_view(stack, path, winner.entry, stack.layers[winner.position].diff_dir)
+    return _entry_view(stack, path, winner.entry, stack.layers[winner.position].content_dir)
 
 
-def _entry_view(stack: LayerStack, path: str, entry: Entry, diff_dir: str) -> Text:
+def _entry_view(stack: LayerStack, path: str, entry: Entry, content_dir: str) -> Text:
     if entry.kind is Kind.FILE:
-        return _render_data(read_in_layer(diff_dir, path, max_bytes=PREVIEW_BYTES + 1), entry.size)
+        return _render_data(
+            read_in_layer(content_dir, path, max_bytes=PREVIEW_BYTES + 1), entry.size
+        )
     if entry.kind.is_dir:
         return _listing(stack, path)
     if entry.kind is Kind.SYMLINK:

@@ -56,9 +56,9 @@ class ContainerTable(HostTable):
     def show(self, host: Host, sizes: dict[str, int] | None, needle: str = "") -> None:
         """Fill the rows; `sizes` (rw layer id → bytes) is None while they are measured."""
         self.clear()
-        tags = {i.id: (i.tags[0] if i.tags else short_id(i.id)) for i in host.images.values()}
+        tags = {i.key: (i.tags[0] if i.tags else short_id(i.id)) for i in host.images.values()}
         for c in sorted(host.containers.values(), key=lambda c: (c.name, c.id)):
-            image = tags.get(c.image_id, short_id(c.image_id))
+            image = tags.get(c.image_key, short_id(c.image_id))
             if not _matches(needle, c.id, c.name, image, c.state):
                 continue
             self.add_row(
@@ -67,7 +67,7 @@ class ContainerTable(HostTable):
                 safe(c.state, style=STATE_STYLE.get(c.state, "")),
                 safe(image),
                 self.writable(c, sizes),
-                key=c.id,
+                key=c.key,
             )
 
     @staticmethod
@@ -100,7 +100,7 @@ class ImageTable(HostTable):
             label = image_label(i)
             if not _matches(needle, i.id.removeprefix("sha256:"), label):
                 continue
-            s = sizes[i.id]
+            s = sizes[i.key]
             style = "dim" if i.intermediate else ""
             self.add_row(
                 Text(short_id(i.id), style=style),
@@ -110,7 +110,7 @@ class ImageTable(HostTable):
                 size_text(s.shared),
                 size_text(s.unique, style="bold"),
                 Text(str(len(i.containers)) if i.containers else "", justify="right"),
-                key=i.id,
+                key=i.key,
             )
 
 
@@ -127,7 +127,7 @@ class OrphanTable(HostTable):
                 Text("…", style="dim", justify="right")
                 if sizes is None
                 else size_text(sizes.get(layer.id)),
-                Text("yes" if layer.has_diff else "missing"),
+                Text("yes" if layer.has_content else "missing"),
                 self.notes(layer),
                 key=layer.id,
             )

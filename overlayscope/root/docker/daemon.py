@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from overlayscope.errors import DaemonError
-from overlayscope.root.model import DaemonInfo, Host
+from overlayscope.root.model import DaemonInfo, Host, Store
 from overlayscope.root.problems import Problem, ProblemKind
 
 CONNECT_TIMEOUT = 5  # seconds; a hung daemon must not hang the tool
@@ -96,8 +96,15 @@ def apply_view(host: Host, view: DaemonView) -> None:
     """Enrich the host with live state and record every disagreement as a problem."""
     host.daemon = view.info
     root = view.info.root_dir
+    # Only overlay2 has GraphDriver data to compare: Docker 29's containerd image store
+    # reports none (its layers are containerd snapshots, read from containerd's root).
+    compare = host.store is Store.DOCKER_OVERLAY2
+    # The daemon names objects by id; the host keys them by namespace too (Docker 29: moby).
+    container_keys = {c.id: key for key, c in host.containers.items()}
+    image_keys = {i.id: key for key, i in host.images.items()}
     for cid, data in view.containers.items():
-        container = host.containers.get(cid)
+        ckey = container_keys.get(cid, cid)
+        container = host.containers.get(ckey)
         if container is None:
             host.problems.append(
                 Problem(
@@ -114,7 +121,9 @@ def apply_view(host: Host, view: DaemonView) -> None:
             and state
             and (state != container.state or name != container.name)
         ):
-            host.containers[cid] = replace(container, state=state, name=name or container.name)
+            host.containers[ckey] = replace(container, state=state, name=name or container.name)
+        if not compare:
+            continue
         expected = {
             "UpperDir": _diff(root, container.layer),
             "LowerDir": ":".join(_diff(root, d) for d in container.stack()[1:]),
@@ -123,16 +132,13 @@ def apply_view(host: Host, view: DaemonView) -> None:
         }
         _compare(host, os.path.join(host.root, "containers", cid), data, expected)
     for iid, data in view.images.items():
-        image = host.images.get(iid)
-        config_path = os.path.join(
-            host.root,
-            "image",
-            "overlay2",
-            "imagedb",
-            "content",
-            "sha256",
-            iid.removeprefix("sha256:"),
-        )
+        image = host.images.get(image_keys.get(iid, iid))
+        config_path = (
+            image.path
+            if image is not None and image.path
+            else os.path.join(host.root, "image", "overlay2", "imagedb", "content", "sha256",
+                              iid.removeprefix("sha256:"))
+        )  # fmt: skip
         if image is None:
             host.problems.append(
                 Problem(
@@ -143,14 +149,15 @@ def apply_view(host: Host, view: DaemonView) -> None:
             )
             continue
         stack = image.stack()
-        if not stack:
+        if not stack or not compare:
             continue
         expected = {
             "UpperDir": _diff(root, stack[0]),
             "LowerDir": ":".join(_diff(root, d) for d in stack[1:]),
         }
         _compare(host, config_path, data, expected)
-    for cid in host.containers:
+    for c in host.containers.values():
+        cid = c.id
         if cid not in view.containers:
             host.problems.append(
                 Problem(

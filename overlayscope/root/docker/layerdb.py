@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 
+from overlayscope.root.oci import chain_id_of
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     MissingRecord,
@@ -50,23 +50,6 @@ class LayerDB:
     layers: dict[str, LayerRecord] = field(default_factory=dict)  # by chain id
     mounts: dict[str, MountRecord] = field(default_factory=dict)  # by container id
     problems: list[Problem] = field(default_factory=list)
-
-
-def chain_id_of(parent: str | None, diff_id: str) -> str:
-    """The layer store's chain id: diffID for a base layer, else sha256("parent diffID")."""
-    if parent is None:
-        return diff_id
-    return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
-
-
-def chain_ids(diff_ids: list[str] | tuple[str, ...]) -> list[str]:
-    """Chain ids of a rootfs, bottom → top."""
-    out: list[str] = []
-    parent: str | None = None
-    for diff_id in diff_ids:
-        parent = chain_id_of(parent, diff_id)
-        out.append(parent)
-    return out
 
 
 def read_layerdb(path: str) -> LayerDB:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from overlayscope.root.oci import HistoryEntry, layer_history, parse_history
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     RecordError,
@@ -21,16 +22,6 @@ from overlayscope.root.records import (
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One step of an image's history; `empty_layer` steps made no layer."""
-
-    created: str | None
-    created_by: str
-    comment: str
-    empty_layer: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,51 +107,13 @@ def _read_image(
     return ImageRecord(
         id="sha256:" + name,
         diff_ids=tuple(diff_ids),
-        history=_history(config.get("history"), path, problems),
+        history=parse_history(config.get("history"), path, problems),
         created=_str_or_none(config.get("created")),
         parent=parent,
         os=_str_or_none(config.get("os")) or "",
         architecture=_str_or_none(config.get("architecture")) or "",
         path=path,
     )
-
-
-def _history(value: Any, path: str, problems: list[Problem]) -> tuple[HistoryEntry, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        problems.append(Problem(ProblemKind.BAD_METADATA, path, "history is not a list"))
-        return ()
-    out = []
-    for item in value:
-        if not isinstance(item, dict):
-            problems.append(
-                Problem(ProblemKind.BAD_METADATA, path, "history entry is not an object")
-            )
-            continue
-        wrong = [
-            f"{key} ({type(item[key]).__name__})"
-            for key, kind in (("created", str), ("created_by", str), ("comment", str),
-                              ("empty_layer", bool))
-            if item.get(key) is not None and not isinstance(item[key], kind)
-        ]  # fmt: skip
-        if wrong:
-            problems.append(
-                Problem(
-                    ProblemKind.BAD_METADATA,
-                    path,
-                    "history entry wrongly typed, read as absent: " + ", ".join(wrong),
-                )
-            )
-        out.append(
-            HistoryEntry(
-                created=_str_or_none(item.get("created")),
-                created_by=_str_or_none(item.get("created_by")) or "",
-                comment=_str_or_none(item.get("comment")) or "",
-                empty_layer=item.get("empty_layer") is True,
-            )
-        )
-    return tuple(out)
 
 
 def _read_repositories(path: str, db: ImageDB) -> None:
@@ -203,9 +156,7 @@ def _read_repositories(path: str, db: ImageDB) -> None:
 
 def history_for_layers(image: ImageRecord) -> list[str]:
     """`created_by` for each layer of the image, bottom → top ('' when history is short)."""
-    steps = [h.created_by for h in image.history if not h.empty_layer]
-    steps += [""] * (len(image.diff_ids) - len(steps))
-    return steps[: len(image.diff_ids)]
+    return layer_history(image.history, len(image.diff_ids))
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     RecordError,
+    list_dir,
     list_record_dir,
     read_json,
     record_dir_problem,
@@ -50,12 +51,18 @@ class ContainerRecord:
     driver: str
     log_path: str | None
     path: str
+    # Names of the local volumes its MountPoints name; None when MountPoints is damaged.
+    volumes: tuple[str, ...] | None = ()
+    logs: tuple[str, ...] = ()  # its log files (json-file, rotated too) and local-logs/
+    image_manifest: str | None = None  # Docker 29: the digest of the manifest it runs
 
 
 @dataclass
 class ContainerStore:
     containers: dict[str, ContainerRecord] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Some container dir could not be read: which volumes are in use is then unknown.
+    incomplete: bool = False
 
 
 def state_string(state: dict[str, Any]) -> str:
@@ -92,7 +99,39 @@ def read_containers(path: str) -> ContainerStore:
         record = _read_container(os.path.join(path, name), name, store.problems)
         if record is not None:
             store.containers[record.id] = record
+        else:
+            store.incomplete = True
     return store
+
+
+def _log_files(path: str, container_id: str) -> tuple[str, ...]:
+    """json-file logs (`<id>-json.log`, rotated `.1`, compressed `.2.gz`) and the local
+    driver's `local-logs/`, as found in the container's dir."""
+    try:
+        names = list_dir(path)
+    except RecordError:
+        return ()
+    return tuple(
+        os.path.join(path, n)
+        for n in names
+        if n.startswith(container_id + "-json.log") or n == "local-logs"
+    )
+
+
+def _volume_names(config: dict[str, Any]) -> tuple[str, ...] | None:
+    """Local volumes named by `MountPoints` (Docker counts every container, running or
+    not); None when MountPoints is not what Docker writes."""
+    points = config.get("MountPoints") or {}
+    if not isinstance(points, dict):
+        return None
+    names = set()
+    for point in points.values():
+        if not isinstance(point, dict):
+            continue
+        name = point.get("Name")
+        if isinstance(name, str) and name and point.get("Type", "volume") == "volume":
+            names.add(name)
+    return tuple(sorted(names))
 
 
 def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerRecord | None:
@@ -125,6 +164,13 @@ def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerR
             Problem(ProblemKind.BAD_METADATA, config_path, "ID does not match its directory")
         )
     raw_name = config.get("Name")
+    volumes = _volume_names(config)
+    if volumes is None:
+        problems.append(
+            Problem(ProblemKind.BAD_METADATA, config_path, "MountPoints is not an object")
+        )
+    manifest = config.get("ImageManifest")
+    manifest_digest = manifest.get("digest") if isinstance(manifest, dict) else None
     return ContainerRecord(
         id=name,
         name=raw_name.lstrip("/") if isinstance(raw_name, str) else "",
@@ -138,6 +184,9 @@ def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerR
         driver=_str(config.get("Driver")) or "",
         log_path=_str(config.get("LogPath")),
         path=path,
+        volumes=volumes,
+        logs=_log_files(path, name),
+        image_manifest=_str(manifest_digest),
     )
 
 
