@@ -60,8 +60,16 @@ class Context:
 
     def host(self) -> Host:
         if self._host is None:
-            self._host = open_host(self.location())
+            self._host = self._opened(self.location())
         return self._host
+
+    def _opened(self, loc: Location) -> Host:
+        host = open_host(loc)
+        # A Docker 29 data root is read with the containerd root beside it: say so.
+        more = [r for r in host.all_roots if r != host.root]
+        if more:
+            self.source += " with " + ", ".join(more)
+        return host
 
     def host_or_snapshot(self) -> Host:
         """The host's root; with none given and none readable, the embedded snapshot."""
@@ -77,5 +85,5 @@ class Context:
             host = self.host()
             self.source += f" — no Docker data root here ({exc.message})"
             return host
-        self._host = open_host(loc)
+        self._host = self._opened(loc)
         return self._host

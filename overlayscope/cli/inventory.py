@@ -25,9 +25,9 @@ def register(sub: Any) -> None:
     for name, func, help_ in (
         ("containers", cmd_containers, "containers with their writable layer and its size"),
         ("images", cmd_images, "images with their layers, shared and unique size"),
-        ("layers", cmd_layers, "every overlay2 dir with its role, owners and size"),
-        ("orphans", cmd_orphans, "overlay2 dirs nothing references (reclaimable)"),
-        ("check", cmd_check, "problems in the data root; exit 1 when there is any"),
+        ("layers", cmd_layers, "every layer dir with its role, owners and size"),
+        ("orphans", cmd_orphans, "layer dirs nothing references (reclaimable)"),
+        ("check", cmd_check, "problems in the store's records; exit 1 when there is any"),
     ):
         p: argparse.ArgumentParser = sub.add_parser(name, help=help_)
         p.set_defaults(func=func)
@@ -48,12 +48,13 @@ def cmd_containers(ctx: Context) -> int:
         )
         return ExitCode.OK
     tags = {i.key: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
-    rows = [
+    rows: list[tuple[Text | str, ...]] = [
         (
+            *_ns(host, c.namespace),
             short(c.id),
             safe(c.name),
             _state(c.state),
-            safe(tags.get(c.image_key, short(c.image_id))),
+            safe(tags.get(c.image_key, short(c.image_id) if c.image_id else c.image_ref or "")),
             short(c.layer),
             size(sizes.get(c.layer) if c.layer else None),
         )
@@ -63,13 +64,27 @@ def cmd_containers(ctx: Context) -> int:
     console.print(
         table(
             None,
-            ["container", "name", "state", "image", "layer", "size"],
+            [*_ns_header(host), "container", "name", "state", "image", "layer", "size"],
             rows,
             right=["size"],
             flexible=["name", "image"],
         )
     )
     return ExitCode.OK
+
+
+def _ns(host: Host, namespace: str | None) -> tuple[Text, ...]:
+    """The namespace cell, on hosts whose objects live in several namespaces."""
+    return (safe(namespace or ""),) if len(host.namespaces) > 1 else ()
+
+
+def _ns_header(host: Host) -> list[str]:
+    return ["namespace"] if len(host.namespaces) > 1 else []
+
+
+def layer_order(layer_id: str) -> tuple[int, int, str]:
+    """Numbered layer dirs (containerd's snapshots) in number order, before named ones."""
+    return (0, int(layer_id), "") if layer_id.isdigit() else (1, 0, layer_id)
 
 
 def _state(state: str) -> Text:
@@ -80,16 +95,20 @@ def _state(state: str) -> Text:
 def cmd_images(ctx: Context) -> int:
     host = ctx.host()
     sizes = image_sizes(host)
-    images = sorted(host.images.values(), key=lambda i: (i.intermediate, not i.tags, i.tags, i.id))
+    images = sorted(
+        host.images.values(),
+        key=lambda i: (i.intermediate, not i.tags, i.namespace or "", i.tags, i.id),
+    )
     if ctx.json:
         write_json([shapes.image(host, i, sizes[i.key]) for i in images])
         return ExitCode.OK
-    rows = []
+    rows: list[tuple[Text | str, ...]] = []
     for i in images:
         label = ", ".join(i.tags) or ("<intermediate>" if i.intermediate else "<none>")
         s = sizes[i.key]
         rows.append(
             (
+                *_ns(host, i.namespace),
                 short(i.id),
                 safe(label),
                 str(len(i.layers)),
@@ -102,7 +121,16 @@ def cmd_images(ctx: Context) -> int:
     stdout_console().print(
         table(
             None,
-            ["image", "tags", "layers", "size", "shared", "unique", "containers"],
+            [
+                *_ns_header(host),
+                "image",
+                "tags",
+                "layers",
+                "size",
+                "shared",
+                "unique",
+                "containers",
+            ],
             rows,
             right=["layers", "size", "shared", "unique", "containers"],
             flexible=["tags"],
@@ -113,7 +141,9 @@ def cmd_images(ctx: Context) -> int:
 
 def cmd_layers(ctx: Context) -> int:
     host = ctx.host()
-    layers = sorted(host.layers.values(), key=lambda layer: (str(layer.role), layer.id))
+    layers = sorted(
+        host.layers.values(), key=lambda layer: (str(layer.role), layer_order(layer.id))
+    )
     sizes = _measure(host, [layer.id for layer in layers])
     if ctx.json:
         write_json([shapes.layer(host, layer, sizes.get(layer.id)) for layer in layers])
@@ -151,7 +181,7 @@ def cmd_layers(ctx: Context) -> int:
 
 def cmd_orphans(ctx: Context) -> int:
     host = ctx.host()
-    orphans = sorted(host.orphans, key=lambda layer: layer.id)
+    orphans = sorted(host.orphans, key=lambda layer: layer_order(layer.id))
     sizes = _measure(host, [o.id for o in orphans])
     if ctx.json:
         write_json([shapes.orphan(o, sizes.get(o.id)) for o in orphans])

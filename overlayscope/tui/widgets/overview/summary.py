@@ -1,4 +1,4 @@
-"""The host in a few lines: which data root, which driver, what it holds, how healthy."""
+"""The host in a few lines: which root, which store, what it holds, how healthy."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ def summary_text(host: Host, source: str) -> Text:
     problem_text = Text(str(problems), style="bold red" if problems else "bold green")
     if problems:
         problem_text.append("  (p lists them)", style="dim")
-    driver = Text(host.driver)
+    store = Text(f"{host.engine or host.store}, {host.store} ({host.driver})")
+    if host.namespaces:
+        store.append(safe(f"   namespaces {', '.join(host.namespaces)}", style="dim"))
     if host.daemon is not None:
-        driver.append(safe(f"   daemon {host.daemon.server_version}", style="dim"))
+        store.append(safe(f"   daemon {host.daemon.server_version}", style="dim"))
     return key_value(
         [
-            ("data root", safe(source)),
-            ("driver", driver),
+            ("root", safe(source)),
+            ("store", store),
             ("containers", f"{len(host.containers)} ({running} running)"),
             ("images", f"{len(host.images)} ({tagged} tagged)"),
             ("layers", f"{len(host.layers)} dirs: {rw} rw, {len(host.orphans)} orphaned"),
