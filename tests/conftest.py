@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.containerd_fixtures import *  # noqa: F403  (the private containerd's fixtures)
+from tests.containerd_fixtures import CONTAINERD_FIXTURE_MARKERS
 from tests.engine import (
     HOST_DOCKER_PATHS,
     CapturedRoot,
@@ -31,7 +33,12 @@ BASE_IMAGE_TAG = "overlayscope/base:test"
 
 # A fixture name -> the marker a test using it must carry; added automatically if missing,
 # so `-m "not engine"` deselects every test that would start dockerd.
-_FIXTURE_MARKERS = {"engine": "engine", "base_image": "engine", "captured_root": "root"}
+_FIXTURE_MARKERS = {
+    "engine": "engine",
+    "base_image": "engine",
+    "captured_root": "root",
+    **CONTAINERD_FIXTURE_MARKERS,
+}
 
 
 def require_engine() -> bool:
