@@ -25,6 +25,8 @@ from tests.engine import (
     engine_unavailable_reason,
     unpack_snapshot,
 )
+from tests.podman_fixtures import *  # noqa: F403  (the private podman's fixtures)
+from tests.podman_fixtures import PODMAN_FIXTURE_MARKERS
 
 SNAPSHOT_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "snapshot"
 SNAPSHOT_ARCHIVE = SNAPSHOT_DIR / "dataroot.tar.xz"
@@ -38,6 +40,7 @@ _FIXTURE_MARKERS = {
     "base_image": "engine",
     "captured_root": "root",
     **CONTAINERD_FIXTURE_MARKERS,
+    **PODMAN_FIXTURE_MARKERS,
 }
 
 
