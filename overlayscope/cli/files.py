@@ -112,7 +112,8 @@ class _ChangeEncoder:
             f'{{"path": {encode_basestring_ascii(c.path)}, "kind": {text(c.kind)}, '
             f'"entry": {text(c.entry)}, "size": {int(c.size)}, '
             f'"copy_up": {"true" if c.copy_up else "false"}, "content": {text(c.content)}, '
-            f'"meta": {meta}, "layer": {text(c.layer_id)}}}'
+            f'"meta": {meta}, "layer": {text(c.layer_id)}, '
+            f'"runtime": {"true" if c.runtime else "false"}}}'
         )
 
 
@@ -147,7 +148,9 @@ def cmd_container(ctx: Context) -> int:
 
         return run_app(ctx, focus=obj)
     stack = _stack(host, obj)
-    found = changes(stack)
+    every = changes(stack, rule=host.change_rule, runtime_files=obj.runtime_files)
+    found = [c for c in every if not c.runtime]
+    runtime = [c for c in every if c.runtime]
     totals = change_totals(stack, found)
     if ctx.json:
         write_json(
@@ -157,7 +160,7 @@ def cmd_container(ctx: Context) -> int:
                 "image": obj.image_id,
                 "state": obj.state,
                 "layers": [{"id": layer.id, "role": layer.role} for layer in stack.layers],
-                "changes": changes_json(found),
+                "changes": changes_json(every),
                 "totals": totals_json(totals),
             }
         )
@@ -174,6 +177,14 @@ def cmd_container(ctx: Context) -> int:
         depth = min(MAX_TREE_DEPTH, max(4, (console.width - 40) // 4))
         console.print(_change_tree(found, depth))
     console.print(_totals_line(totals))
+    if runtime:
+        console.print(
+            Text(
+                "written by the engine for the runtime, left out of its own diff: "
+                + ", ".join(f"{c.kind} {printable(c.path)}" for c in runtime),
+                style="dim",
+            )
+        )
     return ExitCode.OK
 
 
@@ -238,7 +249,17 @@ def _change_tree(found: list[Change], max_depth: int = MAX_TREE_DEPTH) -> Tree:
             below = change.path[len(anchor) + 1 :]
             nodes.get(anchor, tree).add(_change_label(change, below))
             continue
-        parent = nodes.get(parent_of(change.path), tree)
+        parent_path = parent_of(change.path)
+        parent = nodes.get(parent_path)
+        if parent is None:
+            # Its dir is no change itself (podman reports a changed file without its dir):
+            # it hangs from its nearest listed ancestor, named by its path from there.
+            anchor = parent_path
+            while anchor not in nodes:
+                anchor = parent_of(anchor)
+            below = change.path[len(anchor) :].lstrip("/")
+            nodes[change.path] = nodes[anchor].add(_change_label(change, below))
+            continue
         nodes[change.path] = parent.add(_change_label(change))
     return tree
 

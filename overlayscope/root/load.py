@@ -16,16 +16,32 @@ def read_detected(found: Detected, *, namespace: str | None = None) -> Host:
         return read_containerd(
             found.containerd_root, docker_root=found.docker_root, namespace=namespace
         )
+    if found.store is Store.CONTAINERS_STORAGE:
+        from overlayscope.root.stores.containers_storage.reader import read_host as read_cs
+
+        return read_cs(found.root, run_root=found.run_root)
     from overlayscope.root.stores.overlay2.reader import read_host as read_overlay2
 
     return read_overlay2(found.root)
 
 
 def load_host(
-    root: str, *, containerd_root: str | None = None, namespace: str | None = None
+    root: str,
+    *,
+    containerd_root: str | None = None,
+    namespace: str | None = None,
+    run_root: str | None = None,
 ) -> Host:
-    """Read any root offline: a Docker data root or a containerd root."""
-    location = Location(root, None, None, containerd_root=containerd_root, namespace=namespace)
+    """Read any root offline: a Docker data root, a containerd root, a containers/storage
+    graph root."""
+    location = Location(
+        root,
+        None,
+        None,
+        containerd_root=containerd_root,
+        namespace=namespace,
+        run_root=run_root,
+    )
     return read_detected(detect(location), namespace=namespace)
 
 

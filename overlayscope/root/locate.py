@@ -32,6 +32,7 @@ class Location:
     daemon: DaemonInfo | None
     containerd_root: str | None = None  # --containerd-root
     namespace: str | None = None  # --namespace
+    run_root: str | None = None  # containers/storage: the run root (from --storage-conf)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Detected:
     root: str  # the root as named: a Docker data root or a containerd root
     containerd_root: str | None = None  # containerd store: the containerd root
     docker_root: str | None = None  # a Docker data root read with it (Docker 29)
+    run_root: str | None = None  # containers/storage: its run root, when known
 
 
 def locate(
@@ -87,6 +89,9 @@ def detect(location: Location) -> Detected:
     names = _list_root(root)
     if CONTAINERD_META.split(os.sep)[0] in names:
         return Detected(Store.CONTAINERD, root, containerd_root=root)
+    if "overlay-layers" in names:
+        _check_records_listable(root, _CONTAINERS_STORAGE_RECORD_DIRS)
+        return Detected(Store.CONTAINERS_STORAGE, root, run_root=location.run_root)
     image_dir = os.path.join(root, "image")
     try:
         drivers = set(os.listdir(image_dir)) if "image" in names else set()
@@ -102,15 +107,16 @@ def detect(location: Location) -> Detected:
     if drivers:
         raise UnsupportedDriver(
             f"{root} uses storage driver {', '.join(sorted(drivers))}",
-            hint="overlayscope reads overlay2 roots, containerd roots and Docker 29's "
-            "containerd image store",
+            hint="overlayscope reads overlay2 roots, containerd roots, Docker 29's "
+            "containerd image store and containers/storage (Podman, CRI-O)",
         )
     if "containers" in names:
         return _docker_on_containerd(location, names)
     raise NotADataRoot(
-        f"{root} is not a Docker data root or a containerd root "
-        "(no image/overlay2, overlay2/, containers/ or io.containerd.metadata.v1.bolt/)",
-        hint="pass --root PATH to a data root such as /var/lib/docker or /var/lib/containerd",
+        f"{root} is not a Docker, containerd or containers/storage root (no image/overlay2, "
+        "overlay2/, containers/, io.containerd.metadata.v1.bolt/ or overlay-layers/)",
+        hint="pass --root PATH to a root such as /var/lib/docker, /var/lib/containerd or "
+        "/var/lib/containers/storage",
     )
 
 
@@ -185,6 +191,14 @@ _OVERLAY2_RECORD_DIRS = (
     os.path.join("image", "overlay2", "layerdb"),
     os.path.join("image", "overlay2", "imagedb"),
     "containers",
+)
+
+
+_CONTAINERS_STORAGE_RECORD_DIRS = (
+    "overlay",
+    "overlay-layers",
+    "overlay-images",
+    "overlay-containers",
 )
 
 

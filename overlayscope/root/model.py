@@ -44,6 +44,17 @@ class SizeRule(StrEnum):
     ALLOCATED = "allocated"
 
 
+class ChangeRule(StrEnum):
+    """How the store's engine tells what a container changed (`docker diff`, `podman diff`)."""
+
+    # Docker (moby `archive.ChangesDirs`): the container's merged tree against its
+    # parent's, by stat; what only a copy-up touched is no change.
+    COMPARE = "compare"
+    # containers/storage (`archive.OverlayChanges`): a walk of the upper dir alone; what
+    # is there and beneath is changed, a whiteout deleted, an opaque dir deleted and re-made.
+    UPPER = "upper"
+
+
 @dataclass(frozen=True, slots=True)
 class Layer:
     """One layer dir with the role the rest of the host gives it."""
@@ -98,6 +109,7 @@ class Image:
     layers: tuple[ImageLayer, ...]  # bottom → top
     containers: tuple[str, ...]  # keys of the containers created from it
     path: str = ""  # the record the image comes from (image config, metadata DB)
+    extra_size: int = 0  # bytes its engine counts in its size beyond its layers (podman)
     namespace: str | None = None  # containerd: the namespace holding it
     store: Store = Store.DOCKER_OVERLAY2
     config_digest: str | None = None  # the image config's digest (Docker's id on overlay2)
@@ -114,7 +126,7 @@ class Image:
         sizes = [layer.size for layer in self.layers]
         if any(s is None for s in sizes):
             return None
-        return sum(s for s in sizes if s is not None)
+        return sum(s for s in sizes if s is not None) + self.extra_size
 
     @property
     def top_chain_id(self) -> str | None:
@@ -215,6 +227,7 @@ class Host:
     store: Store = Store.DOCKER_OVERLAY2
     roots: tuple[str, ...] = ()  # every dir holding this host's storage; () means (root,)
     size_rule: SizeRule = SizeRule.APPARENT
+    change_rule: ChangeRule = ChangeRule.COMPARE
     layers: dict[str, Layer] = field(default_factory=dict)
     images: dict[str, Image] = field(default_factory=dict)  # by `Image.key`
     containers: dict[str, Container] = field(default_factory=dict)  # by `Container.key`

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.root.model import ChangeRule
 from overlayscope.scan.columns import Columns
 from overlayscope.scan.entry import Entry, Kind, LayerIndex
 from overlayscope.union.content import CHUNK
@@ -75,6 +76,9 @@ class Change:
     content: str | None = None
     meta: tuple[str, ...] = ()
     layer_id: str | None = None  # the layer holding the new entry ("A"/"C") or the old one ("D")
+    # A file the engine itself put in the container's layer (Podman's /etc/hosts…), which
+    # its own diff leaves out: shown apart.
+    runtime: bool = False
 
 
 # A node of a merged view, as the differ needs it: the winning entry, the position of
@@ -88,15 +92,36 @@ _CAPABLE = frozenset({Kind.FILE, Kind.DIR, Kind.OPAQUE_DIR})  # kinds whose capa
 _DIRS = frozenset({Kind.DIR, Kind.OPAQUE_DIR})  # `Kind.is_dir`, without a property call
 
 
-def changes(stack: LayerStack, *, compare_content: bool = True) -> list[Change]:
-    """`docker diff` for a container stack (rw, init, image layers, top → bottom), by path.
+def changes(
+    stack: LayerStack,
+    *,
+    compare_content: bool = True,
+    rule: ChangeRule = ChangeRule.COMPARE,
+    runtime_files: Collection[str] = (),
+) -> list[Change]:
+    """What the engine's diff reports for a container stack (rw, init, image layers, top →
+    bottom), by path: `docker diff` by default; `podman diff` with `ChangeRule.UPPER`
+    (`upper_changes.py`). Changes at `runtime_files` (exact paths) are marked `runtime`.
 
     With `compare_content=False` no file data is read and `content` stays None.
     """
+    if rule is ChangeRule.UPPER:
+        from overlayscope.union.upper_changes import upper_changes
+
+        found = upper_changes(stack, compare_content=compare_content)
+    else:
+        found = _compare_changes(stack, compare_content)
+    if not runtime_files:
+        return found
+    marked = frozenset(runtime_files)
+    return [replace(c, runtime=True) if c.path in marked else c for c in found]
+
+
+def _compare_changes(stack: LayerStack, compare_content: bool) -> list[Change]:
     if not stack.layers:
         return []
     with LayerFiles() as files:
-        out = _Differ(stack, stack.below(), compare_content, files).run()
+        out = Differ(stack, stack.below(), compare_content, files).run()
     out.sort(key=lambda change: change.path.encode("utf-8", "surrogateescape"))
     return out
 
@@ -111,7 +136,7 @@ class _Frame:
     unchanged: tuple[str, _Node, _Node] | None  # set when the dir itself was not a C
 
 
-class _Differ:
+class Differ:
     """`addChanges` as a loop (evidence trees may be deeper than Python's recursion limit)."""
 
     def __init__(
@@ -136,10 +161,10 @@ class _Differ:
             step = next(frame.new_children, None)
             if step is None:
                 frames.pop()
-                out.extend(self._deleted(path, old) for path, old in frame.old_children.items())
+                out.extend(self.deleted(path, old) for path, old in frame.old_children.items())
                 if frame.unchanged is not None and len(out) > frame.start:
                     # A dir with changes inside is reported even if it is unchanged itself.
-                    append(self._changed(*frame.unchanged))
+                    append(self.changed(*frame.unchanged))
                 continue
             path, new_child = step
             old_child = frame.old_children.pop(path, None)
@@ -155,7 +180,7 @@ class _Differ:
                 caps = self._capabilities(old_child, new_child)
                 changed = caps[0] != caps[1]
             if changed:
-                append(self._changed(path, old_child, new_child, caps))
+                append(self.changed(path, old_child, new_child, caps))
             new_entry, _, new_merge = new_child
             if new_entry.kind in _DIRS and new_merge and new_merge[0] == 0:
                 # Only dirs the top layer holds can differ beneath: elsewhere both views
@@ -179,7 +204,7 @@ class _Differ:
         new_children = iter(_children(self.new_layers, path, new[2], listings).items())
         return _Frame(new_children, old_children, start, unchanged)
 
-    def _deleted(self, path: str, old: _Node) -> Change:
+    def deleted(self, path: str, old: _Node) -> Change:
         entry, pos, _ = old
         return Change(
             path, ChangeKind.DELETED, _KIND_NAME[entry.kind], entry.size,
@@ -221,7 +246,7 @@ class _Differ:
             # Gone since the scan (a live container), or no tree on disk: no capability.
             return None
 
-    def _changed(
+    def changed(
         self,
         path: str,
         old: _Node,

@@ -112,7 +112,10 @@ class ContainerScreen(StackScreen):
     def scanned(self, stack: LayerStack, cancel: threading.Event) -> Message:
         if cancel.is_set():
             raise Cancelled("scan cancelled")
-        return self.Scanned(stack, ChangeIndex(changes(stack)))
+        found = changes(
+            stack, rule=self.host.change_rule, runtime_files=self.container.runtime_files
+        )
+        return self.Scanned(stack, ChangeIndex([c for c in found if not c.runtime]))
 
     def on_container_screen_scanned(self, message: ContainerScreen.Scanned) -> None:
         self.stack = message.stack

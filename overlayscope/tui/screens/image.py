@@ -207,7 +207,7 @@ class ImageScreen(StackScreen):
     )
     def _layer_changes(self, number: int, stack: LayerStack) -> None:
         try:
-            index = ChangeIndex(changes(stack))
+            index = ChangeIndex(changes(stack, rule=self.host.change_rule))
         except OverlayscopeError as exc:
             self.post_message(self.ScanStopped(exc))
             return
