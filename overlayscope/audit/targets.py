@@ -12,6 +12,7 @@ from overlayscope.audit.times import parse_rfc3339_ns
 from overlayscope.root.model import Container, Host, Image, Role
 from overlayscope.scan import LayerIndex, ScanProgress, scan_layers
 from overlayscope.union import LayerStack, StackLayer
+from overlayscope.union.host_stacks import host_stack
 
 INCOMPLETE = "audit-incomplete"
 
@@ -134,9 +135,12 @@ def stack_of(
     host: Host, target: AuditTarget, indexes: dict[str, LayerIndex]
 ) -> tuple[StackLayer, LayerStack]:
     """The audited layer and the stack beneath it, from the scanned indexes."""
-    layers = [
-        StackLayer(lid, str(host.layers[lid].role), indexes[lid])
-        for lid in target.stack
-        if lid in indexes
-    ]
-    return layers[0], LayerStack(tuple(layers[1:]))
+    stack = host_stack(
+        host,
+        [
+            StackLayer(lid, str(host.layers[lid].role), indexes[lid])
+            for lid in target.stack
+            if lid in indexes
+        ],
+    )
+    return stack.layers[0], stack.below()

@@ -20,6 +20,10 @@ def read_detected(found: Detected, *, namespace: str | None = None) -> Host:
         from overlayscope.root.stores.containers_storage.reader import read_host as read_cs
 
         return read_cs(found.root, run_root=found.run_root)
+    if found.store is Store.DOCKER_OVERLAY:
+        from overlayscope.root.stores.overlay.reader import read_host as read_overlay
+
+        return read_overlay(found.root)
     from overlayscope.root.stores.overlay2.reader import read_host as read_overlay2
 
     return read_overlay2(found.root)

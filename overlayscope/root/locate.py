@@ -20,7 +20,11 @@ DEFAULT_ROOT = "/var/lib/docker"
 SYSTEM_CONTAINERD_ROOT = "/var/lib/containerd"
 CONTAINERD_META = os.path.join("io.containerd.metadata.v1.bolt", "meta.db")
 # The daemon's words for the stores it can use, as `docker info` reports `Driver`.
-_DAEMON_DRIVERS = {"overlay2": Store.DOCKER_OVERLAY2, "overlayfs": Store.CONTAINERD}
+_DAEMON_DRIVERS = {
+    "overlay2": Store.DOCKER_OVERLAY2,
+    "overlay": Store.DOCKER_OVERLAY,
+    "overlayfs": Store.CONTAINERD,
+}
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,9 @@ def detect(location: Location) -> Detected:
     if "overlay2" in drivers or "overlay2" in names:
         _check_records_listable(root, _OVERLAY2_RECORD_DIRS)
         return Detected(Store.DOCKER_OVERLAY2, root)
+    if "overlay" in drivers or ("overlay" in names and not drivers):
+        _check_records_listable(root, _record_dirs("overlay"))
+        return Detected(Store.DOCKER_OVERLAY, root)
     if drivers:
         raise UnsupportedDriver(
             f"{root} uses storage driver {', '.join(sorted(drivers))}",
@@ -185,13 +192,17 @@ def check_root(root: str) -> None:
 
 # The dirs every answer comes from. Docker makes them readable by root only (0700/0710):
 # run as another user, the tool must say so, not answer with empty lists.
-_OVERLAY2_RECORD_DIRS = (
-    "overlay2",
-    os.path.join("image", "overlay2"),
-    os.path.join("image", "overlay2", "layerdb"),
-    os.path.join("image", "overlay2", "imagedb"),
-    "containers",
-)
+def _record_dirs(driver: str) -> tuple[str, ...]:
+    return (
+        driver,
+        os.path.join("image", driver),
+        os.path.join("image", driver, "layerdb"),
+        os.path.join("image", driver, "imagedb"),
+        "containers",
+    )
+
+
+_OVERLAY2_RECORD_DIRS = _record_dirs("overlay2")
 
 
 _CONTAINERS_STORAGE_RECORD_DIRS = (

@@ -42,6 +42,10 @@ class SizeRule(StrEnum):
     # layer's root included, each inode once (containerd's `ctr snapshots usage`, and so
     # Docker 29's SizeRw).
     ALLOCATED = "allocated"
+    # moby's naive `DiffSize` (`archive.ChangesSize`): apparent bytes of what the diff
+    # reports added or changed, each inode once (Docker's legacy `overlay` driver, whose
+    # writable layer starts as a copy of the init layer's).
+    CHANGES = "changes"
 
 
 class ChangeRule(StrEnum):
@@ -77,6 +81,9 @@ class Layer:
     key: str | None = None  # containerd: the snapshot key (chain id, container id, …)
     namespace: str | None = None  # containerd: the namespace whose records name it
     link_path: str | None = None  # overlay2: the `l/<short>` symlink that leads to it
+    # content_dir holds the whole filesystem as of this layer, not a diff (legacy overlay's
+    # image layers: each a hard-linked copy of the one beneath, with its own changes).
+    full_tree: bool = False
     # Its scan may be kept in the scan cache under this key: committed image layers only,
     # whose content never changes (an id the store gives it once, or its chain id).
     cache_key: str | None = None

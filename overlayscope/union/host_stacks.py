@@ -9,6 +9,8 @@ from overlayscope.errors import OverlayscopeError
 from overlayscope.root.model import Container, Host, Image, SizeRule
 from overlayscope.scan import LayerIndex, ScanProgress, allocated_size, docker_size, scan_layers
 from overlayscope.scan.cache import cache_for
+from overlayscope.union.changes import Change, ChangeKind
+from overlayscope.union.full_trees import as_diffs
 from overlayscope.union.lookup import StackLayer
 from overlayscope.union.stack import LayerStack
 
@@ -73,14 +75,42 @@ def build_stack(
         cacheable=host.cache_keys(lid for lid, _ in layers),
         cache=cache_for(*host.all_roots),
     )
-    return LayerStack.of(StackLayer(lid, role, indexes[lid]) for lid, role in layers)
+    return host_stack(host, [StackLayer(lid, role, indexes[lid]) for lid, role in layers])
+
+
+def host_stack(host: Host, layers: list[StackLayer]) -> LayerStack:
+    """Scanned layers of `host` (top → bottom) as a stack: full trees (legacy overlay's
+    image layers) become the diffs overlayfs would stack (`full_trees.py`)."""
+    full = {layer.id for layer in layers if (hl := host.layers.get(layer.id)) and hl.full_tree}
+    return LayerStack.of(as_diffs(layers, full) if full else layers)
 
 
 def engine_size(host: Host, index: LayerIndex) -> int:
     """A scanned layer's size as its engine reports it (`Host.size_rule`): apparent bytes
     of non-directories (Docker's `SizeRw`), or allocated bytes of every inode, the layer's
-    root included (`ctr snapshots usage`, Docker 29's `SizeRw`)."""
+    root included (`ctr snapshots usage`, Docker 29's `SizeRw`). For `SizeRule.CHANGES`
+    the layer alone cannot say: see `changes_size`; this gives its apparent bytes."""
     return allocated_size(index) if host.size_rule is SizeRule.ALLOCATED else docker_size(index)
+
+
+def changes_size(stack: LayerStack, found: list[Change]) -> int:
+    """moby's `archive.ChangesSize`: lstat sizes of what `found` adds or changes in the
+    stack's merged view, directories aside, a multiply-linked inode once."""
+    total = 0
+    seen: set[int] = set()
+    for change in found:
+        if change.kind is ChangeKind.DELETED:
+            continue
+        hit = stack.lookup(change.path)
+        if hit is None or hit[0].kind.is_dir:
+            continue
+        entry = hit[0]
+        if entry.nlink > 1:
+            if entry.ino in seen:
+                continue
+            seen.add(entry.ino)
+        total += entry.size
+    return total
 
 
 def _image_layers(host: Host, container: Container) -> tuple[object, ...]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from overlayscope.root.model import Host, Role
+from overlayscope.root.model import Host, Role, SizeRule
 from overlayscope.scan import ScanProgress, scan_layers
 from overlayscope.scan.cache import cache_for
-from overlayscope.union.host_stacks import engine_size
+from overlayscope.union.changes import changes
+from overlayscope.union.host_stacks import changes_size, engine_size, host_stack
+from overlayscope.union.lookup import StackLayer
 
 
 def measure_layers(
@@ -26,14 +28,19 @@ def measure_layers(
     """
     sizes: dict[str, int] = {}
     to_scan: dict[str, str] = {}
+    by_changes: dict[str, list[str]] = {}  # layer id → its stack, itself first
     for lid in layer_ids:
         layer = host.layers.get(lid)
         if layer is None or not layer.has_content:
             sizes[lid] = 0
         elif layer.role is Role.IMAGE and layer.recorded_size is not None:
             sizes[lid] = layer.recorded_size
+        elif (stack := _changes_stack(host, lid)) is not None:
+            by_changes[lid] = stack
         else:
             to_scan[lid] = layer.content_dir
+    if by_changes:
+        sizes.update(_sizes_by_changes(host, by_changes, cancel=cancel, progress=progress))
     if to_scan:
         indexes = scan_layers(
             to_scan,
@@ -46,3 +53,45 @@ def measure_layers(
         for lid, index in indexes.items():
             sizes[lid] = engine_size(host, index)
     return sizes
+
+
+def _changes_stack(host: Host, layer_id: str) -> list[str] | None:
+    """For `SizeRule.CHANGES`, the stack a container's rw or init layer is measured with
+    (the layer and what lies beneath it); None when its size is its own."""
+    layer = host.layers[layer_id]
+    if host.size_rule is not SizeRule.CHANGES or layer.role not in (Role.RW, Role.INIT):
+        return None
+    container = host.containers.get(layer.container or "")
+    if container is None:
+        return None
+    stack = container.stack()
+    if layer_id not in stack or any(
+        lid not in host.layers or not host.layers[lid].has_content for lid in stack
+    ):
+        return None
+    return stack[stack.index(layer_id) :]
+
+
+def _sizes_by_changes(
+    host: Host,
+    stacks: dict[str, list[str]],
+    *,
+    cancel: threading.Event | None,
+    progress: Callable[[ScanProgress], None] | None,
+) -> dict[str, int]:
+    """moby's naive `DiffSize` of each layer: what the diff over the layers beneath it adds
+    or changes (every layer scanned once, whatever the stacks share)."""
+    needed = {lid for stack in stacks.values() for lid in stack}
+    indexes = scan_layers(
+        {lid: host.layers[lid].content_dir for lid in needed},
+        cancel=cancel,
+        progress=progress,
+        cacheable=host.cache_keys(needed),
+        cache=cache_for(*host.all_roots),
+    )
+    out = {}
+    for lid, ids in stacks.items():
+        stack = host_stack(host, [StackLayer(i, str(host.layers[i].role), indexes[i]) for i in ids])
+        found = changes(stack, rule=host.change_rule, compare_content=False)
+        out[lid] = changes_size(stack, found)
+    return out
