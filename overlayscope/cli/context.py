@@ -44,7 +44,16 @@ class Context:
             note = "" if snap.complete else " (unpacked without root: whiteouts and xattrs missing)"
             self.source = f"captured snapshot {os.path.basename(archive)}{note}"
             return Location(snap.root, None, None, **self._store_options())
-        loc = locate(self.args.root, offline=self.args.offline, **self._store_options())
+        options = self._store_options()
+        root = self.args.root
+        conf_path = getattr(self.args, "storage_conf", None)
+        if conf_path:
+            from overlayscope.root.stores.containers_storage.conf import read_storage_conf
+
+            conf = read_storage_conf(conf_path)
+            root = root or conf.graph_root
+            options["run_root"] = conf.run_root
+        loc = locate(root, offline=self.args.offline, **options)
         self.source = (
             f"{loc.root} (daemon {loc.daemon.server_version} at {loc.daemon.host})"
             if loc.daemon

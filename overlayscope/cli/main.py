@@ -30,7 +30,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="overlayscope",
-        description="Inspect Docker's overlay2 storage: which layer every file comes from, "
+        description="Inspect container layer storage (Docker, containerd, Podman): which layer "
+        "every file comes from, "
         "what containers changed, and where the disk went. Read-only, always.",
     )
     parser.add_argument("--version", action="version", version=f"overlayscope {__version__}")
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--namespace",
         metavar="NS",
         help="containerd: read only this namespace (default: all; `moby` for Docker 29)",
+    )
+    parser.add_argument(
+        "--storage-conf",
+        metavar="FILE",
+        help="containers/storage: read the graph root (unless --root) and run root it names",
     )
     parser.add_argument("--offline", action="store_true", help="never contact a Docker daemon")
     parser.add_argument(

@@ -96,7 +96,7 @@ def size(n: int | None) -> str:
 def short(id_: str | None, width: int = 12) -> str:
     """A short id as docker prints it; an init layer keeps its "-init" suffix.
 
-    Escaped: a layer id is an overlay2 dir name, and a planted dir's name is evidence.
+    Escaped: a layer id is a layer dir name, and a planted dir's name is evidence.
     """
     if not id_:
         return "-"

@@ -56,6 +56,7 @@ def locate(
     offline: bool = False,
     containerd_root: str | None = None,
     namespace: str | None = None,
+    run_root: str | None = None,
 ) -> Location:
     """Pick the root as the docker CLI user would expect.
 
@@ -66,7 +67,7 @@ def locate(
 
     client = None if offline else live.connect()
     info = live.daemon_info(client) if client is not None else None
-    options = {"containerd_root": containerd_root, "namespace": namespace}
+    options = {"containerd_root": containerd_root, "namespace": namespace, "run_root": run_root}
     if root is None:
         if info is not None:
             check_daemon_driver(info)

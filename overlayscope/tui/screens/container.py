@@ -31,13 +31,16 @@ def container_info(host: Host, container: Container) -> Text:
     image_text = safe(image_label(image)) if image else Text(short_id(container.image_id))
     name = safe(container.name, style="bold")
     name.append(safe(f"  {short_id(container.id)}  {container.state}", style="dim"))
-    return key_value(
-        [
-            ("container", name),
-            ("image", image_text),
-            ("rw layer", safe(container.layer or "missing")),
-        ]
-    )
+    if container.namespace:
+        name.append(safe(f"  namespace {container.namespace}", style="dim"))
+    rows: list[tuple[str, Text | str]] = [("container", name), ("image", image_text)]
+    k8s = container.kubernetes
+    if k8s is not None:
+        pod = safe(f"{k8s.pod_namespace}/{k8s.pod}")
+        pod.append(" (sandbox)" if k8s.sandbox else safe(f", container {k8s.container}"))
+        rows.append(("pod", pod))
+    rows.append(("rw layer", safe(container.layer or "missing")))
+    return key_value(rows)
 
 
 def changes_summary(index: ChangeIndex) -> Text:

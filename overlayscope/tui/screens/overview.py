@@ -112,7 +112,7 @@ class OverviewScreen(Screen[None]):
         for key, name, shown, total in (
             ("containers", "Containers", containers.row_count, len(host.containers)),
             ("images", "Images", images.row_count, len(host.images)),
-            ("orphans", "Orphaned overlay2 dirs", orphans.row_count, len(host.orphans)),
+            ("orphans", "Orphaned layer dirs", orphans.row_count, len(host.orphans)),
         ):
             count = f"{shown} of {total}" if needle else str(total)
             self.query_one(f"#{key}-title", Static).update(f"{name} ({count})")

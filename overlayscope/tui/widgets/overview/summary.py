@@ -17,7 +17,8 @@ def summary_text(host: Host, source: str) -> Text:
     problem_text = Text(str(problems), style="bold red" if problems else "bold green")
     if problems:
         problem_text.append("  (p lists them)", style="dim")
-    store = Text(f"{host.engine or host.store}, {host.store} ({host.driver})")
+    engine = f"{host.engine}, " if host.engine and host.engine != str(host.store) else ""
+    store = Text(f"{engine}{host.store} ({host.driver})")
     if host.namespaces:
         store.append(safe(f"   namespaces {', '.join(host.namespaces)}", style="dim"))
     if host.daemon is not None:

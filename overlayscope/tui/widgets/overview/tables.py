@@ -1,4 +1,4 @@
-"""The overview's lists: containers, images and orphaned overlay2 dirs, one row each."""
+"""The overview's lists: containers, images and orphaned layer dirs, one row each."""
 
 from __future__ import annotations
 
@@ -59,11 +59,11 @@ class ContainerTable(HostTable):
         tags = {i.key: (i.tags[0] if i.tags else short_id(i.id)) for i in host.images.values()}
         for c in sorted(host.containers.values(), key=lambda c: (c.name, c.id)):
             image = tags.get(c.image_key, short_id(c.image_id))
-            if not _matches(needle, c.id, c.name, image, c.state):
+            if not _matches(needle, c.id, c.name, image, c.state, c.namespace or ""):
                 continue
             self.add_row(
                 Text(short_id(c.id)),
-                safe(c.name),
+                namespaced(host, c.namespace, safe(c.name)),
                 safe(c.state, style=STATE_STYLE.get(c.state, "")),
                 safe(image),
                 self.writable(c, sizes),
@@ -94,17 +94,18 @@ class ImageTable(HostTable):
         self.clear()
         sizes = image_sizes(host)
         order = sorted(
-            host.images.values(), key=lambda i: (i.intermediate, not i.tags, i.tags, i.id)
+            host.images.values(),
+            key=lambda i: (i.intermediate, not i.tags, i.namespace or "", i.tags, i.id),
         )
         for i in order:
             label = image_label(i)
-            if not _matches(needle, i.id.removeprefix("sha256:"), label):
+            if not _matches(needle, i.id.removeprefix("sha256:"), label, i.namespace or ""):
                 continue
             s = sizes[i.key]
             style = "dim" if i.intermediate else ""
             self.add_row(
                 Text(short_id(i.id), style=style),
-                safe(label, style=style),
+                namespaced(host, i.namespace, safe(label, style=style)),
                 Text(str(len(i.layers)), justify="right"),
                 size_text(s.size),
                 size_text(s.shared),
@@ -114,8 +115,17 @@ class ImageTable(HostTable):
             )
 
 
+def namespaced(host: Host, namespace: str | None, label: Text) -> Text:
+    """`label`, after its namespace on a host whose objects live in several."""
+    if not namespace or len(host.namespaces) < 2:
+        return label
+    out = Text()
+    out.append_text(safe(namespace + "/", style="dim"))
+    return out.append_text(label)
+
+
 class OrphanTable(HostTable):
-    COLUMNS = (("overlay2 dir", "id"), ("size", "size"), ("diff/", "diff"), ("notes", "notes"))
+    COLUMNS = (("layer dir", "id"), ("size", "size"), ("content", "diff"), ("notes", "notes"))
 
     def show(self, host: Host, sizes: dict[str, int] | None, needle: str = "") -> None:
         self.clear()
