@@ -7,6 +7,7 @@ import os
 import shlex
 from typing import Any
 
+from rich.console import Console
 from rich.text import Text
 
 from overlayscope.cli import shapes
@@ -189,6 +190,7 @@ def cmd_orphans(ctx: Context) -> int:
     console = stdout_console()
     if not orphans:
         console.print("No orphaned layer dirs.")
+        _collectable(console, host)
         return ExitCode.OK
     rows = [(safe(o.id), safe(o.path), size(sizes.get(o.id))) for o in orphans]
     console.print(table(None, ["layer", "path", "size"], rows, right=["size"], flexible=["path"]))
@@ -203,7 +205,38 @@ def cmd_orphans(ctx: Context) -> int:
         if o.link_path:
             line += f" {shell_word(o.link_path)}"
         console.print(Text(line))
+    _collectable(console, host)
     return ExitCode.OK
+
+
+def _collectable(console: Console, host: Host) -> None:
+    """Layers and blobs that are no orphans (records name them) but that the store's own
+    garbage collection would remove: nothing it keeps references them."""
+    layers = [lay for lay in host.layers.values() if lay.collectable]
+    blobs = [b for b in host.blobs.values() if b.collectable]
+    if not layers and not blobs:
+        return
+    console.print()
+    console.print(
+        f"Not orphans, but nothing the store keeps references them: {_count(len(layers), 'layer')}"
+        f" and {_count(len(blobs), 'blob')} its garbage collection would remove."
+    )
+    if host.collect_hint:
+        console.print(Text(host.collect_hint, style="dim"))
+    rows: list[tuple[Text | str, ...]] = [
+        (
+            f"{lay.role} layer",
+            safe(lay.namespace or ""),
+            safe(lay.id + (f"  (key {lay.key})" if lay.key else "")),
+        )
+        for lay in sorted(layers, key=lambda lay: layer_order(lay.id))
+    ]
+    rows += [("blob", safe(", ".join(b.namespaces) or "none"), safe(b.digest)) for b in blobs]
+    console.print(table(None, ["what", "namespace", "id"], rows, flexible=["id"]))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def shell_word(path: str) -> str:

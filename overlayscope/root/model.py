@@ -243,6 +243,8 @@ class Host:
     build_cache: tuple[str, ...] = ()  # dirs of the engine's build cache
     namespaces: tuple[str, ...] = ()
     engine: str = ""  # the engine the records are from, for humans ("Docker", "containerd")
+    # What removes a layer or blob marked `collectable`, for humans (the store's own GC).
+    collect_hint: str = ""
     problems: list[Problem] = field(default_factory=list)
     daemon: DaemonInfo | None = None
 
