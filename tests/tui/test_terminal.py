@@ -129,7 +129,9 @@ def test_open_a_container_in_a_real_terminal(tmux: Tmux, captured_root: Captured
         ]
     )
     # The overview, once the writable layers are measured.
-    tmux.wait_for("Containers (4)", "writable layers", "store      Docker, docker-overlay2", "scope/app:1")
+    tmux.wait_for(
+        "Containers (4)", "writable layers", "store      Docker, docker-overlay2", "scope/app:1"
+    )
     tmux.keys("Down", "Down", "Down", "Enter")  # fresh, stopped, tool-exited, web
     tmux.wait_for("container  web", "22 changes")
     tmux.keys("Enter")  # expand /app
