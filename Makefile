@@ -29,14 +29,18 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check overlayscope tests fixtures bench
 	$(VENV)/bin/mypy
 
-# dockerd (docker.io) for the private test engine, busybox-static for its base image,
-# tmux for the end-to-end TUI test, GNU tar + xz for the captured snapshot, strace and
-# sleuthkit's mactime for the forensic guarantees and the bodyfile check; a C compiler
-# and Python's headers for the scanner's C helper (optional to run, required under CI).
+# dockerd (docker.io, with containerd and ctr) and podman (with uidmap for its rootless
+# runs) for the private test engines, busybox-static for their base image, tmux for the
+# end-to-end TUI test, GNU tar + xz for the captured snapshots, strace and sleuthkit's
+# mactime for the forensic guarantees and the bodyfile check; a C compiler and Python's
+# headers for the scanner's C helper (optional to run, required under CI).
 engine-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  missing=""; \
 	  command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
+	  command -v ctr >/dev/null 2>&1 || missing="$$missing containerd"; \
+	  command -v podman >/dev/null 2>&1 || missing="$$missing podman"; \
+	  command -v newuidmap >/dev/null 2>&1 || missing="$$missing uidmap"; \
 	  dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
 	  command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	  command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
