@@ -108,6 +108,10 @@ class LayerAuditor:
     def entry(self, entry: Entry) -> None:
         hit = self.below.resolve(entry.path).winner
         beneath = hit.entry if hit is not None else None
+        container = self.target.container
+        runtime = container.runtime_files if container is not None else ()
+        if entry.path in runtime and paths.runtime_stub(entry):
+            return  # the engine's own mount point, as it writes one: not the container's
         if self.target.role == "init":
             if paths.init_stub(entry):
                 return

@@ -59,6 +59,17 @@ def init_stub(entry: Entry) -> bool:
 _SPECIAL = stat.S_ISUID | stat.S_ISGID
 
 
+def runtime_stub(entry: Entry) -> bool:
+    """Whether an entry at one of the paths an engine writes into a container's own layer
+    for the runtime (Podman's mount points: `Container.runtime_files`) is what the engine
+    writes there: a dir, an empty plain file, or the /etc/mtab symlink."""
+    if entry.kind.is_dir:
+        return True
+    if entry.kind is Kind.FILE:
+        return entry.size == 0 and not entry.mode & _SPECIAL
+    return entry.kind is Kind.SYMLINK and entry.target == INIT_LINKS.get(entry.path)
+
+
 def resolve_target(link_path: str, target: str) -> tuple[str, bool]:
     """Where a symlink points, lexically, inside the container; and whether it climbs above /.
 

@@ -241,10 +241,17 @@ class Host:
     volumes: dict[str, Volume] = field(default_factory=dict)
     blobs: dict[str, Blob] = field(default_factory=dict)  # by path
     build_cache: tuple[str, ...] = ()  # dirs of the engine's build cache
+    # Paths of the roots that hold what this view leaves out (another namespace's snapshots
+    # and blobs, with --namespace or on Docker 29), by what holds them ("namespace k8s.io").
+    elsewhere: dict[str, str] = field(default_factory=dict)
     namespaces: tuple[str, ...] = ()
     engine: str = ""  # the engine the records are from, for humans ("Docker", "containerd")
     # What removes a layer or blob marked `collectable`, for humans (the store's own GC).
     collect_hint: str = ""
+    # Every record that could say an image or container uses a layer was read. When not
+    # (a damaged metadata DB, lost container records), nothing in use can be told from
+    # nothing used: no layer is called reclaimable for want of a user.
+    owners_known: bool = True
     problems: list[Problem] = field(default_factory=list)
     daemon: DaemonInfo | None = None
 

@@ -10,7 +10,7 @@ from overlayscope.root.model import Container, Host, Image, SizeRule
 from overlayscope.scan import LayerIndex, ScanProgress, allocated_size, docker_size, scan_layers
 from overlayscope.scan.cache import cache_for
 from overlayscope.union.changes import Change, ChangeKind
-from overlayscope.union.full_trees import as_diffs
+from overlayscope.union.full_trees import as_diffs, copied_from_below
 from overlayscope.union.lookup import StackLayer
 from overlayscope.union.stack import LayerStack
 
@@ -81,8 +81,19 @@ def build_stack(
 def host_stack(host: Host, layers: list[StackLayer]) -> LayerStack:
     """Scanned layers of `host` (top → bottom) as a stack: full trees (legacy overlay's
     image layers) become the diffs overlayfs would stack (`full_trees.py`)."""
-    full = {layer.id for layer in layers if (hl := host.layers.get(layer.id)) and hl.full_tree}
+    full = full_tree_ids(host, layers)
     return LayerStack.of(as_diffs(layers, full) if full else layers)
+
+
+def full_tree_ids(host: Host, layers: list[StackLayer]) -> set[str]:
+    """The ids of those of `layers` that hold full trees (legacy overlay's image layers)."""
+    return {layer.id for layer in layers if (hl := host.layers.get(layer.id)) and hl.full_tree}
+
+
+def starts_as_copy(host: Host, layers: list[StackLayer]) -> bool:
+    """Whether the top of `layers` began as a copy of the upper dir beneath it (legacy
+    overlay's rw layer, copied from its init layer): its copies are not copy-ups."""
+    return copied_from_below(layers, 0, full_tree_ids(host, layers))
 
 
 def engine_size(host: Host, index: LayerIndex) -> int:

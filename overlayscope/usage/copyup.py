@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.root.model import Container, Host
-from overlayscope.scan import Kind, LayerIndex, ScanProgress, scan_layers
+from overlayscope.scan import Entry, Kind, LayerIndex, ScanProgress, scan_layers
 from overlayscope.scan.progress import check_cancel
 from overlayscope.union import HitState, LayerStack, StackLayer, same_content
 from overlayscope.union.changes import meta_differences
-from overlayscope.union.host_stacks import build_stack, stack_layers
+from overlayscope.union.host_stacks import build_stack, host_stack, stack_layers, starts_as_copy
 from overlayscope.usage.footprint import UsageProblem
 
 Progress = Callable[[ScanProgress], None]
@@ -74,8 +74,14 @@ def copy_ups(
     *,
     top: int = 10,
     cancel: threading.Event | None = None,
+    copied_from_below: bool = False,
 ) -> CopyUps:
-    """Copy-ups and additions of `stack`'s top layer, against the layers beneath."""
+    """Copy-ups and additions of `stack`'s top layer, against the layers beneath.
+
+    `copied_from_below`: the top layer began as a copy of the layer beneath it (Docker's legacy
+    overlay driver copies the init layer's upper dir into a new rw layer): a file as that
+    copy left it is neither a copy-up nor an addition.
+    """
     below = stack.below()
     upper = stack.top
     ups: list[CopiedUp] = []
@@ -89,6 +95,13 @@ def copy_ups(
         if entry.kind is not Kind.FILE:
             continue
         prev = below.winner(entry.path) if below.layers else None
+        if (
+            copied_from_below
+            and prev is not None
+            and prev.position == 0
+            and _as_copied(prev.entry, entry)
+        ):
+            continue
         if (
             prev is None
             or prev.entry.kind is not Kind.FILE
@@ -132,6 +145,17 @@ def copy_ups(
     )
 
 
+def _as_copied(old: Entry, new: Entry) -> bool:
+    """`new` is the file `old` as a copy (new inode) left it: same size, mode, owner, mtime."""
+    return (old.size, old.mode, old.uid, old.gid, old.mtime_ns) == (
+        new.size,
+        new.mode,
+        new.uid,
+        new.gid,
+        new.mtime_ns,
+    )
+
+
 def _hidden_by_upper(stack: LayerStack, below_position: int, path: str) -> bool:
     """Is the file beneath cut off by the rw layer itself (an opaque dir above it)?"""
     for hit in stack.resolve(path).hits:
@@ -162,7 +186,13 @@ def container_copy_ups(
 ) -> CopyUps:
     """Scan one container's layers and report its copy-ups and additions."""
     stack = build_stack(host, container, cancel=cancel, progress=progress)
-    return copy_ups(stack, container.id, top=top, cancel=cancel)
+    return copy_ups(
+        stack,
+        container.id,
+        top=top,
+        cancel=cancel,
+        copied_from_below=starts_as_copy(host, list(stack.layers)),
+    )
 
 
 def copy_ups_by_container(
@@ -200,8 +230,15 @@ def copy_ups_by_container(
             indexes = counter.scan(host, [lid for lid, _ in tops], cancel)
             indexes.update(image_indexes)
             for c, layers in chunk:
-                stack = LayerStack.of(StackLayer(lid, role, indexes[lid]) for lid, role in layers)
-                out[c.key] = copy_ups(stack, c.id, top=top, cancel=cancel)
+                scanned = [StackLayer(lid, role, indexes[lid]) for lid, role in layers]
+                stack = host_stack(host, scanned)
+                out[c.key] = copy_ups(
+                    stack,
+                    c.id,
+                    top=top,
+                    cancel=cancel,
+                    copied_from_below=starts_as_copy(host, scanned),
+                )
     return out, problems
 
 

@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from overlayscope.root.model import Host, SizeRule
+from overlayscope.root.model import Host, Layer, Role, SizeRule
 from overlayscope.scan import ScanProgress
 from overlayscope.scan.cache import cache_for
 from overlayscope.usage.copyup import CopyUps, copy_ups_by_container
@@ -48,6 +48,7 @@ from overlayscope.usage.df_model import (
     VolumeUsage,
 )
 from overlayscope.usage.measure_root import Unit, measure_root
+from overlayscope.usage.sizes import measure_layers
 
 Progress = Callable[[ScanProgress], None]
 
@@ -86,7 +87,9 @@ def disk_usage(
     roots = _roots(host)
     allocated = host.size_rule is SizeRule.ALLOCATED
     units: dict[str, Unit] = {}
-    for layer in host.layers.values():
+    # Lowest layers first: an inode several layers hold (legacy overlay hard-links each image
+    # layer's tree from the one beneath) is counted in the first, the one that brought it.
+    for layer in sorted(host.layers.values(), key=_depth_order(host)):
         if layer.has_content:
             units["layer/" + layer.id] = Unit(
                 os.path.normpath(layer.content_dir),
@@ -111,6 +114,7 @@ def disk_usage(
         workers=workers,
         cache=cache_for(*roots),
     )
+    tallies.unit_sizes.update(_engine_sizes(host, cancel=cancel, progress=progress))
     found: dict[str, CopyUps] = {}
     problems = list(tallies.problems)
     if copy_ups:
@@ -120,6 +124,35 @@ def disk_usage(
         )
         problems.extend(more)
     return Assemble(host, roots, tallies, found).build(top, tuple(problems))
+
+
+def _depth_order(host: Host) -> Callable[[Layer], tuple[int, str]]:
+    """A sort key: how far down an image a layer sits (its lowest place in any image),
+    layers no image holds last."""
+    depth: dict[str, int] = {}
+    for image in host.images.values():
+        for i, il in enumerate(image.layers):
+            if il.id is not None:
+                depth[il.id] = min(depth.get(il.id, i), i)
+    return lambda layer: (depth.get(layer.id, len(depth) + 1), layer.id)
+
+
+def _engine_sizes(
+    host: Host, *, cancel: threading.Event | None, progress: Progress | None
+) -> dict[str, int]:
+    """Layer sizes a scan of the layer's own tree cannot give: a full tree's (legacy overlay
+    image layers: the recorded size), and a container layer's under `SizeRule.CHANGES`
+    (what the diff adds or changes)."""
+    out = {
+        "layer/" + lid: layer.recorded_size
+        for lid, layer in host.layers.items()
+        if layer.full_tree and layer.recorded_size is not None
+    }
+    if host.size_rule is SizeRule.CHANGES:
+        ids = [lid for lid, layer in host.layers.items() if layer.role in (Role.RW, Role.INIT)]
+        sizes = measure_layers(host, ids, cancel=cancel, progress=progress)
+        out.update(("layer/" + lid, size) for lid, size in sizes.items())
+    return out
 
 
 def _roots(host: Host) -> list[str]:

@@ -43,6 +43,8 @@ def areas_of(host: Host, roots: list[str]) -> Areas:
         areas[os.path.normpath(path)] = (Category.BUILD_CACHE, os.path.basename(path))
     for blob in host.blobs.values():
         areas[os.path.normpath(blob.path)] = (Category.CONTENT_STORE, blob.digest)
+    for path, holder in host.elsewhere.items():
+        areas[os.path.normpath(path)] = (Category.OTHER, holder)
     return Areas(roots, areas, Category.OTHER)
 
 
@@ -85,6 +87,8 @@ class Assemble:
         layer = self.host.layers[lid]
         if layer.role is Role.ORPHAN or layer.collectable:
             return True
+        if not self.host.owners_known:
+            return False  # its users' records are damaged: it may be in use
         if layer.role is Role.IMAGE:
             return lid not in self.used_layers
         return layer.container not in self.active

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from overlayscope.root.docker.containers import ContainerRecord, read_containers
 from overlayscope.root.docker.imagedb import ImageDB, history_for_layers, read_imagedb
@@ -57,6 +57,7 @@ class GraphDirs:
     """Every dir of a graph driver, and what is wrong with them."""
 
     path: str  # <root>/<driver>
+    lower_file: str = "lower"  # the file in a dir naming what lies beneath it
     dirs: dict[str, GraphDir] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -102,8 +103,10 @@ def read_docker_graph(
                     f"{driver}/{rec.cache_id} does not exist",
                 ),
             )
-    host.images = {image.id: image for image in _images(imagedb, layerdb, records.containers, note)}
-    host.containers = _containers(records.containers, layerdb, overlay, imagedb, note, driver)
+    images = _images(imagedb, layerdb, records.containers, note)
+    host.images = {image.id: replace(image, store=store) for image in images}
+    containers = _containers(records.containers, layerdb, overlay, imagedb, note, driver)
+    host.containers = {cid: replace(c, store=store) for cid, c in containers.items()}
     host.layers = _layers(overlay, layerdb, host, store)
     host.volumes = read_volumes(
         os.path.join(root, "volumes"),
@@ -113,7 +116,7 @@ def read_docker_graph(
     )
     host.build_cache = docker_build_cache(root)
     _check_claims(host, layerdb, note)
-    _check_lowers(host, layerdb, note)
+    _check_lowers(host, layerdb, note, overlay.lower_file)
     for lid, layer in host.layers.items():
         own = [p for p in overlay.problems if _under(p.path, layer.path)]
         problems = tuple(own + attached.get(lid, []))
@@ -364,7 +367,7 @@ def _check_claims(host: Host, layerdb: LayerDB, note: _Note) -> None:
             )
 
 
-def _check_lowers(host: Host, layerdb: LayerDB, note: _Note) -> None:
+def _check_lowers(host: Host, layerdb: LayerDB, note: _Note, lower_file: str) -> None:
     """Each dir's `lower` must name exactly the layers its records say lie beneath it."""
     expected: dict[str, list[str]] = {}
     for rec in layerdb.layers.values():
@@ -384,7 +387,7 @@ def _check_lowers(host: Host, layerdb: LayerDB, note: _Note) -> None:
                 dir_id,
                 Problem(
                     ProblemKind.LOWER_MISMATCH,
-                    os.path.join(layer.path, "lower"),
+                    os.path.join(layer.path, lower_file),
                     f"`lower` resolves to {len(layer.lower)} layer(s), the layer store expects "
                     f"{len(want)}: " + _first_difference(list(layer.lower), want),
                 ),
@@ -417,6 +420,4 @@ def _under(path: str, directory: str) -> bool:
 
 
 def _replace_problems(layer: Layer, problems: tuple[Problem, ...]) -> Layer:
-    from dataclasses import replace
-
     return replace(layer, problems=problems)
