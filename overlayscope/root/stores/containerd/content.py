@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +18,10 @@ from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     MissingRecord,
     RecordError,
-    list_dir,
     lstat_or_none,
     read_bytes,
 )
+from overlayscope.root.stores.containerd.snapshotter import list_dir_noatime
 
 PLUGIN_DIR = "io.containerd.content.v1.content"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -32,6 +33,9 @@ class ContentStore:
     path: str  # <containerd root>/io.containerd.content.v1.content
     blobs: dict[str, str] = field(default_factory=dict)  # digest → file path
     problems: list[Problem] = field(default_factory=list)
+    # blobs/sha256/ could be listed, no symlink on the way (or there is no store at all);
+    # else no blob is read either.
+    listed: bool = True
     _json: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def blob_path(self, digest: str) -> str:
@@ -41,6 +45,8 @@ class ContentStore:
     def json(self, digest: str, why: str) -> dict[str, Any] | None:
         """The JSON object in blob `digest` (`why`: what needs it, for the problem), or None
         with a problem when it is missing, damaged or not its digest."""
+        if not self.listed:
+            return None  # the store could not be seen (a symlink on the way): never read
         if digest in self._json:
             return self._json[digest]
         self._json[digest] = value = self._read_json(digest, why)
@@ -84,11 +90,21 @@ def read_content(path: str) -> ContentStore:
     """List the blobs of the content store at `path` (not their bytes)."""
     store = ContentStore(path=path)
     sha_dir = os.path.join(path, "blobs", "sha256")
+    for d in (path, os.path.join(path, "blobs")):
+        st = lstat_or_none(d)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            # Never listed nor read through: what is beneath could be anywhere on the host.
+            store.problems.append(
+                Problem(ProblemKind.SYMLINK_IN_ROOT, d, "is a symlink; not followed")
+            )
+            store.listed = False
+            return store
     try:
-        names = list_dir(sha_dir)
+        names = list_dir_noatime(sha_dir)
     except RecordError as exc:
         if lstat_or_none(sha_dir) is not None:
             store.problems.append(exc.problem)
+            store.listed = False
         return store
     for name in names:
         if _HEX64.match(name):

@@ -1,7 +1,7 @@
 """What containerd's garbage collector would keep: a mark over the metadata's references.
 
-containerd's `metadata/gc.go`, restated for reading: the roots are every image (unless
-its `containerd.io/gc.expire` has passed), every container, every lease that has not
+containerd's `metadata/gc.go`, restated for reading: the roots are every image (2.x:
+unless its `containerd.io/gc.expire` has passed), every container, every lease that has not
 expired (its snapshots, content and images), and content or snapshots labelled
 `containerd.io/gc.root`. From a node, references lead to: an image's target blob; a
 container's snapshot; a snapshot's parent; and whatever `containerd.io/gc.ref.content*`,
@@ -9,12 +9,18 @@ container's snapshot; a snapshot's parent; and whatever `containerd.io/gc.ref.co
 (`containerd.io/gc.bref.*`, containerd 2.x) on an object keeps it while the object it names
 is kept. A flat lease (`containerd.io/gc.flat`) keeps what it names without their
 references. Everything the mark does not reach, the collector removes.
+
+containerd 1.x (its meta.db at dbVersion 3) knows neither image expiry, image references
+nor back references: there every image is a root, whatever its labels (v1.6's
+`metadata/gc.go`). An expiry that is not RFC 3339, as Go's `time.Parse` reads it, is
+ignored: the lease or image is kept.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from overlayscope.root.stores.containerd.meta import Labels, MetaDB
 from overlayscope.root.stores.containerd.snapshotter import SNAPSHOTTER
@@ -28,6 +34,15 @@ _REF_CONTENT = "containerd.io/gc.ref.content"
 _REF_IMAGE = "containerd.io/gc.ref.image"
 _REF_SNAPSHOT = "containerd.io/gc.ref.snapshot."
 _BREF = "containerd.io/gc.bref."
+# The dbVersion of containerd 2.0's meta.db, whose GC expires images and follows image
+# and back references (core/metadata/db.go, gc.go).
+DB_VERSION_2 = 4
+# time.RFC3339 as Go's time.Parse accepts it: a fraction of any length (`.` or `,`) may
+# follow the seconds; the zone is `Z` or ±hh:mm.
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.,]([0-9]+))?"
+    r"(Z|([+-])([0-9]{2}):([0-9]{2}))"
+)
 
 
 def content(ns: str, digest: str) -> Node:
@@ -45,6 +60,7 @@ def reachable(meta: MetaDB, now: datetime | None = None) -> set[Node]:
     are followed nowhere, as they hold nothing of this store.
     """
     now = now or datetime.now(UTC)
+    v2 = meta.version is not None and meta.version >= DB_VERSION_2
     edges: dict[Node, list[Node]] = {}
     flat_edges: dict[Node, list[Node]] = {}  # a flat root's own edges: snapshot parents only
     roots: list[Node] = []
@@ -56,17 +72,17 @@ def reachable(meta: MetaDB, now: datetime | None = None) -> set[Node]:
     def label_refs(node: Node, labels: Labels) -> None:
         ns = node[1]
         for key, value in labels:
-            target = _label_target(ns, key, value)
+            target = _label_target(ns, key, value, v2)
             if target is not None:
                 edge(node, target)
                 continue
-            back = _back_target(ns, key, value)
+            back = _back_target(ns, key, value) if v2 else None
             if back is not None:
                 edge(back, node)  # kept while `back` is kept
 
     for img in meta.images:
         node: Node = ("image", img.namespace, img.name)
-        if not _expired(img.labels, now):
+        if not (v2 and _expired(img.labels, now)):
             roots.append(node)
         edge(node, content(img.namespace, img.target.digest))
         flat_edges.setdefault(node, []).append(content(img.namespace, img.target.digest))
@@ -96,7 +112,7 @@ def reachable(meta: MetaDB, now: datetime | None = None) -> set[Node]:
         held = [
             *(snapshot(lease.namespace, k) for k in lease.snapshots),
             *(content(lease.namespace, d) for d in lease.content),
-            *(("image", lease.namespace, n) for n in lease.images),
+            *(("image", lease.namespace, n) for n in (lease.images if v2 else ())),
         ]
         if any(k == _FLAT for k, _ in lease.labels):
             flat_roots.extend(held)
@@ -119,10 +135,10 @@ def _mark(start: Iterable[Node], edges: dict[Node, list[Node]], seen: set[Node])
     return seen
 
 
-def _label_target(ns: str, key: str, value: str) -> Node | None:
+def _label_target(ns: str, key: str, value: str, v2: bool) -> Node | None:
     if _named(key, _REF_CONTENT):
         return content(ns, value)
-    if _named(key, _REF_IMAGE):
+    if v2 and _named(key, _REF_IMAGE):
         return ("image", ns, value)
     if key.startswith(_REF_SNAPSHOT):
         snapshotter = key[len(_REF_SNAPSHOT) :].split("/", 1)[0]
@@ -151,11 +167,29 @@ def _named(key: str, prefix: str) -> bool:
 def _expired(labels: Labels, now: datetime) -> bool:
     for key, value in labels:
         if key == _EXPIRE:
-            try:
-                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                return False  # containerd ignores an invalid expiry
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            return now > when
+            when = parse_rfc3339(value)
+            return when is not None and now > when  # containerd ignores an invalid expiry
     return False
+
+
+def parse_rfc3339(value: str) -> datetime | None:
+    """`value` as Go's `time.Parse(time.RFC3339, value)` reads it (to the microsecond), or
+    None where Go refuses it (Python's `fromisoformat` takes more: spaces, basic format)."""
+    m = _RFC3339.fullmatch(value)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    fraction = m.group(7) or ""
+    zone = UTC
+    if m.group(8) != "Z":
+        zh, zm = int(m.group(10)), int(m.group(11))
+        if zh > 23 or zm > 59:
+            return None
+        offset = timedelta(hours=zh, minutes=zm)
+        zone = timezone(-offset if m.group(9) == "-" else offset)
+    try:
+        return datetime(
+            year, month, day, hour, minute, second, int(fraction[:6].ljust(6, "0")), zone
+        )
+    except ValueError:  # out of range: a 13th month, a 60th second…
+        return None

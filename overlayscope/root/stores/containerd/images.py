@@ -25,6 +25,7 @@ _INDEX_TYPES = {
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 UNPACKED_LABEL = f"containerd.io/gc.ref.snapshot.{SNAPSHOTTER}"
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+_MAX_INDEX_DEPTH = 8  # indexes within indexes: deeper is a loop or a hostile blob
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +56,26 @@ def _resolve(
     why = f"image {rec.namespace}/{rec.name}"
     manifest_digest: str | None = rec.target.digest
     doc = content.json(rec.target.digest, why)
-    if doc is not None and (
-        rec.target.media_type in _INDEX_TYPES or doc.get("mediaType") in _INDEX_TYPES
-    ):
+    media_type = rec.target.media_type
+    # An index may name indexes (an OCI layout's index.json kept by `ctr images import
+    # --index-name`, BuildKit's exports): containerd's images.Manifest walks down them all.
+    for _ in range(_MAX_INDEX_DEPTH):
+        if doc is None or not (media_type in _INDEX_TYPES or _is_index(doc)):
+            break
         manifest_digest = _pick_manifest(rec, doc, content, unpacked)
         doc = content.json(manifest_digest, why) if manifest_digest else None
+        media_type = ""
     config = doc.get("config") if isinstance(doc, dict) else None
     config_digest = config.get("digest") if isinstance(config, dict) else None
     if not isinstance(config_digest, str):
+        if doc is not None or manifest_digest is None:  # else: content.json said why
+            content.problems.append(
+                Problem(
+                    ProblemKind.BAD_METADATA,
+                    content.blob_path(manifest_digest or rec.target.digest),
+                    f"{why}: no image manifest with a config found for this platform",
+                )
+            )
         return ResolvedImage(rec, manifest_digest, None, "", (), (), (), None)
     cfg = content.json(config_digest, why)
     path = content.blob_path(config_digest)
@@ -114,6 +127,12 @@ def _pick_manifest(
             return str(m["digest"])
     present = [m for m in candidates if m["digest"] in content.blobs]
     return str(present[0]["digest"]) if present else None
+
+
+def _is_index(doc: dict[str, Any]) -> bool:
+    if doc.get("mediaType") in _INDEX_TYPES:
+        return True
+    return "mediaType" not in doc and "manifests" in doc and "config" not in doc
 
 
 def _platform(manifest: dict[str, Any]) -> tuple[str, str]:

@@ -11,10 +11,12 @@ records; a record that cannot be decoded is a problem, never an exception.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 
 from overlayscope.root.bbolt import BoltDB, BoltError, Bucket, go_time, read_settled, varint
 from overlayscope.root.problems import Problem, ProblemKind
+from overlayscope.root.records import lstat_or_none
 from overlayscope.root.stores.containerd.snapshotter import SNAPSHOTTER, read_labels
 
 PLUGIN_DIR = "io.containerd.metadata.v1.bolt"
@@ -96,11 +98,21 @@ class MetaDB:
     leases: list[LeaseRecord] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     readable: bool = True  # False when the DB could not be read at all
+    # `v1/version`: containerd's dbVersion, 3 for containerd 1.x, 4 since 2.0 (whose GC
+    # adds image expiry, image references and back references); None when absent.
+    version: int | None = None
 
 
 def read_meta(path: str, namespace: str | None = None) -> MetaDB:
     """Read meta.db at `path`: every namespace, or only `namespace`."""
     out = MetaDB(path=path)
+    st = lstat_or_none(path)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        out.readable = False
+        out.problems.append(
+            Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed")
+        )
+        return out
     try:
         settled = read_settled(path, lambda db: _read(db, path, namespace))
     except BoltError as exc:
@@ -127,7 +139,9 @@ def _read(db: BoltDB, path: str, only: str | None) -> MetaDB:
         return out
     for raw, value in v1.items():
         if not isinstance(value, Bucket):
-            continue  # `version`
+            if raw == b"version":
+                out.version = _version(value)
+            continue
         ns = _text(raw)
         if only is not None and ns != only:
             continue
@@ -204,6 +218,14 @@ def _namespace(out: MetaDB, ns: str, bkt: Bucket) -> None:
                 _time(rec, b"createdat"),
             )
         )
+
+
+def _version(raw: bytes) -> int | None:
+    try:
+        value = varint(raw)[0]  # binary.PutVarint, as metadata/db.go's encodeInt
+    except ValueError:
+        return None
+    return value if value >= 0 else None
 
 
 def _buckets(bkt: Bucket | None) -> list[tuple[str, Bucket]]:

@@ -11,12 +11,14 @@ keep a snapshot or a blob is `gc.reachable`'s mark; dirs no record names are orp
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from overlayscope.root.docker.containers import ContainerRecord as DockerContainer
 from overlayscope.root.docker.containers import read_containers
+from overlayscope.root.docker.graph import docker_build_cache
 from overlayscope.root.docker.volumes import read_volumes
 from overlayscope.root.model import (
     Blob,
@@ -63,6 +65,9 @@ _K8S_POD_NS = "io.kubernetes.pod.namespace"
 _K8S_CONTAINER = "io.kubernetes.container.name"
 # Names Docker 29 gives untagged images in containerd (moby's `imageDanglingPrefix`).
 _DANGLING = "moby-dangling@"
+# A name that is a digest alone (go-digest's registered algorithms): CRI's name for an
+# image by its config; `app:<40-hex git sha>` stays a tag.
+_BARE_DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
 
 
 def read_host(
@@ -94,19 +99,30 @@ class _Reader:
             else read_meta(self._meta_path())
         )
         snap = (
-            SnapshotterDB(path=os.path.join(self.root, SNAPSHOTTER_DIR))
+            SnapshotterDB(
+                path=os.path.join(self.root, SNAPSHOTTER_DIR), readable=False, complete=False
+            )
             if SNAPSHOTTER_DIR in blocked
             else read_snapshotter(os.path.join(self.root, SNAPSHOTTER_DIR))
         )
         content = (
-            ContentStore(path=os.path.join(self.root, CONTENT_DIR))
+            ContentStore(path=os.path.join(self.root, CONTENT_DIR), listed=False)
             if CONTENT_DIR in blocked
             else read_content(os.path.join(self.root, CONTENT_DIR))
         )
         self.problems += meta.problems + snap.problems
-        kept = gc.reachable(meta) if meta.readable and not meta.problems else None
+        # GC is predicted only on records that are whole and agree with the snapshotter's,
+        # in every namespace: damage must never make a layer or a blob look collectable.
+        graph = _Graph(meta, snap)
+        kept = (
+            gc.reachable(meta)
+            if meta.readable and not meta.problems and not graph.problems
+            else None
+        )
         if self.namespace is not None:
             meta = _only(meta, self.namespace)
+            graph = _Graph(meta, snap)
+        self.problems += graph.problems
         images = resolve_images(meta, content)
         docker = (
             read_containers(os.path.join(self.docker_root, "containers"))
@@ -122,7 +138,6 @@ class _Reader:
             engine="Docker (containerd image store)" if self.docker_root else "containerd",
             namespaces=tuple(meta.namespaces),
         )
-        graph = _Graph(meta, snap)
         host.images = self._images(images, graph)
         host.containers = self._containers(meta, graph, host.images, docker)
         if docker is not None:
@@ -134,12 +149,16 @@ class _Reader:
                 incomplete=docker.incomplete,
                 key_of={c.id: k for k, c in host.containers.items()},
             )
-            cache = os.path.join(self.docker_root, "buildkit")
-            st = lstat_or_none(cache)
-            host.build_cache = (cache,) if st is not None and stat.S_ISDIR(st.st_mode) else ()
+            host.build_cache = docker_build_cache(self.docker_root)
         host.layers = self._layers(snap, graph, host, kept)
-        host.blobs = _blobs(meta, content, kept, self.namespace)
-        self.problems += content.problems
+        host.blobs = _blobs(meta, content, kept, self.namespace, host.elsewhere)
+        host.owners_known = kept is not None and (docker is None or not docker.incomplete)
+        host.collect_hint = (
+            "containerd's garbage collector removes them at its next collection (after an "
+            "image, container or lease is deleted); by hand: `ctr -n NS snapshots rm KEY`, "
+            "`ctr -n NS content rm DIGEST`."
+        )
+        self.problems += content.problems + _blob_problems(meta, content, host.blobs)
         host.problems = list(dict.fromkeys(self.problems))
         for lid, found in self.attached.items():
             layer = host.layers.get(lid)
@@ -183,7 +202,9 @@ class _Reader:
             first = group[0]
             ns = first.record.namespace
             names = sorted(r.record.name for r in group)
-            tags = tuple(n for n in names if "@" not in n)
+            # CRI names an image by its config digest too (`sha256:<hex>`): an id, not a
+            # tag (containerd's ParseImageReferences keeps only tagged and digested names).
+            tags = tuple(n for n in names if "@" not in n and not _BARE_DIGEST.match(n))
             digests = tuple(n for n in names if "@" in n and not n.startswith(_DANGLING))
             layers = []
             for diff_id, chain_id, created_by in zip(
@@ -243,7 +264,8 @@ class _Reader:
             for lease in meta.leases
             if lease.namespace == DOCKER_NAMESPACE and lease.id in lease.snapshots
         }
-        stopped |= {(DOCKER_NAMESPACE, cid) for cid in configs}
+        if self.namespace in (None, DOCKER_NAMESPACE):
+            stopped |= {(DOCKER_NAMESPACE, cid) for cid in configs}
         for ns, cid in sorted(set(records) | stopped):
             rec = records.get((ns, cid))
             config = configs.get(cid) if ns == DOCKER_NAMESPACE else None
@@ -274,7 +296,8 @@ class _Reader:
         mounted: frozenset[str],
     ) -> Container:
         rw = graph.backend_of(ns, snapshot_key) if snapshot_key else None
-        if snapshot_key and rw is None:
+        # A record that names a backend the snapshotter lacks is the graph's problem.
+        if snapshot_key and rw is None and (ns, snapshot_key) not in graph.refs:
             self.problems.append(
                 Problem(
                     ProblemKind.MISSING_SNAPSHOT,
@@ -364,6 +387,7 @@ class _Reader:
             key = ref.key if ref else backend.key
             if self.namespace is not None and ns != self.namespace:
                 dirs.discard(backend.id)  # another namespace's: neither shown nor an orphan
+                host.elsewhere[snap.snapshot_dir(backend.id)] = f"namespace {ns}"
                 continue
             path = snap.snapshot_dir(backend.id)
             fs = os.path.join(path, "fs")
@@ -386,7 +410,11 @@ class _Reader:
                 collectable = kept is not None
             else:
                 collectable = kept is not None and gc.snapshot(ns, key) not in kept
-            st = lstat_or_none(fs)
+            # Only a dir the listing of snapshots/ found (no symlink on the way) is looked
+            # into: through a symlinked snapshots/, fs/ could be anywhere on the host.
+            st = lstat_or_none(fs) if backend.id in dirs else None
+            if backend.id in dirs:
+                self._check_content_dir(backend, fs, st)
             out[backend.id] = Layer(
                 id=backend.id,
                 path=path,
@@ -409,6 +437,10 @@ class _Reader:
                     f"containerd-{backend.id}-{key}" if committed and role is Role.IMAGE else None
                 ),
             )
+        if not snap.complete:
+            # Which snapshot a dir holds is in the snapshotter's records alone: with some
+            # lost, a dir no record names may be anyone's, so none is called an orphan.
+            return out
         for name in sorted(dirs - set(out), key=_numeric_first):
             path = snap.snapshot_dir(name)
             st = lstat_or_none(os.path.join(path, "fs"))
@@ -424,6 +456,20 @@ class _Reader:
             )
         return out
 
+    def _check_content_dir(
+        self, backend: BackendSnapshot, fs: str, st: os.stat_result | None
+    ) -> None:
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            return
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            problem = Problem(ProblemKind.SYMLINK_IN_ROOT, fs, "is a symlink; not followed")
+        else:
+            what = "is not a directory" if st is not None else "is missing"
+            problem = Problem(
+                ProblemKind.MISSING_DIFF, fs, f"snapshot {backend.name!r}: its fs/ {what}"
+            )
+        self._attach(backend.id, problem)
+
     def _attach(self, layer_id: str, problem: Problem) -> None:
         self.problems.append(problem)
         self.attached.setdefault(layer_id, []).append(problem)
@@ -438,6 +484,8 @@ class _Graph:
     refs: dict[tuple[str, str], SnapshotRecord] = field(default_factory=dict)
     ref_of_backend: dict[str, SnapshotRecord] = field(default_factory=dict)
     image_by_name: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Where the metadata and the snapshotter's records disagree.
+    problems: list[Problem] = field(default_factory=list)
     _key_of_id: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -446,7 +494,9 @@ class _Graph:
             self.ref_of_backend[s.name] = s
             backend = self.snap.snapshots.get(s.name)
             if backend is None:
-                self.meta.problems.append(
+                if not self.snap.readable:
+                    continue  # no records at all: that problem is the snapshotter DB's
+                self.problems.append(
                     Problem(
                         ProblemKind.MISSING_SNAPSHOT,
                         self.meta.path,
@@ -460,7 +510,7 @@ class _Graph:
             parent_ref = self.ref_of_backend.get(backend.parent) if backend.parent else None
             want = self.refs.get((s.namespace, s.parent)) if s.parent else None
             if want is not None and parent is not None and want.name != parent.name:
-                self.meta.problems.append(
+                self.problems.append(
                     Problem(
                         ProblemKind.LOWER_MISMATCH,
                         self.meta.path,
@@ -517,6 +567,8 @@ def _snapshot_key(ns: str, cid: str, rec: ContainerRecord | None, graph: _Graph)
     """
     if rec is not None and rec.snapshot_key:
         return rec.snapshot_key if rec.snapshotter == SNAPSHOTTER else None
+    if ns == DOCKER_NAMESPACE and graph.meta.readable:
+        return cid  # Docker 29 always prepares `<id>`: its absence is a problem
     return cid if graph.backend_of(ns, cid) is not None else None
 
 
@@ -564,10 +616,14 @@ def _state(
 
 
 def _blobs(
-    meta: MetaDB, content: ContentStore, kept: set[gc.Node] | None, only: str | None
+    meta: MetaDB,
+    content: ContentStore,
+    kept: set[gc.Node] | None,
+    only: str | None,
+    elsewhere: dict[str, str],
 ) -> dict[str, Blob]:
     """The content store's blob files; with `only`, those its namespace holds and those
-    no namespace holds."""
+    no namespace holds (the others' go to `elsewhere`)."""
     holders: dict[str, list[str]] = {}
     sizes: dict[str, int | None] = {}
     for b in meta.blobs:
@@ -577,12 +633,52 @@ def _blobs(
     for digest, path in content.blobs.items():
         namespaces = tuple(sorted(holders.get(digest, ())))
         if only is not None and namespaces and only not in namespaces:
+            elsewhere[path] = "namespace " + ", ".join(namespaces)
             continue
         # The file goes when no namespace's records keep it any more.
         collectable = kept is not None and all(
             gc.content(ns, digest) not in kept for ns in namespaces
         )
         out[path] = Blob(digest, path, sizes.get(digest), namespaces, collectable)
+    return out
+
+
+def _blob_problems(meta: MetaDB, content: ContentStore, shown: dict[str, Blob]) -> list[Problem]:
+    """Blob records whose file is missing, and blob files that are not what their record
+    says (a symlink; another size than the recorded one, so not the content of that digest).
+    Layer blobs are not hashed: that would read every compressed layer."""
+    if not content.listed:
+        return []  # the store's own problem says why nothing could be seen
+    out: list[Problem] = []
+    reported = {(p.kind, p.path) for p in content.problems}
+    holders: dict[str, set[str]] = {}
+    for b in meta.blobs:
+        if b.namespace in meta.namespaces:  # those of the namespaces shown
+            holders.setdefault(b.digest, set()).add(b.namespace)
+    for digest, namespaces in sorted(holders.items()):
+        path = content.blob_path(digest)
+        if digest not in content.blobs and (ProblemKind.MISSING_BLOB, path) not in reported:
+            out.append(
+                Problem(
+                    ProblemKind.MISSING_BLOB,
+                    path,
+                    f"recorded in {', '.join(sorted(namespaces))} but not in the store",
+                )
+            )
+    for blob in shown.values():
+        st = lstat_or_none(blob.path)
+        if st is None or blob.path in {path for _, path in reported}:
+            continue  # already reported when it was read
+        if stat.S_ISLNK(st.st_mode):
+            out.append(Problem(ProblemKind.SYMLINK_IN_ROOT, blob.path, "is a symlink; not read"))
+        elif blob.size is not None and st.st_size != blob.size:
+            out.append(
+                Problem(
+                    ProblemKind.BLOB_DIGEST_MISMATCH,
+                    blob.path,
+                    f"holds {st.st_size} bytes, its record {blob.size}: not its digest's content",
+                )
+            )
     return out
 
 
@@ -599,6 +695,7 @@ def _only(meta: MetaDB, namespace: str) -> MetaDB:
         leases=[lease for lease in meta.leases if lease.namespace == namespace],
         problems=meta.problems,
         readable=meta.readable,
+        version=meta.version,
     )
 
 

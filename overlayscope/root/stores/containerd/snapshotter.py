@@ -23,7 +23,7 @@ from overlayscope.root.bbolt import (
     varint,
 )
 from overlayscope.root.problems import Problem, ProblemKind
-from overlayscope.root.records import RecordError, list_dir, lstat_or_none
+from overlayscope.root.records import RecordError, _os_problem, lstat_or_none
 
 SNAPSHOTTER = "overlayfs"
 PLUGIN_DIR = "io.containerd.snapshotter.v1.overlayfs"
@@ -63,6 +63,10 @@ class SnapshotterDB:
     snapshots: dict[str, BackendSnapshot] = field(default_factory=dict)  # by backend key
     dirs: list[str] = field(default_factory=list)  # names under snapshots/
     problems: list[Problem] = field(default_factory=list)
+    readable: bool = True  # the records could be read (some may still be lost: `complete`)
+    # Every record was read: only then is a dir that no record names an orphan (a lost
+    # record would make its dir, perhaps a container's, look like one).
+    complete: bool = True
 
     def by_id(self) -> dict[str, BackendSnapshot]:
         return {s.id: s for s in self.snapshots.values()}
@@ -75,16 +79,24 @@ def read_snapshotter(path: str) -> SnapshotterDB:
     """Read `<containerd root>/io.containerd.snapshotter.v1.overlayfs`: records and dirs."""
     out = SnapshotterDB(path=path)
     db_path = os.path.join(path, "metadata.db")
-    if lstat_or_none(db_path) is None:
+    st = lstat_or_none(db_path)
+    if st is None:
         if lstat_or_none(path) is not None:
             out.problems.append(
                 Problem(ProblemKind.BAD_DATABASE, db_path, "missing: no snapshot records")
             )
+            out.readable = out.complete = False
+    elif stat.S_ISLNK(st.st_mode):
+        out.problems.append(
+            Problem(ProblemKind.SYMLINK_IN_ROOT, db_path, "is a symlink; not followed")
+        )
+        out.readable = out.complete = False
     else:
         try:
             settled = read_settled(db_path, lambda db: _read_records(db, db_path))
         except BoltError as exc:
             out.problems.append(Problem(ProblemKind.BAD_DATABASE, db_path, exc.message))
+            out.readable = out.complete = False
         else:
             records, problems = settled.value
             out.snapshots = records
@@ -93,13 +105,42 @@ def read_snapshotter(path: str) -> SnapshotterDB:
                 Problem(ProblemKind.BAD_DATABASE, db_path, _page_detail(p.page, p.detail))
                 for p in settled.problems
             ]
+            out.complete = not out.problems
     snapshots_dir = os.path.join(path, "snapshots")
     try:
-        out.dirs = [n for n in list_dir(snapshots_dir) if _is_real_dir(snapshots_dir, n, out)]
+        out.dirs = [
+            n for n in list_dir_noatime(snapshots_dir) if _is_real_dir(snapshots_dir, n, out)
+        ]
     except RecordError as exc:
         if lstat_or_none(snapshots_dir) is not None:
             out.problems.append(exc.problem)
     return out
+
+
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def list_dir_noatime(path: str) -> list[str]:
+    """`records.list_dir` (names in a dir that is not a symlink; RecordError when it cannot
+    be read), reading the dir with O_NOATIME: listing the store's dirs must not change their
+    access times on a live host (the kernel refuses the flag to a non-owner: then without)."""
+    st = lstat_or_none(path)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise RecordError(Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed"))
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(path, flags | _O_NOATIME)
+        except PermissionError:
+            fd = os.open(path, flags)
+    except OSError as exc:
+        raise RecordError(_os_problem(path, exc)) from None
+    try:
+        return sorted(os.listdir(fd))
+    except OSError as exc:
+        raise RecordError(_os_problem(path, exc)) from None
+    finally:
+        os.close(fd)
 
 
 def _is_real_dir(base: str, name: str, out: SnapshotterDB) -> bool:
