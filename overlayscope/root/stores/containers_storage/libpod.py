@@ -21,7 +21,7 @@ from overlayscope.root.records import lstat_or_none
 _STATES = {
     0: "unknown",
     1: "created",  # configured: created in the DB, not yet in the runtime
-    2: "created",
+    2: "initialized",  # created in the OCI runtime, not started (`podman init`)
     3: "running",
     4: "stopped",
     5: "paused",
@@ -38,6 +38,8 @@ class PodmanContainer:
     name: str
     state: str
     image_name: str | None
+    image_id: str | None  # rootfsImageID: the image's id (hex)
+    mount_point: str | None  # where its root is mounted, while it is (`<layer>/merged`)
     log_path: str | None
     created: str | None
     started: str | None
@@ -51,12 +53,19 @@ class PodmanState:
     containers: dict[str, PodmanContainer] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     present: bool = False  # the state DB exists and could be read
+    exists: bool = False  # Podman keeps a state DB here (bolt, or Podman 5's SQLite): its store
 
 
 def read_podman_state(root: str) -> PodmanState:
     """Podman's container state under graph root `root`, if there is a bolt state DB."""
     path = os.path.join(root, "libpod", "bolt_state.db")
     out = PodmanState(path)
+    # Podman 5 keeps its SQLite DB in the static dir (libpod/), or in the graph root itself
+    # when the static dir was configured (libpod/sqlite_state_internal.go).
+    out.exists = any(
+        lstat_or_none(os.path.join(root, *rel)) is not None
+        for rel in (("libpod", "bolt_state.db"), ("libpod", "db.sql"), ("db.sql",))
+    )
     if lstat_or_none(path) is None:
         return out
     try:
@@ -94,6 +103,8 @@ def _read(db: BoltDB, path: str) -> tuple[dict[str, PodmanContainer], list[Probl
             name=_str(config.get("name")) or "",
             state=_STATES.get(number, "unknown") if isinstance(number, int) else "unknown",
             image_name=_str(config.get("rootfsImageName")),
+            image_id=_str(config.get("rootfsImageID")),
+            mount_point=_str(state.get("mountPoint")) or None,
             log_path=_str(config.get("logPath")),
             created=_str(config.get("createdTime")),
             started=_time(state.get("startedTime")),

@@ -10,6 +10,8 @@ There is no init layer: Podman writes its runtime files (/etc/hosts, /etc/hostna
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 from dataclasses import replace
@@ -29,7 +31,7 @@ from overlayscope.root.model import (
 from overlayscope.root.mounts import overlay_upper_dirs
 from overlayscope.root.oci import HistoryEntry, chain_ids, layer_history, parse_history
 from overlayscope.root.problems import Problem, ProblemKind
-from overlayscope.root.records import lstat_or_none
+from overlayscope.root.records import RecordError, list_dir, lstat_or_none, read_bytes
 from overlayscope.root.stores.containers_storage.libpod import (
     PodmanContainer,
     PodmanState,
@@ -39,12 +41,12 @@ from overlayscope.root.stores.containers_storage.records import (
     ImageRecord,
     StoreRecords,
     big_data_path,
-    read_json_file,
     read_records,
 )
 from overlayscope.root.stores.overlay2.dirs import SHORT_LINK_DIR, Overlay2Store, read_overlay2
 
 DRIVER = "overlay"
+MAX_CONFIG_BYTES = 8 << 20  # an image config is a few KB; containers/image caps them at 4 MiB
 # libpod's `initInodes`: what Podman puts in a container's layer for the runtime, and
 # `podman diff` leaves out (libpod/diff.go; /run/podman-init is define.ContainerInitPath).
 RUNTIME_FILES = (
@@ -74,18 +76,29 @@ def read_host(root: str, *, run_root: str | None = None) -> Host:
         store=Store.CONTAINERS_STORAGE,
         size_rule=SizeRule.APPARENT,
         change_rule=ChangeRule.UPPER,
-        engine="Podman" if podman.present else "containers/storage",
+        engine="Podman" if podman.exists else "containers/storage",
     )
     host.problems += records.problems + dirs.problems + podman.problems
-    host.images = _images(records, host.problems)
-    host.containers = _containers(records, podman, host)
+    host.images = _images(records, dirs, host.problems)
+    host.containers = _containers(records, dirs, podman, host)
     host.layers = _layers(records, dirs, host)
     host.volumes = _volumes(root, podman, host)
+    # Lost container records are found again in Podman's own DB when it is whole.
+    host.owners_known = (
+        records.layers_readable
+        and records.images_complete
+        and (records.containers_complete or (podman.present and not podman.problems))
+    )
+    host.collect_hint = (
+        "containers/storage removes an incomplete layer on its next start; a layer no image "
+        "or container uses is what an interrupted pull or build left: `podman image prune` "
+        "does not see it, `podman system reset` (everything) or removing the layer does."
+    )
     return host
 
 
 def _chain(records: StoreRecords, top: str | None) -> list[str]:
-    """Layer ids from `top` down its parents, top → bottom (cycle-safe)."""
+    """Layer ids from `top` down its parents' records, top → bottom (cycle-safe)."""
     out: list[str] = []
     seen: set[str] = set()
     while top is not None and top not in seen:
@@ -98,13 +111,33 @@ def _chain(records: StoreRecords, top: str | None) -> list[str]:
     return out
 
 
-def _images(records: StoreRecords, problems: list[Problem]) -> dict[str, Image]:
+def _stack(records: StoreRecords, dirs: Overlay2Store, top: str | None) -> list[str]:
+    """The layers of a stack from `top` down, top → bottom: the records' parent chain and,
+    from a layer without a record, that dir's own `lower` (what the kernel would mount).
+    A layer named but without record or dir is kept: the stack is then known incomplete."""
+    out = _chain(records, top)
+    below = records.layers[out[-1]].parent if out else top
+    if below is None or below in out:
+        return out
+    out.append(below)
+    d = dirs.dirs.get(below)
+    if d is not None:
+        out += [lid for lid in d.lower if lid not in out]
+    return out
+
+
+def _images(
+    records: StoreRecords, dirs: Overlay2Store, problems: list[Problem]
+) -> dict[str, Image]:
     by_top = {i.top_layer: i for i in records.images.values() if i.top_layer}
+    known = {lid: r.diff_digest for lid, r in records.layers.items()}
     out: dict[str, Image] = {}
     for rec in records.images.values():
-        layer_ids = list(reversed(_chain(records, rec.top_layer)))  # bottom → top
         config = _config(records.root, rec, problems)
         diff_ids = _diff_ids(config)
+        found = list(reversed(_stack(records, dirs, rec.top_layer)))  # bottom → top
+        # Layers the config names beneath what the records and dirs lead to: unknown ones.
+        layer_ids: list[str | None] = [None] * (len(diff_ids) - len(found)) + list(found)
         history: tuple[HistoryEntry, ...] = (
             parse_history(
                 config.get("history"),
@@ -114,17 +147,21 @@ def _images(records: StoreRecords, problems: list[Problem]) -> dict[str, Image]:
             if config
             else ()
         )
-        # Chain ids from the config when it matches the layers, else from the records.
-        recorded = [records.layers[lid].diff_digest or "" for lid in layer_ids]
+        # Diff ids from the config when it matches the layers, else from the records.
+        recorded = [known.get(lid) if lid else None for lid in layer_ids]
         diffs = diff_ids if len(diff_ids) == len(layer_ids) else recorded
-        chains = chain_ids(diffs) if all(diffs) else ["sha256:" + lid for lid in layer_ids]
+        chains = (
+            chain_ids([d or "" for d in diffs])
+            if all(diffs)
+            else ["sha256:" + (lid or "") for lid in layer_ids]
+        )
         created_by = layer_history(history, len(layer_ids))
         layers = tuple(
             ImageLayer(
                 id=lid,
                 chain_id=chain,
-                diff_id=diff,
-                size=records.layers[lid].diff_size,
+                diff_id=diff or "",
+                size=records.layers[lid].diff_size if lid in records.layers else None,
                 created_by=by,
             )
             for lid, chain, diff, by in zip(layer_ids, chains, diffs, created_by, strict=True)
@@ -155,18 +192,58 @@ def _images(records: StoreRecords, problems: list[Problem]) -> dict[str, Image]:
             path=big_data_path(records.root, rec.id, "sha256:" + rec.id),
             store=Store.CONTAINERS_STORAGE,
             config_digest="sha256:" + rec.id,
-            extra_size=sum(size for _, size in rec.big_data),
+            extra_size=_big_data_size(records.root, rec),
         )
         out[image.key] = image
     return out
 
 
 def _config(root: str, rec: ImageRecord, problems: list[Problem]) -> dict[str, object] | None:
+    """The image's config (its big-data item named by its id), checked against that id:
+    containers/storage names an image by its config's digest."""
     key = "sha256:" + rec.id
-    if key not in dict(rec.big_data):
+    if rec.big_data is not None and key not in dict(rec.big_data):
         return None  # an image made without a config (rare): its layers are still read
-    value = read_json_file(big_data_path(root, rec.id, key), problems)
-    return value if isinstance(value, dict) else None
+    path = big_data_path(root, rec.id, key)
+    try:
+        raw = read_bytes(path, MAX_CONFIG_BYTES)
+    except RecordError as exc:
+        problems.append(exc.problem)
+        return None
+    if hashlib.sha256(raw).hexdigest() != rec.id:
+        problems.append(
+            Problem(
+                ProblemKind.IMAGE_DIGEST_MISMATCH,
+                path,
+                f"the config's sha256 is not image {rec.id[:12]}'s id: it was edited",
+            )
+        )
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        problems.append(Problem(ProblemKind.BAD_METADATA, path, f"invalid JSON: {exc}"))
+        return None
+    if not isinstance(value, dict):
+        problems.append(Problem(ProblemKind.BAD_METADATA, path, "not a JSON object"))
+        return None
+    return value
+
+
+def _big_data_size(root: str, rec: ImageRecord) -> int:
+    """The bytes of an image's big data, which podman counts in its size: as recorded, or
+    (sizes unreadable) the items' files in `overlay-images/<id>/`, each as large as its data."""
+    if rec.big_data is not None:
+        return sum(size for _, size in rec.big_data)
+    try:
+        entries = list_dir(os.path.join(root, "overlay-images", rec.id))
+    except RecordError:
+        return 0
+    total = 0
+    for name in entries:
+        st = lstat_or_none(os.path.join(root, "overlay-images", rec.id, name))
+        if st is not None and stat.S_ISREG(st.st_mode):
+            total += st.st_size
+    return total
 
 
 def _diff_ids(config: dict[str, object] | None) -> list[str]:
@@ -182,20 +259,22 @@ def _repo(name: str) -> str:
     return name.rsplit(":", 1)[0] if ":" in last[-1] else name
 
 
-def _containers(records: StoreRecords, podman: PodmanState, host: Host) -> dict[str, Container]:
+def _containers(
+    records: StoreRecords, dirs: Overlay2Store, podman: PodmanState, host: Host
+) -> dict[str, Container]:
     mounted_uppers = overlay_upper_dirs()
+    index = os.path.join(records.root, "overlay-containers", "containers.json")
+    runtime_files = RUNTIME_FILES if podman.exists else ()
     users: dict[str, list[str]] = {}
     out: dict[str, Container] = {}
     for rec in records.containers.values():
         pod: PodmanContainer | None = podman.containers.get(rec.id)
-        layer = records.layers.get(rec.layer)
-        image_layers = tuple(_chain(records, layer.parent)) if layer else ()
         image = host.images.get("sha256:" + rec.image)
-        if layer is None:
+        if rec.layer not in records.layers:
             host.problems.append(
                 Problem(
                     ProblemKind.CONTAINER_WITHOUT_MOUNT,
-                    os.path.join(records.root, "overlay-containers", "containers.json"),
+                    index,
                     f"container {rec.id[:12]}: its layer {rec.layer[:12]} has no record",
                 )
             )
@@ -219,20 +298,71 @@ def _containers(records: StoreRecords, podman: PodmanState, host: Host) -> dict[
             layer=rec.layer,
             init_layer=None,
             image_chain_id=image.top_chain_id if image is not None else None,
-            image_layers=image_layers,
+            image_layers=tuple(_stack(records, dirs, rec.layer)[1:]),
             log_path=log,
             path=os.path.join(records.root, "overlay-containers", rec.id),
             store=Store.CONTAINERS_STORAGE,
             image_ref=(pod.image_name if pod else None) or _meta_str(rec.metadata, "image-name"),
             logs=_logs(records.root, rec.id, log),
-            runtime_files=RUNTIME_FILES if podman.present else (),
+            runtime_files=runtime_files,
         )
         out[c.key] = c
+    for pod in podman.containers.values():
+        if pod.id in records.containers or not pod.image_id:
+            continue  # listed; or run on a --rootfs dir, outside containers/storage
+        # Podman knows it, containers/storage has no (readable) record of it: keep it, so
+        # that its image and, while mounted, its layer are still seen in use.
+        host.problems.append(
+            Problem(
+                ProblemKind.CONTAINER_WITHOUT_MOUNT,
+                podman.path,
+                f"container {pod.id[:12]} ({pod.name}): "
+                "containers.json has no readable record of it",
+            )
+        )
+        layer = _mounted_layer(records, dirs, pod.mount_point)
+        image = host.images.get("sha256:" + pod.image_id) if pod.image_id else None
+        c = Container(
+            id=pod.id,
+            name=pod.name,
+            image_id="sha256:" + pod.image_id if pod.image_id else "",
+            state=pod.state,
+            created=pod.created,
+            started_at=pod.started,
+            finished_at=pod.finished,
+            layer=layer,
+            init_layer=None,
+            image_chain_id=image.top_chain_id if image is not None else None,
+            image_layers=tuple(_stack(records, dirs, layer)[1:]) if layer else (),
+            log_path=pod.log_path,
+            path=podman.path,
+            store=Store.CONTAINERS_STORAGE,
+            image_ref=pod.image_name,
+            logs=_logs(records.root, pod.id, pod.log_path),
+            runtime_files=runtime_files,
+        )
+        out[c.key] = c
+    for c in out.values():
         users.setdefault(c.image_key, []).append(c.key)
     for key, keys in users.items():
         if key in host.images:
             host.images[key] = replace(host.images[key], containers=tuple(sorted(keys)))
     return out
+
+
+def _mounted_layer(
+    records: StoreRecords, dirs: Overlay2Store, mount_point: str | None
+) -> str | None:
+    """The layer whose `merged/` Podman recorded as a container's mount point, if it is one
+    of this store's (`<graph root>/overlay/<id>/merged` on the host it ran on: compared by
+    its last components, so that a copied store is read the same)."""
+    if not mount_point:
+        return None
+    parts = os.path.normpath(mount_point).split(os.sep)
+    if len(parts) < 3 or parts[-1] != "merged" or parts[-3] != DRIVER:
+        return None
+    lid = parts[-2]
+    return lid if lid in records.layers or lid in dirs.dirs else None
 
 
 def _layers(records: StoreRecords, dirs: Overlay2Store, host: Host) -> dict[str, Layer]:
@@ -259,21 +389,36 @@ def _layers(records: StoreRecords, dirs: Overlay2Store, host: Host) -> dict[str,
                     f"layer {missing.id[:12]}: no overlay/{missing.id}",
                 )
             )
+    for child in records.layers.values():
+        parent = child.parent
+        if parent and parent not in records.layers and parent not in records.malformed_layers:
+            host.problems.append(
+                Problem(
+                    ProblemKind.MISSING_PARENT,
+                    index,
+                    f"layer {child.id[:12]}: its parent {parent[:12]} has no record",
+                )
+            )
+    referenced = _referenced(records, dirs, host, used)
+    # "No image or container uses it" can be said only when every record was read.
+    complete = records.images_complete and records.containers_complete
     out: dict[str, Layer] = {}
     for dir_id, d in sorted(dirs.dirs.items()):
         rec = records.layers.get(dir_id)
         problems: list[Problem] = []
         container = owner.get(dir_id)
-        if rec is None:
-            # Without readable records nobody can say a dir is unreferenced.
-            role = Role.ORPHAN if records.layers_readable else Role.IMAGE
-        elif container is not None:
-            role = Role.RW
+        if container is not None:
+            role = Role.RW  # even if its layer record is lost: a container's record names it
+        elif rec is None and records.layers_readable and dir_id not in referenced:
+            role = Role.ORPHAN
         else:
+            # An image layer, or one whose record is unreadable but that something uses.
             role = Role.IMAGE
         if rec is not None:
             want = _chain(records, rec.parent)
-            if list(d.lower) != want:
+            # Records that break off (a parent's record unreadable) say nothing about `lower`.
+            whole = records.layers[want[-1]].parent is None if want else rec.parent is None
+            if whole and list(d.lower) != want:
                 problems.append(
                     Problem(
                         ProblemKind.LOWER_MISMATCH,
@@ -316,13 +461,30 @@ def _layers(records: StoreRecords, dirs: Overlay2Store, host: Host) -> dict[str,
             # incomplete one: containers/storage's own clean-up would remove it.
             collectable=rec is not None
             and role is Role.IMAGE
-            and (rec.incomplete or dir_id not in used),
+            and (rec.incomplete or (complete and dir_id not in used)),
             cache_key=dir_id
             if rec is not None and role is Role.IMAGE and not rec.incomplete
             else None,
             problems=tuple(p for p in dirs.problems if _inside(p.path, d.path)) + tuple(problems),
         )
     return out
+
+
+def _referenced(records: StoreRecords, dirs: Overlay2Store, host: Host, used: set[str]) -> set[str]:
+    """Layer ids something references: a record (well-formed or not) names it, as a layer,
+    a parent, an image's or a container's layer; or a dir so referenced has it beneath it in
+    its `lower`. A dir outside this set is an orphan."""
+    named = set(records.layers) | records.malformed_layers | records.named_layers | used
+    named.update(r.parent for r in records.layers.values() if r.parent)
+    named.update(c.layer for c in host.containers.values() if c.layer)
+    pending = list(named)
+    while pending:
+        d = dirs.dirs.get(pending.pop())
+        for lid in d.lower if d is not None else ():
+            if lid not in named:
+                named.add(lid)
+                pending.append(lid)
+    return named
 
 
 def _volumes(root: str, podman: PodmanState, host: Host) -> dict[str, Volume]:

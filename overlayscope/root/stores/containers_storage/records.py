@@ -15,8 +15,9 @@ import base64
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import MissingRecord, RecordError, read_bytes
@@ -44,7 +45,7 @@ class ImageRecord:
     names: tuple[str, ...]
     top_layer: str | None
     created: str | None
-    big_data: tuple[tuple[str, int], ...]  # (name, size)
+    big_data: tuple[tuple[str, int], ...] | None  # (name, size); None: sizes unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,13 @@ class StoreRecords:
     mounted: dict[str, str] = field(default_factory=dict)  # layer id → mount point (run root)
     problems: list[Problem] = field(default_factory=list)
     layers_readable: bool = True  # False: nobody can say which layer dirs are unreferenced
+    # Every image / container record was read: "no image (container) uses it" can be said.
+    images_complete: bool = True
+    containers_complete: bool = True
+    # Ids of records skipped for their shape (wrongly typed fields): their dirs are not
+    # unreferenced, only unreadable. Layer ids, and the layers other records name.
+    malformed_layers: set[str] = field(default_factory=set)
+    named_layers: set[str] = field(default_factory=set)
 
 
 def read_records(root: str, run_root: str | None) -> StoreRecords:
@@ -73,27 +81,30 @@ def read_records(root: str, run_root: str | None) -> StoreRecords:
     out = StoreRecords(root)
     path = os.path.join(root, "overlay-layers", "layers.json")
     items = _array(path, out)
-    if items is None:
-        out.layers_readable = False
-    for item in items or ():
-        rec = _layer(item)
-        if rec is None:
-            out.problems.append(Problem(ProblemKind.BAD_METADATA, path, _bad(item, "layer")))
+    out.layers_readable = items is not None
+    layers, _ = _parse(items, _layer, _LAYER_FIELDS, "layer", path, out.problems)
+    for item, layer in layers:
+        if layer is None:
+            out.malformed_layers.update(_ids_in(item, ("id", "parent")))
         else:
-            out.layers[rec.id] = rec
+            out.layers[layer.id] = layer
     path = os.path.join(root, "overlay-images", "images.json")
-    for item in _array(path, out) or ():
-        image = _image(item)
-        if image is None:
-            out.problems.append(Problem(ProblemKind.BAD_METADATA, path, _bad(item, "image")))
-        else:
+    items = _array(path, out)
+    images, clean = _parse(items, _image, _IMAGE_FIELDS, "image", path, out.problems)
+    out.images_complete = items is not None and clean
+    for item, image in images:
+        out.named_layers.update(_ids_in(item, ("layer",)))
+        if image is not None:
             out.images[image.id] = image
     path = os.path.join(root, "overlay-containers", "containers.json")
-    for item in _array(path, out) or ():
-        c = _container(item)
-        if c is None:
-            out.problems.append(Problem(ProblemKind.BAD_METADATA, path, _bad(item, "container")))
-        else:
+    items = _array(path, out)
+    containers, clean = _parse(
+        items, _container, _CONTAINER_FIELDS, "container", path, out.problems
+    )
+    out.containers_complete = items is not None and clean
+    for item, c in containers:
+        out.named_layers.update(_ids_in(item, ("layer",)))
+        if c is not None:
             out.containers[c.id] = c
     if run_root is not None:
         path = os.path.join(run_root, "overlay-layers", "mountpoints.json")
@@ -103,29 +114,49 @@ def read_records(root: str, run_root: str | None) -> StoreRecords:
     return out
 
 
+_R = TypeVar("_R")
+
+
+def _parse(
+    items: list[Any] | None,
+    parse: Callable[[Any], _R | None],
+    fields: dict[str, Callable[[Any], bool]],
+    what: str,
+    path: str,
+    problems: list[Problem],
+) -> tuple[list[tuple[Any, _R | None]], bool]:
+    """Each record with what `parse` made of it (None: skipped), and whether every one was
+    as containers/storage writes it. A record skipped, or with fields of another shape
+    (read as absent), is a problem."""
+    out: list[tuple[Any, _R | None]] = []
+    clean = True
+    for item in items or ():
+        parsed = parse(item)
+        wrong = (
+            [k for k, ok in fields.items() if item.get(k) is not None and not ok(item[k])]
+            if isinstance(item, dict)
+            else []
+        )
+        if parsed is None:
+            detail = _bad(item, what) + (f" (wrongly typed: {', '.join(wrong)})" if wrong else "")
+            problems.append(Problem(ProblemKind.BAD_METADATA, path, detail))
+        elif wrong:
+            detail = (
+                f"{what} record {repr(item.get('id'))[:80]}: wrongly typed "
+                f"{', '.join(wrong)}, read as absent"
+            )
+            problems.append(Problem(ProblemKind.BAD_METADATA, path, detail))
+        clean = clean and parsed is not None and not wrong
+        out.append((item, parsed))
+    return out, clean
+
+
 def big_data_path(root: str, image_id: str, name: str) -> str:
     """Where containers/storage keeps an image's big-data item `name`."""
     # containers/storage's makeBigDataBaseName: kept as is only if made of [.0-9a-z].
     plain = bool(name) and all(ch == "." or "0" <= ch <= "9" or "a" <= ch <= "z" for ch in name)
     file = name if plain else "=" + base64.standard_b64encode(name.encode()).decode()
     return os.path.join(root, "overlay-images", image_id, file)
-
-
-def read_json_file(path: str, problems: list[Problem], limit: int = 8 << 20) -> Any:
-    """A JSON document from a record file; None (and a problem) when it cannot be read."""
-    try:
-        raw = read_bytes(path, limit)
-    except MissingRecord:
-        problems.append(Problem(ProblemKind.BAD_METADATA, path, "missing"))
-        return None
-    except RecordError as exc:
-        problems.append(exc.problem)
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        problems.append(Problem(ProblemKind.BAD_METADATA, path, f"invalid JSON: {exc}"))
-        return None
 
 
 def _array(path: str, out: StoreRecords) -> list[Any] | None:
@@ -174,13 +205,11 @@ def _image(item: Any) -> ImageRecord | None:
         return None
     top = item.get("layer")
     sizes = item.get("big-data-sizes")
-    big: list[tuple[str, int]] = []
-    if isinstance(sizes, dict):
-        big = [
-            (k, v)
-            for k, v in sizes.items()
-            if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
-        ]
+    big: tuple[tuple[str, int], ...] | None = ()
+    if isinstance(sizes, dict) and _is_sizes(sizes):
+        big = tuple(sorted(sizes.items()))
+    elif sizes is not None:
+        big = None
     digest = item.get("digest")
     return ImageRecord(
         id=item["id"],
@@ -188,7 +217,7 @@ def _image(item: Any) -> ImageRecord | None:
         names=_strings(item.get("names")),
         top_layer=top if _is_id(top) else None,
         created=_str(item.get("created")),
-        big_data=tuple(sorted(big)),
+        big_data=big,
     )
 
 
@@ -214,6 +243,40 @@ def _container(item: Any) -> ContainerRecord | None:
     )
 
 
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_sizes(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and _is_size(v) for k, v in value.items()
+    )
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, str) and bool(_DIGEST.match(value))
+
+
+def _is_metadata(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return isinstance(json.loads(value), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _ids_in(item: Any, keys: tuple[str, ...]) -> set[str]:
+    """The well-formed layer ids a record names under `keys`, whatever its other fields."""
+    if not isinstance(item, dict):
+        return set()
+    return {str(item[k]) for k in keys if _is_id(item.get(k))}
+
+
 def _is_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_ID.match(value))
 
@@ -230,3 +293,24 @@ def _bad(item: Any, what: str) -> str:
     ident = item.get("id") if isinstance(item, dict) else None
     shown = repr(ident)[:80] if ident is not None else f"a {type(item).__name__}"
     return f"{what} record {shown} is not what containers/storage writes; skipped"
+
+
+# The optional fields read here, and the shape containers/storage writes them in.
+_LAYER_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "parent": _is_id,
+    "names": _is_strings,
+    "diff-digest": _is_digest,
+    "diff-size": _is_size,
+    "flags": lambda v: isinstance(v, dict),
+}
+_IMAGE_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "layer": _is_id,
+    "names": _is_strings,
+    "digest": _is_digest,
+    "big-data-sizes": _is_sizes,
+}
+_CONTAINER_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "image": lambda v: v == "" or _is_id(v),
+    "names": _is_strings,
+    "metadata": _is_metadata,
+}
