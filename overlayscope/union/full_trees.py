@@ -7,14 +7,21 @@ full tree with another beneath it is turned into what it changed:
 
 - an entry is its own when the layer beneath has nothing at that path, another kind of
   entry there, or (regular files) another inode — an unchanged file is the very inode
-  beneath, hard-linked — or (dirs, symlinks, devices, which the copy makes anew) another
-  mode or owner, or another mtime (dirs), target (symlinks) or device number;
+  beneath, hard-linked — or (dirs, symlinks, devices, which the copy makes anew with the
+  same mode, owner and mtime) another mode, owner or mtime, or another target (symlinks)
+  or device number;
 - a path of the layer beneath that this one lacks, under a dir it keeps, is deleted: a
   whiteout is made for it (made here, not found on disk);
 - the dirs on the way to any of these are kept, so that lookups reach them.
 
 The bottom full tree is its own diff. The merged view of the derived stack is exactly the
 top full tree; what changes is only which layer each entry is attributed to.
+
+A container's rw layer is an upper dir over the image's top full tree alone (`lower-id`),
+not over its init layer: its `upper/` began as a copy of the init layer's (moby `Create`).
+So an init-layer entry the rw `upper/` lacks was deleted there — with no whiteout on disk,
+since nothing beneath it in the real mount held it (`rm /.dockerenv`). A whiteout is made
+for it in the rw layer, as for a full tree, so that the init layer cannot bring it back.
 """
 
 from __future__ import annotations
@@ -30,15 +37,44 @@ _WHITEOUT_MODE = stat.S_IFCHR  # a 0/0 character device, as overlayfs writes one
 
 def as_diffs(layers: Sequence[StackLayer], full_trees: set[str]) -> list[StackLayer]:
     """`layers` (top → bottom), each full tree (by id in `full_trees`) with another full
-    tree beneath it replaced by the diff between the two."""
+    tree beneath it replaced by the diff between the two, and an upper dir copied from
+    the upper dir beneath it (a rw layer over its init layer) given whiteouts for what it
+    no longer holds."""
     out = list(layers)
     for i, layer in enumerate(layers):
         if layer.id not in full_trees:
+            if copied_from_below(layers, i, full_trees):
+                out[i] = StackLayer(layer.id, layer.role, cover(layer.index, layers[i + 1].index))
             continue
         below = next((b for b in layers[i + 1 :] if b.id in full_trees), None)
         if below is not None:
             out[i] = StackLayer(layer.id, layer.role, derive_diff(layer.index, below.index))
     return out
+
+
+def copied_from_below(layers: Sequence[StackLayer], i: int, full_trees: set[str]) -> bool:
+    """Whether layer `i` is an upper dir over another upper dir that stands on a full tree:
+    the legacy driver mounts the top one over that full tree alone, its content a copy of
+    the one beneath (a rw layer and its init layer)."""
+    return (
+        i + 2 < len(layers)
+        and layers[i + 1].id not in full_trees
+        and layers[i + 2].id in full_trees
+    )
+
+
+def cover(upper: LayerIndex, copied: LayerIndex) -> LayerIndex:
+    """The upper dir `upper`, made from a copy of `copied`, with a whiteout for every path
+    of `copied` it lacks under a plain dir it keeps (under an opaque dir, or under a dir
+    it lacks too, nothing more is needed)."""
+    entries = {entry.path: entry for entry in upper}
+    for old in copied:
+        if old.path == "/" or upper.get(old.path) is not None:
+            continue
+        parent = upper.get(parent_of(old.path))
+        if parent is not None and parent.kind is Kind.DIR:
+            entries[old.path] = _whiteout(old)
+    return _index(upper, entries)
 
 
 def derive_diff(upper: LayerIndex, lower: LayerIndex) -> LayerIndex:
@@ -71,6 +107,11 @@ def derive_diff(upper: LayerIndex, lower: LayerIndex) -> LayerIndex:
         if parent is None or not parent.kind.is_dir:
             continue  # its dir went too (one whiteout there), or became a file
         keep(_whiteout(old))
+    return _index(upper, entries)
+
+
+def _index(upper: LayerIndex, entries: dict[str, Entry]) -> LayerIndex:
+    """A diff index of `entries`, in `upper`'s content dir, with its problems."""
     children: dict[str, list[str]] = {}
     for path in entries:
         if path != "/":
@@ -82,18 +123,18 @@ def derive_diff(upper: LayerIndex, lower: LayerIndex) -> LayerIndex:
 
 def _same(new: Entry, old: Entry) -> bool:
     """Whether `new` is `old` as the copy beneath left it: a regular file hard-linked (the
-    very inode), a dir, symlink or device made anew with the same facts."""
+    very inode), a dir, symlink or device made anew with the same facts. The copy keeps
+    every mtime (symlinks' too), so a symlink a step re-made with the same target is that
+    step's: its tar carries it, as `docker diff` compares mtimes of non-dirs."""
     if new.kind is not old.kind:
         return False
     if new.kind is Kind.FILE:
         return new.ino == old.ino
-    if (new.mode, new.uid, new.gid) != (old.mode, old.uid, old.gid):
+    if (new.mode, new.uid, new.gid, new.mtime_ns) != (old.mode, old.uid, old.gid, old.mtime_ns):
         return False
-    if new.kind.is_dir:
-        return new.mtime_ns == old.mtime_ns
     if new.kind is Kind.SYMLINK:
         return new.target == old.target
-    return new.rdev == old.rdev
+    return new.kind.is_dir or new.rdev == old.rdev
 
 
 def _whiteout(old: Entry) -> Entry:

@@ -38,7 +38,7 @@ def read_host(root: str) -> Host:
 
 def read_dirs(path: str) -> GraphDirs:
     """Every `overlay/<id>/` dir: a full tree (`root/`) or an upper dir over `lower-id`."""
-    out = GraphDirs(path=path)
+    out = GraphDirs(path=path, lower_file="lower-id")
     try:
         names = list_dir(path)
     except RecordError as exc:
@@ -89,22 +89,38 @@ def _dir(dir_id: str, dir_path: str, problems: list[Problem]) -> GraphDir:
             merged=False,
             full_tree=True,
         )
+    lower_id = os.path.join(dir_path, "lower-id")
+    has_upper = is_dir("upper")
+    if not has_upper and lstat_or_none(lower_id) is None:
+        # An image layer's dir keeps nothing but root/ (ApplyDiff removed upper/, work/ and
+        # lower-id): this one lost its tree. Said once, as such, not as a broken container
+        # layer with no layer beneath.
+        problems.append(Problem(ProblemKind.MISSING_DIFF, dir_path, "no root/ and no upper/"))
+        return GraphDir(
+            id=dir_id,
+            path=dir_path,
+            content_dir=os.path.join(dir_path, "root"),
+            link=None,
+            lower=(),
+            has_content=False,
+            committed=True,
+            merged=False,
+            full_tree=True,
+        )
     lower: tuple[str, ...] = ()
     try:
-        named = read_optional_text(os.path.join(dir_path, "lower-id"))
+        named = read_optional_text(lower_id)
     except RecordError as exc:
         problems.append(exc.problem)
-        named = None
-    if named:
-        if _ID.match(named):
+    else:
+        if named is None:
+            problems.append(
+                Problem(ProblemKind.BAD_METADATA, lower_id, "missing: an upper dir over no layer")
+            )
+        elif _ID.match(named):
             lower = (named,)
         else:
-            problems.append(
-                Problem(
-                    ProblemKind.BAD_METADATA, os.path.join(dir_path, "lower-id"), "not a layer id"
-                )
-            )
-    has_upper = is_dir("upper")
+            problems.append(Problem(ProblemKind.BAD_METADATA, lower_id, "not a layer id"))
     if not has_upper:
         problems.append(Problem(ProblemKind.MISSING_DIFF, dir_path, "no root/ and no upper/"))
     return GraphDir(
