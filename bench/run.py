@@ -1,7 +1,7 @@
 """overlayscope beside du, gdu and docker, in one go.
 
     .venv/bin/python -m bench [--sizes 100k,1m] [--rounds 5] [--cold] [--engine]
-                              [--markdown FILE]
+                              [--only SECTIONS] [--markdown FILE]
 
 For each size, a synthetic data root (built once, cached under /var/tmp/overlayscope-bench,
 checked with `overlayscope check`), then, alternating and repeated, on a warm page cache
@@ -9,8 +9,11 @@ checked with `overlayscope check`), then, alternating and repeated, on a warm pa
 overlayscope's full scan (`df`: every inode of the root) without and with its scan cache,
 and `layers`. Then the scan cache's first and second full scan, resident memory per
 indexed entry, and the TUI's first paint and background scan in a real terminal (tmux:
-`bench/tui_paint.py`). With `--engine`, a private dockerd's root: `overlayscope container`
-on a container with ~100k changes beside `docker diff`, `df` beside `docker system df -v`.
+`bench/tui_paint.py`). Then a containerd root of the same trees (`bench/synth_containerd.py`:
+records by a real containerd, built once): its full scan beside `du -s` and `gdu` of that
+root and the overlay2 root's full scan. With `--engine`, a private dockerd's root:
+`overlayscope container` on a container with ~100k changes beside `docker diff`, `df`
+beside `docker system df -v`.
 Prints median wall, CPU (user+sys of the process tree) and peak RSS, and the ratios;
 docs/performance.md explains the method and holds the numbers.
 """
@@ -25,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 if not __package__:  # run as `python bench/run.py`: make `bench` importable
@@ -36,6 +40,27 @@ from bench.synth import CACHE_DIR, Manifest, parse_size, synthetic_root
 from bench.tui_paint import PaintResult, measure_paint
 
 OVERLAYSCOPE = [sys.executable, "-m", "overlayscope.cli.main"]
+SECTIONS = ("warm", "cold", "cache", "memory", "tui", "containerd")
+SYNTHETIC_SECTIONS = frozenset(SECTIONS) - {"containerd"}  # those on the overlay2 root
+# The overlayscope rows of the full-scan tables: (name, arguments).
+FULL_SCAN = ("--no-cache", "--json", "df")
+OVERLAY2_SCANS = (
+    ("overlayscope df (full scan)", FULL_SCAN),
+    ("overlayscope df (scan cache)", ("--json", "df")),
+    ("overlayscope layers", ("--no-cache", "--json", "layers")),
+)
+OVERLAY2_NOTE = (
+    "df reads every inode under the root (layers, records, logs), du and gdu only "
+    "overlay2/; 'scan cache': image layers read from the scan cache, rw/init layers "
+    "and the rest scanned; layers scans only rw and init layers (image layers' sizes "
+    "are the layer store's)."
+)
+CONTAINERD_NOTE = (
+    "root/ is the containerd root: df, du and gdu all read every inode under it (the "
+    "snapshots' fs/ and work/ dirs, the metadata DBs, the content store's blobs); "
+    "'overlay2 root': df of the synthetic overlay2 root whose trees the snapshots hold "
+    "(bench/synth.py), in the same rounds, for comparison."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,17 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", action="store_true", help="also time a private dockerd's root")
     parser.add_argument("--changes", type=int, default=100_000, help="container changes (--engine)")
     parser.add_argument("--markdown", metavar="FILE", help="write the tables as Markdown")
-    parser.add_argument(
-        "--only", default="", help="comma list of sections: warm,cold,cache,memory,tui"
-    )
+    parser.add_argument("--only", default="", help="comma list of sections: " + ",".join(SECTIONS))
     args = parser.parse_args(argv)
-    sections = (
-        set(args.only.split(",")) if args.only else {"warm", "cold", "cache", "memory", "tui"}
-    )
-    if not args.cold:
-        sections.discard("cold")
-    if "cold" in sections and not can_drop_caches():
+    sections = set(args.only.split(",")) if args.only else set(SECTIONS)
+    if sections - set(SECTIONS):
+        parser.error(f"--only: unknown sections {','.join(sorted(sections - set(SECTIONS)))}")
+    cold = args.cold
+    if cold and not can_drop_caches():
         print("--cold: dropping the page cache needs root and a writable /proc/sys/vm: skipped")
+        cold = False
+    if not cold:
         sections.discard("cold")
     if "tui" in sections and shutil.which("tmux") is None:
         print("tui: timing the TUI's first paint needs tmux (apt-get install tmux): skipped")
@@ -71,20 +95,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     paints: list[PaintResult] = []
     for size in args.sizes.split(","):
-        manifest = synthetic_root(parse_size(size), args.seed)
-        label = f"{size} ({manifest.total_entries:,} entries)"
-        if not bench.check(manifest.root):
-            return 1
-        if "warm" in sections:
-            bench.scan_table(f"Full scan, {label}, warm page cache", manifest, cold=False)
-        if "cold" in sections:
-            bench.scan_table(f"Full scan, {label}, cold page cache", manifest, cold=True)
-        if "cache" in sections:
-            bench.cache_table(f"Scan cache, {label}: first and second full scan", manifest.root)
-        if "memory" in sections:
-            memory.rows.append([size, *memory_row(manifest.root)])
-        if "tui" in sections:
-            paints.append(bench.paint(f"{size} ({manifest.total_entries:,})", manifest))
+        if sections & SYNTHETIC_SECTIONS:
+            manifest = synthetic_root(parse_size(size), args.seed)
+            label = f"{size} ({manifest.total_entries:,} entries)"
+            if not bench.check(manifest.root):
+                return 1
+            for when in ("warm", "cold"):
+                if when in sections:
+                    bench.scan_table(
+                        f"Full scan, {label}",
+                        os.path.join(manifest.root, "overlay2"),
+                        "overlay2/",
+                        [(name, manifest.root, args) for name, args in OVERLAY2_SCANS],
+                        OVERLAY2_NOTE,
+                        cold=when == "cold",
+                    )
+            if "cache" in sections:
+                bench.cache_table(f"Scan cache, {label}: first and second full scan", manifest.root)
+            if "memory" in sections:
+                memory.rows.append([size, *memory_row(manifest.root)])
+            if "tui" in sections:
+                paints.append(bench.paint(f"{size} ({manifest.total_entries:,})", manifest))
+        if "containerd" in sections:
+            containerd = bench.containerd_root(size, args.seed)
+            if containerd is None:
+                sections.discard("containerd")  # no containerd here: said why, once
+            elif not bench.check(containerd.root):
+                return 1
+            else:
+                overlay2 = synthetic_root(parse_size(size), args.seed)  # cached: its source
+                bench.containerd_tables(size, containerd, overlay2.root, cold=cold)
     if memory.rows:
         memory.notes.append(
             "RSS growth: of a process that scanned every layer (after a GC); Python heap: what "
@@ -118,12 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def du_tools(overlay2: str) -> list[Tool]:
-    """`du -s` of `overlay2`, the base of the ratios, and `gdu` beside it when installed."""
-    tools = [Tool("du -s overlay2/", ["du", "-s", overlay2], base="du -s overlay2/")]
+def du_tools(path: str, label: str) -> list[Tool]:
+    """`du -s` of `path` (named `du -s LABEL`), the base of the ratios, and `gdu` beside
+    it when installed."""
+    base = f"du -s {label}"
+    tools = [Tool(base, ["du", "-s", path], base=base)]
     if shutil.which("gdu"):
-        gdu = ["gdu", "-n", "-s", "-p", overlay2]
-        tools.append(Tool("gdu -n -s overlay2/", gdu, base="du -s overlay2/"))
+        gdu = ["gdu", "-n", "-s", "-p", path]
+        tools.append(Tool(f"gdu -n -s {label}", gdu, base=base))
     return tools
 
 
@@ -157,6 +199,10 @@ def machine_table() -> Table:
         ["du", version(["du", "--version"])],
         ["gdu", version(["gdu", "--version"]) if shutil.which("gdu") else "not installed"],
         ["docker", version(["docker", "--version"]) if shutil.which("docker") else "none"],
+        [
+            "containerd",
+            version(["containerd", "--version"]) if shutil.which("containerd") else "none",
+        ],
         ["load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())],
         ["date", time.strftime("%Y-%m-%d %H:%M")],
     ]
@@ -233,38 +279,66 @@ class Bench:
             )
         )
 
-    def scan_table(self, title: str, manifest: Manifest, *, cold: bool) -> None:
-        root = manifest.root
-        tools = du_tools(os.path.join(root, "overlay2"))
+    def scan_table(
+        self,
+        title: str,
+        du_path: str,
+        du_label: str,
+        commands: Sequence[tuple[str, str, Sequence[str]]],
+        note: str,
+        *,
+        cold: bool,
+    ) -> None:
+        """`du -s` (the base of the ratios) and `gdu` of `du_path`, beside overlayscope's
+        `commands` (name, root, arguments); the table is `title`, warm or cold."""
+        tools = du_tools(du_path, du_label)
         tools += [
-            Tool(
-                "overlayscope df (full scan)",
-                self.os_cmd(root, "--no-cache", "--json", "df"),
-                env=self.env,
-                base="du -s overlay2/",
-            ),
-            Tool(
-                "overlayscope df (scan cache)",
-                self.os_cmd(root, "--json", "df"),
-                env=self.env,
-                base="du -s overlay2/",
-            ),
-            Tool(
-                "overlayscope layers",
-                self.os_cmd(root, "--no-cache", "--json", "layers"),
-                env=self.env,
-                base="du -s overlay2/",
-            ),
+            Tool(name, self.os_cmd(root, *args), env=self.env, base=tools[0].name)
+            for name, root, args in commands
         ]
-        if cold:  # the scan cache must be filled before the rounds
+        cached = dict.fromkeys(root for _, root, args in commands if "--no-cache" not in args)
+        for root in cached if cold else ():  # the scan cache filled before the rounds
             run_once(self.os_cmd(root, "--json", "df"), self.env)
-        self._rounds(title, tools, cold)
-        self.tables[-1].notes.append(
-            "df reads every inode under the root (layers, records, logs), du and gdu only "
-            "overlay2/; 'scan cache': image layers read from the scan cache, rw/init layers "
-            "and the rest scanned; layers scans only rw and init layers (image layers' sizes "
-            "are the layer store's)."
+        self._rounds(f"{title}, {'cold' if cold else 'warm'} page cache", tools, cold)
+        self.tables[-1].notes.append(note)
+
+    def containerd_root(self, size: str, seed: int) -> Manifest | None:
+        """The cached containerd root of `size` entries (built first if needed); None,
+        having said why, when there is none and none can be built here."""
+        try:  # the harness lives in tests/ and needs containerd's test extras
+            from bench.synth_containerd import containerd_root
+            from tests.engine import EngineUnavailable
+        except ImportError as exc:
+            reason = f"cannot import the containerd harness: {exc}"
+        else:
+            try:
+                return containerd_root(parse_size(size), seed, log=log)
+            except EngineUnavailable as exc:
+                reason = str(exc)
+        print(f"containerd: no containerd root can be built here ({reason}): skipped")
+        self.tables.append(
+            Table("containerd root", ["what", "value"], [["containerd", f"skipped: {reason}"]])
         )
+        return None
+
+    def containerd_tables(
+        self, size: str, manifest: Manifest, overlay2_root: str, *, cold: bool
+    ) -> None:
+        """The full scan of a containerd root beside du and gdu, and beside that of the
+        overlay2 root holding the same trees; warm (and `cold`)."""
+        commands = [
+            ("overlayscope df (full scan)", manifest.root, FULL_SCAN),
+            ("overlayscope df (full scan), overlay2 root", overlay2_root, FULL_SCAN),
+        ]
+        for when in (False, True) if cold else (False,):
+            self.scan_table(
+                f"Full scan, containerd root, {size} ({manifest.total_entries:,} entries)",
+                manifest.root,
+                "root/",
+                commands,
+                CONTAINERD_NOTE,
+                cold=when,
+            )
 
     def cache_table(self, title: str, root: str) -> None:
         first = Tool(
@@ -360,7 +434,7 @@ class Bench:
                 f"One container, {case.changes:,} changes (private dockerd)", tools, cold=False
             )
             tools = [
-                *du_tools(os.path.join(root, "overlay2")),
+                *du_tools(os.path.join(root, "overlay2"), "overlay2/"),
                 Tool(
                     "docker system df -v",
                     ["docker", "system", "df", "-v"],
