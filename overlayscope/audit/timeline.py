@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from overlayscope.audit.findings import AuditProblem
@@ -18,6 +18,8 @@ from overlayscope.audit.hashing import Digest, hash_files
 from overlayscope.audit.progress import ProgressCallback, Reporter, check_cancel
 from overlayscope.audit.walk import walk_layer
 from overlayscope.root.model import Container, Host, Image
+from overlayscope.scan import scan_tree
+from overlayscope.union.full_trees import derive_diff
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,9 @@ class TimelineLayer:
     content_dir: str
     container: str | None = None  # container id for rw/init layers
     container_name: str | None = None
+    # A full tree (legacy overlay) over another: the content dir of the one beneath, so
+    # that only what this layer changed is listed (`union/full_trees.py`).
+    full_tree_below: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +63,14 @@ def timeline_layers(
     out: list[TimelineLayer] = []
     seen: set[str] = set()
 
-    def add(lid: str | None, role: str, c: Container | None = None) -> None:
+    def add(
+        lid: str | None, role: str, c: Container | None = None, beneath: Sequence[str] = ()
+    ) -> None:
         layer = host.layers.get(lid or "")
         if layer is None or not layer.has_content or layer.id in seen:
             return
         seen.add(layer.id)
+        below = next((host.layers[b] for b in beneath if b in host.layers), None)
         out.append(
             TimelineLayer(
                 layer.id,
@@ -70,6 +78,7 @@ def timeline_layers(
                 layer.content_dir,
                 c.id if c is not None else None,
                 c.name if c is not None else None,
+                below.content_dir if layer.full_tree and below and below.full_tree else None,
             )
         )
 
@@ -88,11 +97,12 @@ def timeline_layers(
         add(c.layer, "rw", c)
         add(c.init_layer, "init", c)
     if isinstance(obj, Container) and images:
-        for lid in obj.image_layers:
-            add(lid, "image")
+        for i, lid in enumerate(obj.image_layers):
+            add(lid, "image", beneath=obj.image_layers[i + 1 :])
     for image in image_list:
-        for lid in image.stack():
-            add(lid, "image")
+        stack = image.stack()
+        for i, lid in enumerate(stack):
+            add(lid, "image", beneath=stack[i + 1 :])
     return out
 
 
@@ -114,6 +124,9 @@ def timeline(
         report("walk", number, len(layers), layer.layer_id)
         found: list[tuple[str, str]] = []
         walked = [w for w in walk_layer(layer.content_dir, found, cancel) if w.path != "/"]
+        if layer.full_tree_below is not None:
+            own = derive_diff(scan_tree(layer.content_dir), scan_tree(layer.full_tree_below))
+            walked = [w for w in walked if w.path in own.entries]
         sink.extend(AuditProblem("unreadable", layer.content_dir + p, d) for p, d in found)
         digests: dict[tuple[str, str], Digest] = {}
         if hash:

@@ -132,13 +132,6 @@ def test_timeline_of_an_image_runs_clean(
     assert {e["role"] for e in got["entries"]} == {"image"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit/timeline.py walks each image layer's content dir as it is; on legacy "
-    "overlay that is the whole filesystem (root/), so every file appears in every layer "
-    "from the one that brought it up (the setuid file in `links` and in `changes`, busybox "
-    "in all five), and no deletion appears at all",
-)
 def test_timeline_lists_an_image_entry_in_the_layer_that_brought_it(
     legacy_overlay: LegacyScenario,
     tarballs: dict[str, SavedLayer],
