@@ -15,6 +15,7 @@ from typing import Any
 
 from overlayscope.errors import NotADataRoot, PermissionDeniedError, UnsupportedDriver
 from overlayscope.root.model import DaemonInfo, Store
+from overlayscope.root.records import open_dir
 
 DEFAULT_ROOT = "/var/lib/docker"
 SYSTEM_CONTAINERD_ROOT = "/var/lib/containerd"
@@ -99,7 +100,7 @@ def detect(location: Location) -> Detected:
         return Detected(Store.CONTAINERS_STORAGE, root, run_root=location.run_root)
     image_dir = os.path.join(root, "image")
     try:
-        drivers = set(os.listdir(image_dir)) if "image" in names else set()
+        drivers = set(_listdir(image_dir)) if "image" in names else set()
     except PermissionError:
         raise PermissionDeniedError(f"cannot list {image_dir}", hint="run as root (sudo)") from None
     except OSError as exc:
@@ -179,7 +180,7 @@ def _list_root(root: str) -> set[str]:
             f"{root} is not a directory", hint="pass --root PATH to a Docker or containerd root"
         )
     try:
-        return set(os.listdir(root))
+        return set(_listdir(root))
     except PermissionError:
         raise PermissionDeniedError(f"cannot list {root}", hint="run as root (sudo)") from None
     except OSError as exc:
@@ -220,7 +221,7 @@ def _check_records_listable(root: str, record_dirs: tuple[str, ...]) -> None:
         if _through_symlink(root, rel):
             continue  # never listed through a symlink: the reader reports it
         try:
-            os.listdir(path)
+            _listdir(path)
         except PermissionError:
             raise PermissionDeniedError(
                 f"cannot list {path}: Docker keeps its records readable by root only",
@@ -228,6 +229,15 @@ def _check_records_listable(root: str, record_dirs: tuple[str, ...]) -> None:
             ) from None
         except OSError:
             continue  # missing or damaged: reported as problems by the reader
+
+
+def _listdir(path: str) -> list[str]:
+    """`os.listdir` through an O_NOATIME fd: looking at a live root leaves its atimes."""
+    fd = open_dir(path)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
 
 
 def _through_symlink(root: str, rel: str) -> bool:

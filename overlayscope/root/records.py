@@ -141,13 +141,24 @@ def list_record_dir(path: str, problems: list[Problem]) -> list[str]:
         return []
 
 
+def open_dir(path: str, dir_fd: int | None = None) -> int:
+    """An fd of the directory `path` (not followed if a symlink), opened O_NOATIME where
+    the kernel allows it (the owner, or CAP_FOWNER): listing a dir of a live host must not
+    change its access time. OSError as `os.open` raises it."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | _O_NOATIME, dir_fd=dir_fd)
+    except PermissionError:
+        return os.open(path, flags, dir_fd=dir_fd)
+
+
 def list_dir(path: str) -> list[str]:
     """Names in a directory that is not a symlink; RecordError when unreadable."""
     st = lstat_or_none(path)
     if st is not None and stat.S_ISLNK(st.st_mode):
         raise RecordError(Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed"))
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_dir(path)
     except OSError as exc:
         raise RecordError(_os_problem(path, exc)) from None
     try:

@@ -10,11 +10,13 @@ as its bytes are elsewhere (the layers themselves, or memory).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from overlayscope.root.records import open_dir
 from overlayscope.scan.progress import check_cancel
 from overlayscope.scan.walker import problem_for
 from overlayscope.usage.footprint import (
@@ -25,6 +27,15 @@ from overlayscope.usage.footprint import (
     UsageProblem,
     add_entry,
 )
+
+
+@contextlib.contextmanager
+def _closing(fd: int) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        os.close(fd)
+
 
 Key = tuple[str, str]  # (category, owner), e.g. ("container_logs", "<container key>")
 
@@ -121,11 +132,17 @@ class RootWalk:
             if self.tick is not None:
                 self.tick(self.entries, path)
             try:
-                it = os.scandir(path)
+                fd = open_dir(path)  # O_NOATIME: a live host's dirs keep their atimes
             except OSError as exc:
                 self._problem(path, exc)
                 continue
-            with it:
+            try:
+                it = os.scandir(fd)
+            except OSError as exc:
+                os.close(fd)
+                self._problem(path, exc)
+                continue
+            with it, _closing(fd):
                 try:
                     for de in it:
                         child = path + "/" + de.name if path != "/" else "/" + de.name

@@ -179,13 +179,6 @@ LIVE = ("containers", "df", "container-running", "docker-container", "docker-df"
 # Read through Docker 29's data root, df shows namespace `moby` only: the other namespaces'
 # snapshot dirs are then "other" bytes, which usage/rootwalk.py walks with plain listings
 # and opens (no O_NOATIME), down into their layer content.
-_OTHER_WALK = pytest.mark.xfail(
-    strict=True,
-    reason="usage/rootwalk.py walks the 'other' areas without O_NOATIME; with --namespace "
-    "(Docker 29: moby) they hold other namespaces' layer content, whose atimes change "
-    "(reported)",
-)
-LIVE_PARAMS = [pytest.param(n, marks=_OTHER_WALK) if n == "docker-df" else n for n in LIVE]
 
 
 def _traced(
@@ -230,7 +223,7 @@ def test_reading_the_live_root_writes_and_locks_nothing(
             assert not LOCKS.search(rest), f"locked: {call}({rest}"
 
 
-@pytest.mark.parametrize("name", LIVE_PARAMS)
+@pytest.mark.parametrize("name", LIVE)
 def test_reading_the_live_root_reads_the_store_with_noatime(
     containerd: PrivateContainerd,
     containerd_scenario: ContainerdScenario,
@@ -290,7 +283,7 @@ def _atime_changes(live: Path, name: str, sc: ContainerdScenario) -> list[str]:
     return sorted(p for p, atime in old.items() if os.lstat(p).st_atime_ns != atime)
 
 
-@pytest.mark.parametrize("name", LIVE_PARAMS)
+@pytest.mark.parametrize("name", LIVE)
 def test_reading_the_live_root_keeps_file_and_layer_atimes(
     containerd: PrivateContainerd, containerd_scenario: ContainerdScenario, live: Path, name: str
 ) -> None:
@@ -302,12 +295,6 @@ def test_reading_the_live_root_keeps_file_and_layer_atimes(
     assert files == [] and content == [], (files, content)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="directories outside layer content are listed without O_NOATIME: the root by "
-    "root/locate.py (detect), Docker's containers/ by root/docker/containers.py, the store's "
-    "dirs by usage/rootwalk.py (df); each listing updates the dir's atime (reported)",
-)
 @pytest.mark.parametrize("name", LIVE)
 def test_reading_the_live_root_keeps_directory_atimes(
     containerd: PrivateContainerd, containerd_scenario: ContainerdScenario, live: Path, name: str

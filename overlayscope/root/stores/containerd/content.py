@@ -18,10 +18,10 @@ from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     MissingRecord,
     RecordError,
+    list_dir,
     lstat_or_none,
     read_bytes,
 )
-from overlayscope.root.stores.containerd.snapshotter import list_dir_noatime
 
 PLUGIN_DIR = "io.containerd.content.v1.content"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -100,7 +100,7 @@ def read_content(path: str) -> ContentStore:
             store.listed = False
             return store
     try:
-        names = list_dir_noatime(sha_dir)
+        names = list_dir(sha_dir)
     except RecordError as exc:
         if lstat_or_none(sha_dir) is not None:
             store.problems.append(exc.problem)

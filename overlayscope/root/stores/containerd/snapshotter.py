@@ -23,7 +23,7 @@ from overlayscope.root.bbolt import (
     varint,
 )
 from overlayscope.root.problems import Problem, ProblemKind
-from overlayscope.root.records import RecordError, _os_problem, lstat_or_none
+from overlayscope.root.records import RecordError, list_dir, lstat_or_none
 
 SNAPSHOTTER = "overlayfs"
 PLUGIN_DIR = "io.containerd.snapshotter.v1.overlayfs"
@@ -108,39 +108,11 @@ def read_snapshotter(path: str) -> SnapshotterDB:
             out.complete = not out.problems
     snapshots_dir = os.path.join(path, "snapshots")
     try:
-        out.dirs = [
-            n for n in list_dir_noatime(snapshots_dir) if _is_real_dir(snapshots_dir, n, out)
-        ]
+        out.dirs = [n for n in list_dir(snapshots_dir) if _is_real_dir(snapshots_dir, n, out)]
     except RecordError as exc:
         if lstat_or_none(snapshots_dir) is not None:
             out.problems.append(exc.problem)
     return out
-
-
-_O_NOATIME = getattr(os, "O_NOATIME", 0)
-
-
-def list_dir_noatime(path: str) -> list[str]:
-    """`records.list_dir` (names in a dir that is not a symlink; RecordError when it cannot
-    be read), reading the dir with O_NOATIME: listing the store's dirs must not change their
-    access times on a live host (the kernel refuses the flag to a non-owner: then without)."""
-    st = lstat_or_none(path)
-    if st is not None and stat.S_ISLNK(st.st_mode):
-        raise RecordError(Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed"))
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        try:
-            fd = os.open(path, flags | _O_NOATIME)
-        except PermissionError:
-            fd = os.open(path, flags)
-    except OSError as exc:
-        raise RecordError(_os_problem(path, exc)) from None
-    try:
-        return sorted(os.listdir(fd))
-    except OSError as exc:
-        raise RecordError(_os_problem(path, exc)) from None
-    finally:
-        os.close(fd)
 
 
 def _is_real_dir(base: str, name: str, out: SnapshotterDB) -> bool:

@@ -498,7 +498,12 @@ def _volumes(root: str, podman: PodmanState, host: Host) -> dict[str, Volume]:
             refs.setdefault(name, []).append(c.id)
     known = podman.present
     out: dict[str, Volume] = {}
-    for name in sorted(os.listdir(base)):
+    try:
+        names = list_dir(base)
+    except RecordError as exc:
+        host.problems.append(exc.problem)
+        return {}
+    for name in names:
         path = os.path.join(base, name)
         vst = lstat_or_none(path)
         if vst is None or not stat.S_ISDIR(vst.st_mode):
