@@ -32,9 +32,7 @@ import pytest
 
 from overlayscope.root.load import load_host
 from overlayscope.root.model import Host, Role
-from overlayscope.root.problems import ProblemKind
 from tests.engine import unpack_snapshot
-from tests.hostile import cli as hostile_cli
 from tests.hostile.cli import (
     ROOT_COMMANDS,
     assert_answered,
@@ -43,7 +41,7 @@ from tests.hostile.cli import (
     run_inproc,
     run_sub,
 )
-from tests.podman_checks import INIT_INODES, PODMAN_STATES, change_set
+from tests.podman_checks import INIT_INODES, change_set
 from tests.root.cli_helpers import run_json
 
 pytestmark = pytest.mark.root
@@ -308,16 +306,6 @@ def _object_commands(host: Host) -> list[tuple[str, ...]]:
     ]
 
 
-@pytest.fixture
-def podman_words(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the house shape checks accept podman's own state words ("initialized",
-    "unknown"...) and every problem kind the readers report (docs/json.md lists Docker's
-    states and lacks bad-database)."""
-    monkeypatch.setattr(hostile_cli, "STATES", hostile_cli.STATES | PODMAN_STATES)
-    kinds = hostile_cli.PROBLEM_KINDS | {str(k) for k in ProblemKind}
-    monkeypatch.setattr(hostile_cli, "PROBLEM_KINDS", kinds)
-
-
 def _damaged(store: tuple[Path, dict[str, Any]], pristine: Host, tmp: Path, damage: Damage) -> Path:
     root = tmp / "root"
     subprocess.run(["cp", "-a", str(store[0]), str(root)], check=True)
@@ -325,7 +313,6 @@ def _damaged(store: tuple[Path, dict[str, Any]], pristine: Host, tmp: Path, dama
     return root
 
 
-@pytest.mark.usefixtures("podman_words")
 @pytest.mark.parametrize(("damage", "kinds"), CASES, ids=[c[0].__name__ for c in CASES])
 def test_every_command_answers_on_a_damaged_store(
     store: tuple[Path, dict[str, Any]],
