@@ -158,6 +158,8 @@ def cmd_container(ctx: Context) -> int:
                 "id": obj.id,
                 "name": obj.name,
                 "image": obj.image_id,
+                "store": str(host.store),
+                "namespace": obj.namespace,
                 "state": obj.state,
                 "layers": [{"id": layer.id, "role": layer.role} for layer in stack.layers],
                 "changes": changes_json(every),
@@ -286,6 +288,7 @@ def cmd_where(ctx: Context) -> int:
         write_json(
             {
                 "path": prov.path,
+                "store": str(ctx.host().store),
                 "visible": prov.visible,
                 "winner": prov.winner.layer_id if prov.winner else None,
                 "stack": [
@@ -414,6 +417,7 @@ def cmd_cat(ctx: Context) -> int:
             write_json(
                 {
                     "path": normalize(ctx.args.path),
+                    "store": str(ctx.host().store),
                     "resolved": where.path,
                     "symlinks": list(where.symlinks),
                     "layer": where.layer_id,
@@ -467,6 +471,7 @@ def cmd_diff(ctx: Context) -> int:
         write_json(
             {
                 "path": d.path,
+                "store": str(ctx.host().store),
                 "old": _version_json(d.old),
                 "new": _version_json(d.new),
                 "identical": d.identical,

@@ -130,6 +130,7 @@ def audit_json(host: Host, report: AuditReport, findings: list[Finding]) -> dict
     counts = Counter(str(f.severity) for f in report.findings)
     return {
         "root": host.root,
+        "store": str(host.store),
         "reference_time": iso_ns(report.reference_ns),
         "images_audited": report.images,
         "hashed": report.hashed,

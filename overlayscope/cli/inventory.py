@@ -259,7 +259,13 @@ def cmd_check(ctx: Context) -> int:
     host = ctx.host()
     problems = host.problems
     if ctx.json:
-        write_json({"ok": not problems, "problems": [shapes.problem(p) for p in problems]})
+        write_json(
+            {
+                "ok": not problems,
+                "store": str(host.store),
+                "problems": [shapes.problem(p) for p in problems],
+            }
+        )
     else:
         console = stdout_console()
         if not problems:

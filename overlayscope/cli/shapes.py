@@ -99,4 +99,4 @@ def layer(host: Host, layer: Layer, size: int | None) -> dict[str, Any]:
 
 
 def orphan(layer: Layer, size: int | None) -> dict[str, Any]:
-    return {"id": layer.id, "path": layer.path, "size": size}
+    return {"id": layer.id, "path": layer.path, "size": size, "store": str(layer.store)}

@@ -118,7 +118,7 @@ def cmd_df(ctx: Context) -> int:
     with scan_progress("measuring the data root") as progress:
         du = disk_usage(host, top=top, copy_ups=ctx.args.containers, progress=progress)
     if ctx.json:
-        write_json(usage_json.disk_usage(du))
+        write_json({"store": str(host.store), **usage_json.disk_usage(du)})
         return ExitCode.OK
     console = stdout_console()
     console.print(safe(f"Data root {ctx.source or du.root}", style="bold"))

@@ -34,7 +34,7 @@ def cmd_efficiency(ctx: Context) -> int:
         limits = ci.Thresholds.parse(*(str(v) for v in chosen))
         verdict = ci.evaluate(eff, limits)
     if ctx.json:
-        write_json(usage_json.efficiency(eff, verdict))
+        write_json({**usage_json.efficiency(eff, verdict), "store": str(ctx.host().store)})
     else:
         via = f", the image of {describe(target)}" if isinstance(target, Container) else ""
         _efficiency_report(stdout_console(), eff, via, args.top)

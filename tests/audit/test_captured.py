@@ -25,8 +25,8 @@ from tests.root.cli_helpers import run_json, run_text
 pytestmark = pytest.mark.root
 
 AUDIT_KEYS = {
-    "root", "reference_time", "images_audited", "hashed", "summary", "containers", "images",
-    "layers", "orphans", "problems", "audited", "findings", "hashes",
+    "root", "store", "reference_time", "images_audited", "hashed", "summary", "containers",
+    "images", "layers", "orphans", "problems", "audited", "findings", "hashes",
 }  # fmt: skip
 FINDING_KEYS = {
     "kind",

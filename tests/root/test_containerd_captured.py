@@ -58,7 +58,11 @@ def test_the_capture_is_healthy(
 ) -> None:
     assert sorted(host.namespaces) == scene.namespaces == sorted(NAMESPACES)
     assert host.problems == [] and host.orphans == []
-    assert _json(capsys, scene.root, "check") == {"ok": True, "problems": []}
+    assert _json(capsys, scene.root, "check") == {
+        "ok": True,
+        "store": "containerd",
+        "problems": [],
+    }
 
 
 @pytest.mark.parametrize("namespace", NAMESPACES)

@@ -93,7 +93,7 @@ def test_no_orphans_and_no_problems_on_a_healthy_root(
 ) -> None:
     assert [la.id for la in load_host(str(scene.root)).orphans] == []
     code, report = run_json(capsys, "--offline", "--root", str(scene.root), "check")
-    assert (code, report) == (0, {"ok": True, "problems": []})
+    assert (code, report) == (0, {"ok": True, "store": "containerd", "problems": []})
 
 
 def test_cri_names_an_image_by_its_config_digest_not_as_a_tag(

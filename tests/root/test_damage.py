@@ -246,5 +246,5 @@ def test_pristine_copy_is_clean(
 ) -> None:
     root = _copy(captured_root, tmp_path / "root")
     code, report = run_json(capsys, "--offline", "--root", str(root), "check")
-    assert (code, report) == (0, {"ok": True, "problems": []})
+    assert (code, report) == (0, {"ok": True, "store": "docker-overlay2", "problems": []})
     assert os.listdir(root / "overlay2")

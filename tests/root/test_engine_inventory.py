@@ -124,7 +124,7 @@ def test_live_daemon_is_found_and_agrees(
     assert "inv/app:1" in by_id[scenario["app"]]["tags"]
     assert by_id[scenario["app"]]["layers"][0]["id"] == by_id[scenario["tool"]]["layers"][0]["id"]
     code, report = run_json(capsys, "check")
-    assert (code, report) == (0, {"ok": True, "problems": []})
+    assert (code, report) == (0, {"ok": True, "store": "docker-overlay2", "problems": []})
 
 
 def test_layers_roles_and_owners(

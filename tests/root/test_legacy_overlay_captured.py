@@ -73,7 +73,11 @@ def test_the_root_is_healthy(
 ) -> None:
     assert host.store is Store.DOCKER_OVERLAY and host.driver == "overlay"
     assert host.problems == [] and host.orphans == []
-    assert _cli(capsys, legacy_captured, "check") == {"ok": True, "problems": []}
+    assert _cli(capsys, legacy_captured, "check") == {
+        "ok": True,
+        "store": "docker-overlay",
+        "problems": [],
+    }
     assert {la["store"] for la in _cli(capsys, legacy_captured, "layers")} == {"docker-overlay"}
 
 

@@ -141,7 +141,11 @@ def test_containers_are_dockers(
 def test_a_healthy_root_has_no_problem_and_no_orphan(
     legacy_overlay: LegacyScenario, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _offline(capsys, legacy_overlay, "check") == {"ok": True, "problems": []}
+    assert _offline(capsys, legacy_overlay, "check") == {
+        "ok": True,
+        "store": "docker-overlay",
+        "problems": [],
+    }
     assert _offline(capsys, legacy_overlay, "orphans") == []
 
 
@@ -154,7 +158,7 @@ def test_the_live_daemon_is_found_and_agrees(
     cross-checked with the disk (a disagreement would be a problem)."""
     monkeypatch.setenv("DOCKER_HOST", legacy_overlay.engine.host)
     code, report = run_json(capsys, "check")
-    assert (code, report) == (0, {"ok": True, "problems": []})
+    assert (code, report) == (0, {"ok": True, "store": "docker-overlay", "problems": []})
     code, containers = run_json(capsys, "containers")
     assert code == 0
     assert {c["name"] for c in containers} == set(CONTAINERS)

@@ -106,7 +106,7 @@ def test_check_and_orphans_find_nothing_wrong(
 ) -> None:
     assert ours(capsys, captured, "orphans") == []
     code, report = run_json(capsys, "--offline", "--root", str(captured.root), "check")
-    assert (code, report) == (0, {"ok": True, "problems": []})
+    assert (code, report) == (0, {"ok": True, "store": "containers-storage", "problems": []})
 
 
 def test_container_changes_equal_podman_diff(

@@ -75,7 +75,7 @@ def test_images_equal_podman_images(live: PodmanStore, capsys: pytest.CaptureFix
 
 def test_check_finds_nothing_wrong(live: PodmanStore, capsys: pytest.CaptureFixture[str]) -> None:
     code, report = run_json(capsys, "--offline", "--root", str(live.root), "check")
-    assert (code, report) == (0, {"ok": True, "problems": []})
+    assert (code, report) == (0, {"ok": True, "store": "containers-storage", "problems": []})
 
 
 @pytest.fixture(scope="module")
@@ -132,4 +132,4 @@ def test_a_rootfs_container_has_a_layer_and_no_image(
     assert doc["layers"] == [{"id": layer_of(upper), "role": "rw"}]
     assert change_set(doc["changes"]) == change_set(initialized.diff("outside")) == set()
     code, report = run_json(capsys, "--offline", "--root", str(store.root), "check")
-    assert (code, report) == (0, {"ok": True, "problems": []})
+    assert (code, report) == (0, {"ok": True, "store": "containers-storage", "problems": []})
