@@ -216,6 +216,27 @@ class Blob:
 
 
 @dataclass(frozen=True, slots=True)
+class IdMap:
+    """One range of a user namespace's id map: container ids `inside`..`inside+size-1` are
+    host ids `outside`..`outside+size-1` (a rootless store's files carry host ids)."""
+
+    inside: int
+    outside: int
+    size: int
+
+
+def inside_id(maps: tuple[IdMap, ...], host_id: int) -> int | None:
+    """The id a container sees for the host id `host_id`; None when no range maps it.
+    With no map at all (a rootful store) every id is itself."""
+    if not maps:
+        return host_id
+    for m in maps:
+        if m.outside <= host_id < m.outside + m.size:
+            return m.inside + host_id - m.outside
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonInfo:
     """What a reachable daemon for the same data root says."""
 
@@ -248,6 +269,10 @@ class Host:
     engine: str = ""  # the engine the records are from, for humans ("Docker", "containerd")
     # What removes a layer or blob marked `collectable`, for humans (the store's own GC).
     collect_hint: str = ""
+    # Rootless stores: how container ids map to the host ids the files carry (podman's
+    # `idMappings`); () when files carry the container's own ids.
+    uid_map: tuple[IdMap, ...] = ()
+    gid_map: tuple[IdMap, ...] = ()
     # Every record that could say an image or container uses a layer was read. When not
     # (a damaged metadata DB, lost container records), nothing in use can be told from
     # nothing used: no layer is called reclaimable for want of a user.

@@ -145,7 +145,9 @@ class StackScreen(Screen[None]):
 
     @property
     def file_panel(self) -> FilePanel:
-        return self.query_one(FilePanel)
+        panel = self.query_one(FilePanel)
+        panel.id_maps = (self.host.uid_map, self.host.gid_map)  # rootless: container's ids
+        return panel
 
     def action_back(self) -> None:
         if self.status.cancel():

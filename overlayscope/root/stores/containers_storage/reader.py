@@ -32,6 +32,7 @@ from overlayscope.root.mounts import overlay_upper_dirs
 from overlayscope.root.oci import HistoryEntry, chain_ids, layer_history, parse_history
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import RecordError, list_dir, lstat_or_none, read_bytes
+from overlayscope.root.stores.containers_storage.idmap import rootless_maps
 from overlayscope.root.stores.containers_storage.libpod import (
     PodmanContainer,
     PodmanState,
@@ -83,6 +84,7 @@ def read_host(root: str, *, run_root: str | None = None) -> Host:
     host.containers = _containers(records, dirs, podman, host)
     host.layers = _layers(records, dirs, host)
     host.volumes = _volumes(root, podman, host)
+    host.uid_map, host.gid_map = rootless_maps(root)
     # Lost container records are found again in Podman's own DB when it is whole.
     host.owners_known = (
         records.layers_readable

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.names import printable
+from overlayscope.root.model import IdMap
 from overlayscope.tui.text import role_text, safe, short_id, size
 from overlayscope.tui.widgets.files.views import (
     change_summary,
@@ -55,6 +56,9 @@ class FilePanel(Vertical):
     FilePanel > #view-scroll:focus { border: round $accent; }
     FilePanel #view { width: auto; padding: 0 1; }
     """
+
+    # A rootless store's (uid map, gid map): owners shown as the container sees them.
+    id_maps: tuple[tuple[IdMap, ...], tuple[IdMap, ...]] = ((), ())
 
     class ViewReady(Message):
         def __init__(self, token: int, text: Text) -> None:
@@ -109,7 +113,7 @@ class FilePanel(Vertical):
                 Text(short_id(hit.layer_id)),
                 state_text(stack, hit),
                 Text("" if hit.entry.kind.is_dir else size(hit.entry.size), justify="right"),
-                describe_entry(hit.entry),
+                describe_entry(hit.entry, self.id_maps),
             )
         self.query_one("#provenance-summary", Static).update(provenance_summary(stack, prov))
         self._refresh_view()

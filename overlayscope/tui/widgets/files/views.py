@@ -12,6 +12,7 @@ import stat
 from rich.text import Text
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.root.model import IdMap, inside_id
 from overlayscope.scan import Entry, Kind
 from overlayscope.tui.text import content_lines, hexdump, role_text, safe, short_id, size
 from overlayscope.union import (
@@ -50,15 +51,29 @@ def layer_name(stack: LayerStack, position: int) -> str:
     return f"L{layer_number(stack, position)} {short_id(layer.id)}"
 
 
-def describe_entry(entry: Entry) -> Text:
-    """Kind, permissions and owner, plus overlay marks, of one layer's entry."""
+def owner(entry: Entry, id_maps: tuple[tuple[IdMap, ...], tuple[IdMap, ...]]) -> str:
+    """`uid:gid` as the container sees them; mapped ids also as the host's files carry
+    them, `?` for a host id no range of the map covers."""
+    uids, gids = id_maps
+    if not uids and not gids:
+        return f"{entry.uid}:{entry.gid}"
+    uid, gid = inside_id(uids, entry.uid), inside_id(gids, entry.gid)
+    seen = f"{'?' if uid is None else uid}:{'?' if gid is None else gid}"
+    return f"{seen} (host {entry.uid}:{entry.gid})"
+
+
+def describe_entry(
+    entry: Entry, id_maps: tuple[tuple[IdMap, ...], tuple[IdMap, ...]] = ((), ())
+) -> Text:
+    """Kind, permissions and owner (as the container sees it: for a rootless store, with
+    the host's ids after it), plus overlay marks, of one layer's entry."""
     text = Text(no_wrap=True)
     text.append(entry.kind.value, style="magenta" if entry.kind is Kind.OPAQUE_DIR else "")
     if entry.kind is Kind.SYMLINK:
         text.append(" → ", style="dim")
         text.append(safe(entry.target or ""))
     elif entry.kind is not Kind.WHITEOUT:
-        text.append(f" {stat.S_IMODE(entry.mode):04o} {entry.uid}:{entry.gid}", style="dim")
+        text.append(f" {stat.S_IMODE(entry.mode):04o} {owner(entry, id_maps)}", style="dim")
     x = entry.xattrs
     if x is not None:
         marks = [

@@ -23,6 +23,9 @@ def summary_text(host: Host, source: str) -> Text:
         store.append(safe(f"   namespaces {', '.join(host.namespaces)}", style="dim"))
     if host.daemon is not None:
         store.append(safe(f"   daemon {host.daemon.server_version}", style="dim"))
+    if host.uid_map:
+        root = host.uid_map[0]
+        store.append(safe(f"   rootless: container root is host uid {root.outside}", style="dim"))
     return key_value(
         [
             ("root", safe(source)),
