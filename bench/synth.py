@@ -78,18 +78,36 @@ def synthetic_root(entries: int, seed: int = 1, *, log: Callable[[str], None] = 
     if manifest_path.is_file():
         return Manifest.load(manifest_path)
     CACHE_DIR.mkdir(mode=0o755, exist_ok=True)
+
+    def build(work: Path) -> Manifest:
+        old_umask = os.umask(0)
+        try:
+            return _Builder(work / "root", entries, seed, log).build()
+        finally:
+            os.umask(old_umask)
+
+    return build_into_cache(home, build, f"a synthetic root of {entries:,} entries", log)
+
+
+def build_into_cache(
+    home: Path, build: Callable[[Path], Manifest], what: str, log: Callable[[str], None]
+) -> Manifest:
+    """Build a root for the cache dir `home` in a work dir beside it, then move it into place.
+
+    `build(work)` makes the root at `work / "root"` and returns its manifest (the work dir is
+    deleted if it fails); the manifest, its `root` now `home / "root"`, is saved as
+    `work / "manifest.json"` and the work dir renamed to `home`: the cache never holds a half
+    built root. `what` names the root in the log ("a synthetic root of 1,000 entries").
+    """
     work = CACHE_DIR / f".building-{home.name}-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
-    log(f"building a synthetic root of {entries:,} entries in {home} (once; cached)")
+    log(f"building {what} in {home} (once; cached)")
     start = time.monotonic()
-    old_umask = os.umask(0)
     try:
-        manifest = _Builder(work / "root", entries, seed, log).build()
+        manifest = build(work)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    finally:
-        os.umask(old_umask)
     manifest.root = str(home / "root")
     manifest.build_seconds = round(time.monotonic() - start, 1)
     manifest.save(work / "manifest.json")

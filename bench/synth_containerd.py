@@ -3,7 +3,7 @@ snapshotter holding the synthetic trees of `bench.synth`.
 
 What is real. Every record and the layout are written by a real containerd (the one on
 PATH, 1.6 on the machine these numbers come from), run privately by
-`tests.containerd_engine.PrivateContainerd` with all its state in one temporary dir: four
+`tests.containerd.engine.PrivateContainerd` with all its state in one temporary dir: four
 images with the structure of `bench.synth._IMAGES` (eight layers shared as there) imported
 with `ctr images import` into namespace `k8s.io` under the three names CRI gives a pulled
 image, unpacked by containerd into `snapshots/<N>/{fs,work}`, and four containers as
@@ -40,25 +40,17 @@ import random
 import shutil
 import stat
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import synth
-from bench.synth import CACHE_DIR, Manifest, synthetic_root
-from tests.containerd_engine import (
-    K8S_NAMESPACE,
-    ContainerdError,
-    ImageSpec,
-    ImportedImage,
-    Layer,
-    PrivateContainerd,
-    containerd_unavailable_reason,
-    containerd_version,
-    tar_dir,
-    tar_file,
-)
+from bench.synth import CACHE_DIR, Manifest, build_into_cache, synthetic_root
+from tests.containerd.availability import containerd_unavailable_reason, containerd_version
+from tests.containerd.config import K8S_NAMESPACE, ContainerdError
+from tests.containerd.engine import ImportedImage, PrivateContainerd
+from tests.containerd.images import ImageSpec, Layer, tar_dir, tar_file
+from tests.containerd.kubernetes import import_cri_image
 from tests.engine import EngineUnavailable, mounts_under
 
 VERSION = 1  # bump when this builder changes; the name also carries bench.synth's VERSION
@@ -84,23 +76,12 @@ def containerd_root(entries: int, seed: int = 1, *, log: Callable[[str], None] =
     if reason is not None:
         raise EngineUnavailable(reason)
     source = synthetic_root(entries, seed, log=log)
-    work = CACHE_DIR / f".building-{home.name}-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(mode=0o755, parents=True)
-    log(f"building a containerd root of {entries:,} entries in {home} (once; cached)")
-    start = time.monotonic()
-    try:
-        manifest = _build(work / "root", source, log)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    manifest.root = str(home / "root")
-    manifest.build_seconds = round(time.monotonic() - start, 1)
-    manifest.save(work / "manifest.json")
-    shutil.rmtree(home, ignore_errors=True)
-    work.rename(home)
-    log(f"built {manifest.total_entries:,} entries in {manifest.build_seconds:.0f}s")
-    return manifest
+
+    def build(work: Path) -> Manifest:
+        work.mkdir(mode=0o755, parents=True)
+        return _build(work / "root", source, log)
+
+    return build_into_cache(home, build, f"a containerd root of {entries:,} entries", log)
 
 
 @dataclass(frozen=True)
@@ -175,7 +156,7 @@ def _import_images(
     images = {}
     for tag, names, _parent in synth._IMAGES:
         spec = ImageSpec(f"docker.io/{tag}", tuple(layers[n] for n in names))
-        images[tag] = daemon.import_cri_image(spec)
+        images[tag] = import_cri_image(daemon, spec)
         log(f"  image {spec.name}: {len(names)} layers")
     return images
 

@@ -26,12 +26,10 @@ from overlayscope.root.load import load_host
 from overlayscope.root.model import ChangeRule, Host
 from overlayscope.union.changes import changes
 from overlayscope.union.host_stacks import build_stack
-from tests.podman_engine import (
-    PodmanUnavailable,
-    PrivatePodman,
-    human_size,
-    podman_unavailable_reason,
-)
+from tests.podman.availability import podman_unavailable_reason
+from tests.podman.config import PodmanUnavailable
+from tests.podman.engine import PrivatePodman
+from tests.podman.oracles import human_size
 from tests.root.cli_helpers import run_json
 
 # libpod's `initInodes` (libpod/diff.go at v4.3.1): what `podman diff` leaves out, exactly

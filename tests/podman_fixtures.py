@@ -21,25 +21,27 @@ from typing import Any
 import pytest
 
 from tests.engine import busybox_rootfs_tar
-from tests.podman_engine import (
+from tests.podman.availability import (
+    host_podman_state,
+    podman_unavailable_reason,
+    rootless_unavailable_reason,
+)
+from tests.podman.config import PodmanUnavailable
+from tests.podman.engine import PrivatePodman
+from tests.podman.images import (
     Dir,
     File,
     HardLink,
     ImageSpec,
     Layer,
     Opaque,
-    PodmanUnavailable,
-    PrivatePodman,
-    RootlessUser,
     Symlink,
     Whiteout,
     docker_archive,
-    host_podman_state,
     layer_tar,
     oci_archive,
-    podman_unavailable_reason,
-    rootless_unavailable_reason,
 )
+from tests.podman.rootless import RootlessUser
 
 __all__ = [
     "PODMAN_FIXTURE_MARKERS",

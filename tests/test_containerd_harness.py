@@ -18,32 +18,22 @@ from typing import Any
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.containerd_engine import (
+from tests.containerd.availability import HOST_CONTAINERD_PATHS, containerd_unavailable_reason
+from tests.containerd.config import (
     GC_ROOT_LABEL,
-    HOST_CONTAINERD_PATHS,
     K8S_NAMESPACE,
     MOBY_NAMESPACE,
     SNAPSHOTTER,
-    PrivateContainerd,
-    chain_ids,
     containerd_config,
-    containerd_unavailable_reason,
     dump_toml,
-    pb_bytes,
-    pb_decode,
-    pb_map,
-    pb_string,
-    pb_uint,
-    ro_overlay_mount,
-    sha256_digest,
 )
-from tests.containerd_fixtures import (
-    BASE,
-    CONTROL_CHAR_NAME,
-    DEFAULT_NAMESPACE,
-    CapturedContainerd,
-    ContainerdScenario,
-)
+from tests.containerd.engine import PrivateContainerd
+from tests.containerd.images import chain_ids, sha256_digest
+from tests.containerd.mounts import ro_overlay_mount
+from tests.containerd.protobuf import pb_bytes, pb_decode, pb_map, pb_string, pb_uint
+from tests.containerd.scenario import CONTROL_CHAR_NAME, DEFAULT_NAMESPACE, ContainerdScenario
+from tests.containerd.scenario_images import BASE
+from tests.containerd_fixtures import CapturedContainerd
 from tests.engine import _all_pids, _cmdline, mounts_under
 
 # --------------------------------------------------------------------------- no engine needed

@@ -20,29 +20,29 @@ from typing import Any
 import pytest
 
 from tests.engine import mounts_under, read_mounts
-from tests.podman_engine import (
+from tests.podman.availability import (
     HOST_PODMAN_PATHS,
-    SHADOW_BACKUPS,
+    host_podman_state,
+    podman_unavailable_reason,
+    rootless_unavailable_reason,
+)
+from tests.podman.config import PodmanUnavailable
+from tests.podman.engine import PrivatePodman
+from tests.podman.images import (
     Dir,
     File,
     HardLink,
     ImageSpec,
     Layer,
     Opaque,
-    PodmanUnavailable,
-    PrivatePodman,
     Symlink,
     Whiteout,
     docker_archive,
-    host_podman_state,
-    human_size,
     layer_tar,
     oci_archive,
-    parse_diff,
-    parse_system_df_v,
-    podman_unavailable_reason,
-    rootless_unavailable_reason,
 )
+from tests.podman.oracles import human_size, parse_diff, parse_system_df_v
+from tests.podman.rootless import SHADOW_BACKUPS
 from tests.podman_fixtures import (
     APP,
     BASE,

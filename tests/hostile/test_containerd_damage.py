@@ -36,7 +36,7 @@ from overlayscope.root.load import load_host
 from overlayscope.root.model import Host
 from overlayscope.root.problems import ProblemKind
 from tests.conftest import skip_or_fail
-from tests.containerd_fixtures import ContainerdScenario
+from tests.containerd.scenario import ContainerdScenario
 from tests.hostile.cli import (
     OPT_INT,
     OPT_STR,

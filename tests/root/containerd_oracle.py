@@ -2,7 +2,7 @@
 
 A `Scene` is one containerd root (the live private containerd's, or the unpacked capture)
 with what containerd answered about it: `ctr snapshots ls/tree/usage/mounts/info`, Images.List,
-Content.List, Leases.List, `ctr containers info` per namespace (tests/containerd_fixtures.py's
+Content.List, Leases.List, `ctr containers info` per namespace (tests/containerd/scenario.py's
 `capture_answers` shape), the `ctr snapshots diff` tars, and the scenario that made it.
 The checks below are shared by the live tests and the captured-root test, so both hold the
 reader to exactly the same facts; every expected value comes from containerd's answers.
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from overlayscope.root.model import Container, Host, Image, Layer, Role
-from tests.containerd_engine import K8S_NAMESPACE, MOBY_NAMESPACE, SnapshotMount
-from tests.containerd_fixtures import ContainerdScenario
+from tests.containerd.config import K8S_NAMESPACE, MOBY_NAMESPACE
+from tests.containerd.mounts import SnapshotMount
+from tests.containerd.scenario import ContainerdScenario
 
 # A name CRI gives an image by its config digest (`sha256:<hex>`): an id, neither a tag nor
 # a digested reference (containerd internal/cri/util/references.go ParseImageReferences

@@ -42,8 +42,8 @@ from overlayscope.root.bbolt import (
     varint,
 )
 from tests.conftest import skip_or_fail
-from tests.containerd_engine import PrivateContainerd
-from tests.containerd_fixtures import ContainerdScenario
+from tests.containerd.engine import PrivateContainerd
+from tests.containerd.scenario import ContainerdScenario
 from tests.hostile.fuzzing import fuzz_settings
 from tests.root.bolt_damage import (
     DB_NAMES,

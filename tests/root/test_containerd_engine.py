@@ -1,7 +1,7 @@
 """The containerd reader's inventory against a live private containerd, namespace by namespace.
 
 Every expected value is containerd's own answer, asked now (`ctr snapshots ls/tree/mounts/
-info`, Images.List, `ctr containers info`, Leases.List; tests/containerd_fixtures.py's
+info`, Images.List, `ctr containers info`, Leases.List; tests/containerd/scenario.py's
 `capture_answers`), or the scenario that made the objects. Facts that come from Docker's
 source rather than from this engine (Docker 29's shapes) say so where they are checked
 (tests/root/containerd_oracle.py).
@@ -19,20 +19,20 @@ import pytest
 
 from overlayscope.root.load import load_host
 from overlayscope.root.model import Host, Role, Store
-from tests.containerd_engine import (
-    K8S_NAMESPACE,
+from tests.containerd.config import K8S_NAMESPACE, MOBY_NAMESPACE
+from tests.containerd.engine import PrivateContainerd
+from tests.containerd.ids import stable_id
+from tests.containerd.images import (
     MEDIA_OCI_CONFIG,
     MEDIA_OCI_INDEX,
     MEDIA_OCI_MANIFEST,
-    MOBY_NAMESPACE,
     ImageSpec,
-    PrivateContainerd,
     build_image,
     chain_ids,
     sha256_digest,
-    stable_id,
 )
-from tests.containerd_fixtures import TOOL, ContainerdScenario, capture_answers
+from tests.containerd.scenario import ContainerdScenario, capture_answers
+from tests.containerd.scenario_images import TOOL
 from tests.root.cli_helpers import run_json
 from tests.root.containerd_oracle import (
     BARE_DIGEST,

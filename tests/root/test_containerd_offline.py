@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.containerd_engine import PrivateContainerd
-from tests.containerd_fixtures import ContainerdScenario
+from tests.containerd.engine import PrivateContainerd
+from tests.containerd.scenario import ContainerdScenario
 from tests.root.cli_helpers import run_json
 
 pytestmark = pytest.mark.engine

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.engine import busybox_rootfs_tar
+from tests.podman.config import RUN_FLAGS
+from tests.podman.engine import PrivatePodman
+from tests.podman.images import oci_archive
 from tests.podman_checks import (
     PodmanStore,
     change_set,
@@ -26,11 +29,6 @@ from tests.podman_checks import (
     layer_of,
     ours,
     private_podman,
-)
-from tests.podman_engine import (
-    RUN_FLAGS,
-    PrivatePodman,
-    oci_archive,
 )
 from tests.podman_fixtures import APP, PodmanScenario, image_specs, podman_answers
 from tests.root.cli_helpers import run_json

@@ -26,8 +26,9 @@ from overlayscope.root.load import load_host
 from overlayscope.root.model import Container, Host, Image
 from overlayscope.union import read_merged
 from overlayscope.union.host_stacks import build_stack
-from tests.containerd_engine import MOBY_NAMESPACE, PrivateContainerd
-from tests.containerd_fixtures import ContainerdScenario, capture_answers
+from tests.containerd.config import MOBY_NAMESPACE
+from tests.containerd.engine import PrivateContainerd
+from tests.containerd.scenario import ContainerdScenario, capture_answers
 from tests.root.cli_helpers import run_json
 from tests.root.containerd_oracle import (
     CONTAINER_LABELS,

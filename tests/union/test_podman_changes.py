@@ -28,6 +28,8 @@ from overlayscope.root.model import ChangeRule
 from overlayscope.union.changes import changes
 from overlayscope.union.host_stacks import build_stack
 from tests.engine import FIXED_MTIME
+from tests.podman.engine import PrivatePodman
+from tests.podman.images import ImageSpec, Layer, oci_archive
 from tests.podman_checks import (
     INIT_INODES,
     PodmanStore,
@@ -36,12 +38,6 @@ from tests.podman_checks import (
     image_changes,
     ours,
     private_podman,
-)
-from tests.podman_engine import (
-    ImageSpec,
-    Layer,
-    PrivatePodman,
-    oci_archive,
 )
 from tests.podman_fixtures import APP, PodmanScenario, image_specs, podman_answers
 from tests.podman_views import (

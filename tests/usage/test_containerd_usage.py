@@ -19,24 +19,12 @@ import pytest
 
 from overlayscope.root.load import load_host
 from overlayscope.root.model import Host
-from tests.containerd_engine import (
-    MOBY_NAMESPACE,
-    ImageSpec,
-    Layer,
-    PrivateContainerd,
-    base_layer,
-    pb_bytes,
-    pb_string,
-    tar_dir,
-    tar_file,
-)
-from tests.containerd_fixtures import (
-    BASE,
-    DOOMED,
-    TOOL,
-    ContainerdScenario,
-    capture_answers,
-)
+from tests.containerd.config import MOBY_NAMESPACE
+from tests.containerd.engine import PrivateContainerd
+from tests.containerd.images import ImageSpec, Layer, base_layer, tar_dir, tar_file
+from tests.containerd.protobuf import pb_bytes, pb_string
+from tests.containerd.scenario import ContainerdScenario, capture_answers
+from tests.containerd.scenario_images import BASE, DOOMED, TOOL
 from tests.root.cli_helpers import run_json
 from tests.root.containerd_oracle import (
     NAMESPACES,

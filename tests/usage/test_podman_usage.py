@@ -27,6 +27,9 @@ from typing import Any
 
 import pytest
 
+from tests.podman.engine import PrivatePodman
+from tests.podman.images import oci_archive
+from tests.podman.oracles import human_size
 from tests.podman_checks import (
     PodmanStore,
     check_df,
@@ -34,11 +37,6 @@ from tests.podman_checks import (
     du_allocated,
     ours,
     private_podman,
-)
-from tests.podman_engine import (
-    PrivatePodman,
-    human_size,
-    oci_archive,
 )
 from tests.podman_fixtures import APP, PodmanScenario, image_specs, podman_answers
 
