@@ -1,10 +1,12 @@
 """Turning the walker's `Record` batches into a `LayerIndex` in the compact layout (`columns.py`).
 
-Listings are sorted by name as they arrive and their records buffered; every few
-thousand records the buffer is transposed with `zip(*records)` and each field
-appended to its column in one `array.extend`. The per-entry work stays in C, so
-building costs well under a microsecond an entry, even for dirs of a few entries
-(building `Entry` objects cost ~1.5 µs, and ~10x the memory).
+This is the pure-Python walk's builder; with the C helper, the walk builds the columns
+itself and the builder only `adopt`s them (native_walk.py). Listings are sorted by
+name as they arrive and their records buffered; every few thousand records the buffer
+is transposed with `zip(*records)` and each field appended to its column in one
+`array.extend`. The per-entry work stays in C, so building costs about a microsecond
+an entry, even for dirs of a few entries (building `Entry` objects cost ~1.5 µs, and
+~10x the memory).
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from operator import itemgetter, methodcaller
 from typing import Any
 
 from overlayscope.scan.columns import ENCODING, ERRORS, TIME_OVERFLOW, Attr, Columns, widened
-from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs, ScanProblem
-from overlayscope.scan.stage import CODE_OF, ColumnStage
+from overlayscope.scan.entry import Kind, LayerIndex, ScanProblem
 from overlayscope.scan.walker import Record
 
 _ENCODE = methodcaller("encode", ENCODING, ERRORS)
@@ -33,7 +34,7 @@ _TIME_MAX = 2**63 - 1
 
 
 class IndexBuilder:
-    """Collects one layer's records into a `LayerIndex` (a walker `Sink`, minus `tick`).
+    """Collects one layer's records into a `LayerIndex` (a walker `ColumnSink`, minus `tick`).
 
     Relies on the walker's order: the root first, then each dir's listing in one run of
     `entries` calls, a dir only after the listing that holds it. Children are sorted
@@ -48,8 +49,7 @@ class IndexBuilder:
         self._blob = bytearray()  # the names, and the symlink targets, as they grow
         self._targets = bytearray()
         self._attr_ids: dict[tuple[int, int, int, int], int] = {}  # (id(kind), mode, uid, gid)
-        self._staged_attr_ids: dict[tuple[int, int, int], int] = {}  # (kind<<16|mode, uid, gid)
-        self.stage = ColumnStage()  # what list_dir_columns writes: see `listed`
+        self._adopted = False  # the C walk built the columns (`adopt`)
         self._count = 0  # entries so far, buffered ones included
         self._records: list[Record] = []  # buffered, in index order
         self._names: list[bytes] = []  # their encoded names
@@ -66,6 +66,8 @@ class IndexBuilder:
     @property
     def index(self) -> LayerIndex:
         """The finished index (building stops here)."""
+        if self._index is None and self._adopted:
+            self._index = LayerIndex.from_columns(self.content_dir, self.columns, self.problems)
         if self._index is None:
             self._close_dir()
             self._flush()
@@ -75,6 +77,11 @@ class IndexBuilder:
             self._blob = self._targets = bytearray()
             self._index = LayerIndex.from_columns(self.content_dir, self.columns, self.problems)
         return self._index
+
+    def adopt(self, columns: Columns) -> None:
+        """Take the whole layer, built by the C walk (native_walk.py): `index` is over it."""
+        self.columns = columns
+        self._adopted = True
 
     def root(self, record: Record) -> None:
         self._records.append(record)
@@ -111,8 +118,6 @@ class IndexBuilder:
         n = len(records)
         if not self._listing(dir_path, n):
             return
-        if self.stage.count:
-            self._flush()
         encoded = list(map(_ENCODE, map(_NAME, records)))
         if n > 1:
             order = sorted(range(n), key=encoded.__getitem__)
@@ -129,68 +134,20 @@ class IndexBuilder:
         if len(self._records) >= _FLUSH:
             self._flush()
 
-    def listed(
-        self,
-        dir_path: str,
-        count: int,
-        dirs: list[tuple[int, str, int, int]],
-        rdevs: list[tuple[int, int]],
-        targets: list[tuple[int, bytes]],
-        xattrs: list[tuple[int, OverlayXattrs, Kind]],
-        wide_times: list[tuple[int, int, int]],
-    ) -> None:
-        """`entries` for a batch the C helper staged (`list_dir_columns`): `count`
-        entries, sorted by name, already in `self.stage`; the lists give what the
-        columns do not hold, by index in the batch, and `xattrs` the kinds they decide."""
-        if not self._listing(dir_path, count):
-            return
-        if self._records:  # the root, or a walk that mixed listings: keep index order
-            self._flush_records()
-        first = self._count
-        base = self.stage.count  # the batch's first entry in the stage
-        prefix = "/" if dir_path == "/" else dir_path + "/"
-        pending, slot_no = self._pending, self._slot_no
-        for i, name, _, _ in dirs:
-            pending[prefix + name] = (first + i, slot_no)
-        c = self.columns
-        for i, rdev in rdevs:
-            c.rdev[first + i] = rdev
-        for i, xattr, kind in xattrs:
-            c.xattrs[first + i] = xattr
-            self.stage.set_kind(base + i, kind)
-        for i, mtime, ctime in wide_times:
-            c.wide_times[first + i] = (mtime, ctime)
-        if targets:
-            self.stage.targets += [(first + i, target) for i, target in targets]
-        self.stage.count += count
-        self._count = first + count
-        if self.stage.count >= _FLUSH:
-            self._flush()
-
     def problem(self, problem: ScanProblem) -> None:
         self.problems.append(problem)
 
-    def _flush(self) -> None:
-        """Move the buffered records, staged entries and slots into the columns."""
-        self._flush_records()
-        if self.stage.count:
-            self.stage.flush_into(
-                self.columns, self._staged_attr_ids, self.attr_id, self._blob, self._targets
-            )
-
     def attr_id(self, attr: Attr) -> int:
-        """The index of `attr` in the layer's table, added if new (both listings' keys)."""
+        """The index of `attr` in the layer's table, added if new."""
         kind, mode, uid, gid = attr
         key = (id(kind), mode, uid, gid)
         found = self._attr_ids.get(key)
         if found is None:
             found = self._attr_ids[key] = len(self.columns.attrs)
             self.columns.attrs.append(attr)
-            if kind in CODE_OF:
-                self._staged_attr_ids[(CODE_OF[kind] << 16 | mode, uid, gid)] = found
         return found
 
-    def _flush_records(self) -> None:
+    def _flush(self) -> None:
         """Move the buffered records and slots into the columns."""
         c = self.columns
         if self._slots:

@@ -68,6 +68,7 @@ Attr = tuple[Kind, int, int, int]  # kind, mode, uid, gid
 TIME_OVERFLOW = -(2**63)  # in mtime/ctime: the exact times are in `wide_times`
 _SMALL_DIR = 16  # children bisected in place; a bigger dir's names are listed once
 _NAME_LISTS = 4096  # dirs whose name lists are kept (~55 bytes a child)
+_SLOT_PATHS = 256  # dir paths kept: a walk down the tree makes each from its parent's
 
 
 def widened(col: array[int], values: Any, name: str) -> array[int]:
@@ -96,6 +97,7 @@ class Columns:
         "_names_of",
         "_path_hashes",
         "_slot_of_dir",
+        "_slot_paths",
         "attr",
         "attrs",
         "blocks",
@@ -154,6 +156,7 @@ class Columns:
         self._path_hashes: list[int] | None = None  # hash of each listed dir's path, sorted
         self._hash_slots: array[int] | None = None  # ... and its slot
         self._slot_of_dir: dict[int, int] | None = None
+        self._slot_paths: dict[int, str] = {}  # the last few `slot_path`s
 
     def __len__(self) -> int:
         return len(self.attr)
@@ -166,7 +169,7 @@ class Columns:
             setattr(self, name, value)
         self._reset_lookups()
 
-    # -- building (builder.py, stage.py) ------------------------------------------
+    # -- building (builder.py; the C walk builds them whole: native_walk.py) ------
 
     def add_name_ends(self, lengths: Iterable[int]) -> None:
         """Append the end offsets of the next names, of these lengths (the builder keeps
@@ -252,12 +255,28 @@ class Columns:
         return paths
 
     def slot_path(self, slot: int) -> str:
-        """The path of the dir listed in `slot`, "" for the root (as in `dir_paths`)."""
+        """The path of the dir listed in `slot`, "" for the root (as in `dir_paths`).
+
+        The last few are kept, and a path is made from the nearest kept ancestor's: a
+        walk down a tree 10,000 dirs deep would otherwise make each path from the root,
+        50 million names in all."""
+        kept = self._slot_paths
+        path = kept.get(slot)
+        if path is not None:
+            return path
         parts = []
-        while (i := self.dir_entry[slot]) != 0:
+        base, up = "", slot
+        while (i := self.dir_entry[up]) != 0:
             parts.append(self.name(i))
-            slot = self.dir_parent[slot]
-        return "/" + "/".join(reversed(parts)) if parts else ""
+            up = self.dir_parent[up]
+            if (known := kept.get(up)) is not None:
+                base = known
+                break
+        path = base + "/" + "/".join(reversed(parts)) if parts else ""
+        if len(kept) >= _SLOT_PATHS:
+            kept.clear()
+        kept[slot] = path
+        return path
 
     def slot_of_path(self, path: str) -> int | None:
         """The slot of the dir at `path` ("/" for the root), None if its listing was not read.

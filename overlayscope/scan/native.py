@@ -1,8 +1,8 @@
 """The scanner's optional C helper (`_listdir.c`), or None where it is not built.
 
 `setup.py` builds it when a C compiler and Python's headers are at hand; without
-them the walker lists directories in Python, with the same results, about twice as
-slow. `OVERLAYSCOPE_PURE_PYTHON=1` in the environment turns the helper off (the
+them the walker walks in Python, with the same results, about four times as slow
+(docs/performance.md). `OVERLAYSCOPE_PURE_PYTHON=1` in the environment turns the helper off (the
 tests use it to hold both walks to the same answers; worker processes inherit it).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-# the `xattr_mode` argument of list_dir_columns and descend
+# the `xattr_mode` argument of `_listdir.Walk`
 XATTRS_NONE, XATTRS_EMPTY_FILES, XATTRS_ALL = 0, 1, 2
 
 

@@ -60,6 +60,10 @@ class Detector:
         """Read ahead from the start of every walk (`OVERLAYSCOPE_READAHEAD=1`)."""
         return native.listdir is not None and _setting() == "1"
 
+    def remaining(self) -> int:
+        """Entries still to list before deciding."""
+        return _PROBE_ENTRIES - self.entries
+
     def cold(self, entries: int) -> bool:
         """Count one listing; True once (when enough is listed) if the cache is cold."""
         self.entries += entries

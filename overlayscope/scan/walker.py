@@ -1,9 +1,10 @@
 """The walk of one `diff/` tree: directory fds, an explicit stack, lstat only.
 
-The walker turns a tree into flat `Record` tuples, batched per directory, and
-hands them to a `Sink`. Tuples rather than `Entry` objects because a worker
-process ships them to the parent, and tuples pickle ~10x faster than
-dataclasses; the parent (or `scan_tree`) builds the `Entry` objects.
+With the C helper and a sink that takes columns (`ColumnSink`: the `IndexBuilder`),
+the helper walks the whole tree and builds the layer's columns itself
+(native_walk.py). Otherwise this pure-Python walk turns the tree into flat `Record`
+tuples, batched per directory, and hands them to a `Sink`; it is also the reference
+the C walk is tested against, and does the same thing step for step.
 
 Every directory is opened relative to its parent's fd, with O_NOFOLLOW, so no
 path is ever resolved as one string (depth and PATH_MAX don't matter) and no
@@ -15,20 +16,24 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 from overlayscope.scan import native
 from overlayscope.scan.entry import Kind, OverlayXattrs, ScanProblem, join
+from overlayscope.scan.native_walk import walk_native
+from overlayscope.scan.problems import problem_for as problem_for  # kept here for other modules
+from overlayscope.scan.problems import replaced
 from overlayscope.scan.readahead import Detector, ReadAhead
-from overlayscope.scan.stage import ColumnStage
 from overlayscope.scan.xattrs import (
-    HAVE_PROC_FD,
     OVERLAY_PREFIXES,
     QUIET_ERRNOS,
     overlay_names,
     path_prefix,
     read_overlay_xattrs,
 )
+
+if TYPE_CHECKING:
+    from overlayscope.scan.columns import Columns
 
 # name, kind, mode, uid, gid, size, blocks, mtime_ns, ctime_ns, ino, nlink, rdev, target, xattrs
 Record: TypeAlias = tuple[
@@ -37,12 +42,10 @@ Record: TypeAlias = tuple[
     "str | None", "OverlayXattrs | None",
 ]  # fmt: skip
 
-BATCH = 4096  # records per `Sink.entries` call: bounds memory for a huge directory
+BATCH = 4096  # entries read at a time: per `Sink.entries` call (bounds memory for a huge dir)
 FD_WINDOW = 32  # directory fds held open along the current path (plus the root's)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NOATIME = getattr(os, "O_NOATIME", 0)
-_VANISHED = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ESTALE})
-_PERMISSION = frozenset({errno.EACCES, errno.EPERM})
 _S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
 _FILE, _DIR, _OPAQUE_DIR = Kind.FILE, Kind.DIR, Kind.OPAQUE_DIR
 
@@ -61,47 +64,18 @@ class Sink(Protocol):
         """Something that could not be read; the walk goes on."""
 
     def tick(self, entries: int, current: str) -> None:
-        """Called per directory and per batch: report progress, honour cancel (may raise)."""
+        """Called per directory and per batch (the C walk: every `native_walk.STEP` entries):
+        report progress, honour cancel (may raise)."""
 
 
 @runtime_checkable
 class ColumnSink(Sink, Protocol):
-    """A sink that takes the C helper's listings column by column (`IndexBuilder`):
-    the walker then calls `listed` where it would call `entries`."""
+    """A sink that takes a whole layer in the compact layout (`IndexBuilder`): with the
+    C helper, the walk builds the columns itself (native_walk.py) and hands them over
+    at the end; `root`, `entries` are then never called, `problem` and `tick` are."""
 
-    stage: ColumnStage
-
-    def listed(
-        self,
-        dir_path: str,
-        count: int,
-        dirs: list[tuple[int, str, int, int]],
-        rdevs: list[tuple[int, int]],
-        targets: list[tuple[int, bytes]],
-        xattrs: list[tuple[int, OverlayXattrs, Kind]],
-        wide_times: list[tuple[int, int, int]],
-    ) -> None:
-        """`count` more children of `dir_path`, staged in `stage` (see builder.py)."""
-
-
-def problem_for(path: str, exc: OSError) -> ScanProblem:
-    """Classify an OSError met at `path` as vanished / permission / error."""
-    if exc.errno in _VANISHED:
-        kind = "vanished"
-    elif exc.errno in _PERMISSION:
-        kind = "permission"
-    else:
-        kind = "error"
-    return ScanProblem(path, kind, exc.strerror or str(exc))
-
-
-def _errno_problem(path: str, code: int) -> ScanProblem:
-    """`problem_for` an errno the C helper returned."""
-    return problem_for(path, OSError(code, os.strerror(code)))
-
-
-def _replaced(path: str) -> ScanProblem:
-    return ScanProblem(path, "vanished", "replaced while scanning")
+    def adopt(self, columns: Columns) -> None:
+        """The layer, every entry of it; no more calls follow."""
 
 
 def open_dir(name: str, dir_fd: int | None = None) -> int:
@@ -168,14 +142,10 @@ class _Walk:
         self.sink = sink
         self.count = 0
         self.stack: list[_Frame] = []
-        self.column_sink: ColumnSink | None = sink if isinstance(sink, ColumnSink) else None
-        # open, check and list a subdir in one call: the helper names entries by /proc
-        self.descend: Any = (
-            native.listdir.descend
-            if native.listdir is not None and self.column_sink is not None and HAVE_PROC_FD
-            else None
+        # the C helper walks the whole tree for a sink that takes its columns
+        self.column_sink: ColumnSink | None = (
+            sink if native.listdir is not None and isinstance(sink, ColumnSink) else None
         )
-        self.detector = Detector()
         self.cold = Detector.forced()  # start a read-ahead at the next directory
         self.readahead: ReadAhead | None = None
 
@@ -188,6 +158,10 @@ class _Walk:
             if exc.errno == errno.ENOTDIR:  # not a dir we saw vanish: simply not a tree
                 problem = ScanProblem("/", "error", problem.detail)
             sink.problem(problem)
+            return
+        if self.column_sink is not None:
+            walk_native(self.content_dir, root_fd, self.column_sink, read_xattrs=self.read_xattrs,
+                        fd_window=FD_WINDOW, batch=BATCH)  # fmt: skip
             return
         try:
             root = self._root_frame(root_fd)
@@ -249,9 +223,6 @@ class _Walk:
         path = join(top.path, name)
         if top.fd < 0 and not self._reopen():
             return
-        if self.descend is not None:
-            self._descend_native(top, path, name, dev, ino, self.descend)
-            return
         try:
             fd = open_dir(name, top.fd)
         except OSError as exc:
@@ -273,28 +244,6 @@ class _Walk:
                 os.close(old.fd)
                 old.fd = -1
 
-    def _descend_native(
-        self, top: _Frame, path: str, name: str, dev: int, ino: int, descend: Any
-    ) -> None:
-        """`_descend` in one call of the C helper: open, check, and the first listing."""
-        assert self.column_sink is not None
-        xmode = native.XATTRS_ALL if self.read_xattrs else native.XATTRS_EMPTY_FILES
-        got = descend(top.fd, name, dev, ino, xmode, BATCH, self.column_sink.stage.buffers)
-        if got is None:
-            self.sink.problem(_replaced(path))
-            return
-        if type(got) is int:
-            self.sink.problem(_errno_problem(path, -got))
-            return
-        fd, first = got
-        frame = _Frame(path, name, fd, dev, ino)
-        self.stack.append(frame)
-        self._keep_fd_window()
-        assert native.listdir is not None
-        frame.pending = self._list_columns(
-            frame, self.column_sink, native.listdir.list_dir_columns, first
-        )
-
     def _same(self, fd: int, frame: _Frame) -> bool:
         """Is the dir we opened the one we listed? A swap means the old one vanished."""
         try:
@@ -303,7 +252,7 @@ class _Walk:
             self.sink.problem(problem_for(frame.path, exc))
             return False
         if (st.st_dev, st.st_ino) != (frame.dev, frame.ino):
-            self.sink.problem(_replaced(frame.path))
+            self.sink.problem(replaced(frame.path))
             return False
         return True
 
@@ -323,8 +272,9 @@ class _Walk:
                 ok = False
             else:
                 ok = self._same(frame.fd, frame)
-            if not ok:
-                stack[top].pending.clear()
+            if not ok:  # what lies below it cannot be reached
+                for below in stack[k:]:
+                    below.pending.clear()
                 break
         # close again what lies below the window; the main loop closes the rest
         for k in range(j + 1, max(j + 1, top + 1 - FD_WINDOW)):
@@ -335,8 +285,6 @@ class _Walk:
 
     def _list(self, frame: _Frame) -> list[tuple[str, int, int]]:
         """Emit the entries of one open directory; return its subdirs, reversed."""
-        if native.listdir is not None and self.column_sink is not None:
-            return self._list_columns(frame, self.column_sink, native.listdir.list_dir_columns)
         sink = self.sink
         fd = frame.fd
         dir_path = frame.path
@@ -407,58 +355,5 @@ class _Walk:
                 sink.problem(problem_for(dir_path, exc))
         self.count += len(batch)
         sink.entries(dir_path, batch)
-        subdirs.reverse()
-        return subdirs
-
-    def _list_columns(
-        self, frame: _Frame, sink: ColumnSink, list_dir_columns: Any, first: Any = None
-    ) -> list[tuple[str, int, int]]:
-        """`_list` with the C helper, for an index: it writes into the builder's stage.
-
-        One difference, in a race only: an entry whose overlay xattrs cannot be read
-        after they were listed (it vanished meanwhile) keeps its lstat facts here,
-        without xattrs, beside the problem; the Python listing drops it."""
-        fd = frame.fd
-        dir_path = frame.path
-        if HAVE_PROC_FD:  # the helper names entries by /proc/self/fd/N/: no path to build
-            xprefix, bprefix = f"/proc/self/fd/{fd}/", b""
-        else:
-            xprefix = path_prefix(
-                fd, self.content_dir + dir_path if dir_path != "/" else self.content_dir
-            )
-            bprefix = os.fsencode(xprefix)
-        prefix = "/" if dir_path == "/" else dir_path + "/"
-        xmode = native.XATTRS_ALL if self.read_xattrs else native.XATTRS_EMPTY_FILES
-        subdirs: list[tuple[str, int, int]] = []
-        sink.tick(self.count, dir_path)
-        done = False
-        detector = self.detector
-        buffers = sink.stage.buffers
-        while not done:
-            if first is not None:  # read by `descend` with the open
-                batch, first = first, None
-            else:
-                batch = list_dir_columns(fd, bprefix, xmode, BATCH, buffers)
-            count, rdevs, targets, dirs, xattr_names, wide, errors, read_errno, done = batch
-            if not detector.decided and detector.cold(count + len(errors)):
-                self.cold = True
-            for name, code in errors:
-                sink.problem(_errno_problem(prefix + name, code))
-            xattrs: list[tuple[int, OverlayXattrs, Kind]] = []
-            for i, name, names, mode, size, rdev in xattr_names:
-                try:
-                    found = read_overlay_xattrs(names, xprefix + name)
-                except OSError as exc:
-                    sink.problem(problem_for(prefix + name, exc))
-                    continue
-                if found is not None:
-                    xattrs.append((i, found, classify(mode, rdev, size, found)))
-            subdirs += [(name, dev, ino) for _, name, dev, ino in dirs]
-            if read_errno:
-                sink.problem(_errno_problem(dir_path, read_errno))
-            self.count += count
-            sink.listed(dir_path, count, dirs, rdevs, targets, xattrs, wide)
-            if not done:
-                sink.tick(self.count, dir_path)
         subdirs.reverse()
         return subdirs

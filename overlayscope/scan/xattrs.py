@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Mapping
 
 from overlayscope.scan.entry import OverlayXattrs
 
@@ -72,8 +73,11 @@ def read_overlay_xattrs(names: list[str], target: str | int) -> OverlayXattrs | 
         except OSError as exc:
             if exc.errno not in QUIET_ERRNOS:
                 raise
-    if not values:
-        return None
+    return overlay_xattrs(namespace, values) if values else None
+
+
+def overlay_xattrs(namespace: str, values: Mapping[str, bytes]) -> OverlayXattrs:
+    """The `OverlayXattrs` of the values read in `namespace`, keyed past "<namespace>.overlay."."""
     opaque = values.get("opaque")
     redirect = values.get("redirect")
     return OverlayXattrs(

@@ -9,6 +9,7 @@ import pytest
 
 from overlayscope.scan import LayerIndex, fastentry, scan_tree
 from overlayscope.scan.builder import IndexBuilder
+from overlayscope.scan.columns import Columns
 from overlayscope.scan.entry import Entry, Kind, OverlayXattrs
 from overlayscope.scan.walker import Record
 from tests.scan.conftest import add
@@ -109,3 +110,38 @@ def test_lookups_in_a_big_dir() -> None:
         assert (entry is not None) == (i % 2 == 0)
         assert entry is None or entry.path == f"/n{i:05d}"
     assert index.get("/") is not None and index.get("/m") is None and index.get("/z") is None
+
+
+def test_slot_paths_in_any_order_and_down_a_deep_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`slot_path` keeps the last few paths and makes a path from its nearest kept
+    ancestor's: right in any order, and a walk down N levels reads O(N) names, not O(N²)."""
+    depth, wide = 600, 700  # dirs down a chain, and beside it: past the 256 paths kept
+    root = [_rec("d", Kind.DIR), _rec("f")] + [_rec(f"w{i}", Kind.DIR) for i in range(wide)]
+    listings = [("/", root)]
+    for level in range(1, depth):
+        listings.append(("/d" * level, [_rec("d", Kind.DIR), _rec("f")]))
+    listings.append(("/d" * depth, []))
+    listings += [(f"/w{i}", []) for i in range(wide)]
+    c = _build(listings).columns
+    assert c is not None
+    expected = c.dir_paths()
+    order = list(range(len(expected)))
+    for shuffled in (order, order[::-1], order[::7] + order[3::7] + order):
+        c._slot_paths.clear()
+        assert [c.slot_path(s) for s in shuffled] == [expected[s] for s in shuffled]
+    reads = 0
+    name = Columns.name
+
+    def counted(self: Columns, i: int) -> str:
+        nonlocal reads
+        reads += 1
+        return name(self, i)
+
+    monkeypatch.setattr(Columns, "name", counted)
+    c._slot_paths.clear()
+    slot: int | None = 0
+    for level in range(depth):  # down the chain, as a walk of the tree goes
+        assert slot is not None
+        assert c.child_paths(slot)[0] == "/d" * (level + 1)
+        slot = c.slot_of_entry(c.child_range(slot)[0])  # "d" sorts first
+    assert reads <= 2 * depth  # one name a level (from the root: depth² / 2)

@@ -71,8 +71,8 @@ def test_awkward_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xattrs: b
     # st_mtime_ns past 2**63 (the year 2262): Python's exact int, not a wrapped one
     future = add(root, "future", "file")
     os.utime(future, ns=(0, 10**19 + 7))
-    for big in (root / "big", root / "big2"):  # each listed in several batches, one after
-        big.mkdir()  # the other: a listing staged while the last one's is re-sorted
+    for big in (root / "big", root / "big2"):  # each read in several batches, one after
+        big.mkdir()  # the other
         for i in range(BIG):
             (big / f"f{(i * 7919) % BIG:05d}").write_bytes(b"")
         (big / "sub").mkdir()  # the dir listed next, with overlay xattrs to set kinds by

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from overlayscope.errors import Cancelled
-from overlayscope.scan import native, readahead, scan_tree
+from overlayscope.scan import native, native_walk, readahead, scan_tree
 from overlayscope.scan import walker as walker_mod
 from overlayscope.scan.builder import IndexBuilder
 from overlayscope.scan.walker import walk_tree
@@ -36,7 +36,8 @@ class _Recorded(readahead.ReadAhead):
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[_Recorded]:
     _Recorded.made = []
-    monkeypatch.setattr(walker_mod, "ReadAhead", _Recorded)
+    monkeypatch.setattr(walker_mod, "ReadAhead", _Recorded)  # the pure-Python walk's
+    monkeypatch.setattr(native_walk, "ReadAhead", _Recorded)  # the C walk's
     return _Recorded.made
 
 
@@ -101,6 +102,7 @@ def test_cancel_stops_the_readahead_threads(
 ) -> None:
     root = _tree(tmp_path / "diff")
     monkeypatch.setenv("OVERLAYSCOPE_READAHEAD", "1")
+    monkeypatch.setattr(native_walk, "STEP", 64)  # a tick (a cancel check) every ~64 entries
 
     class CancelSoon(IndexBuilder):
         ticks = 0

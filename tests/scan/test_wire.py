@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from overlayscope.scan import LayerIndex, scan_tree, worker
+from overlayscope.scan import LayerIndex, native_walk, scan_tree, worker
 from overlayscope.scan.sizes import layer_sums
 from overlayscope.scan.wire import READY, Message, read_frame, write_frame
 
@@ -40,7 +40,8 @@ def test_worker_reports_progress_then_sends_the_layer(
         (tmp_path / "l" / f"d{d}").mkdir(parents=True)
         for f in range(30):
             os.mknod(tmp_path / "l" / f"d{d}" / f"f{f}")
-    monkeypatch.setattr(worker, "INTERVAL", 0.0)  # a progress frame at every directory
+    monkeypatch.setattr(worker, "INTERVAL", 0.0)  # a progress frame at every tick
+    monkeypatch.setattr(native_walk, "STEP", 30)  # the C walk: a tick every ~30 entries
     tasks = io.BytesIO()
     write_frame(tasks, ("L", str(tmp_path / "l"), True, True))  # with the layer's sums
     write_frame(tasks, ("gone", str(tmp_path / "nope"), True, False))
