@@ -128,7 +128,13 @@ def scan_for(
     def on_scan(p: ScanProgress) -> None:
         report("scan", p.layers_done, p.layers_total, p.current)
 
-    return scan_layers(dirs, cancel=cancel, progress=on_scan, workers=workers)
+    return scan_layers(
+        dirs,
+        cancel=cancel,
+        progress=on_scan,
+        workers=workers,
+        overlay_xattrs=host.overlay_xattrs,
+    )
 
 
 def stack_of(

@@ -32,6 +32,9 @@ class TimelineLayer:
     # A full tree (legacy overlay) over another: the content dir of the one beneath, so
     # that only what this layer changed is listed (`union/full_trees.py`).
     full_tree_below: str | None = None
+    # The namespace its host's overlay mounts read (`Host.overlay_xattrs`): whose
+    # `overlay.whiteout` makes an empty file a whiteout. None: either's.
+    overlay_xattrs: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,7 @@ def timeline_layers(
                 c.id if c is not None else None,
                 c.name if c is not None else None,
                 below.content_dir if layer.full_tree and below and below.full_tree else None,
+                host.overlay_xattrs,
             )
         )
 
@@ -123,9 +127,17 @@ def timeline(
         check_cancel(cancel)
         report("walk", number, len(layers), layer.layer_id)
         found: list[tuple[str, str]] = []
-        walked = [w for w in walk_layer(layer.content_dir, found, cancel) if w.path != "/"]
+        ns = layer.overlay_xattrs
+        walked = [
+            w
+            for w in walk_layer(layer.content_dir, found, cancel, overlay_xattrs=ns)
+            if w.path != "/"
+        ]
         if layer.full_tree_below is not None:
-            own = derive_diff(scan_tree(layer.content_dir), scan_tree(layer.full_tree_below))
+            own = derive_diff(
+                scan_tree(layer.content_dir, overlay_xattrs=ns),
+                scan_tree(layer.full_tree_below, overlay_xattrs=ns),
+            )
             walked = [w for w in walked if w.path in own.entries]
         sink.extend(AuditProblem("unreadable", layer.content_dir + p, d) for p, d in found)
         digests: dict[tuple[str, str], Digest] = {}

@@ -18,12 +18,19 @@ from dataclasses import dataclass, field
 
 from overlayscope.audit.progress import CancelFlag, check_cancel
 from overlayscope.scan import join
+from overlayscope.scan.xattrs import overlay_prefixes
 
 FD_WINDOW = 32
 _PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _LIST_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NOATIME = getattr(os, "O_NOATIME", 0)
 WHITEOUT_XATTRS = ("trusted.overlay.whiteout", "user.overlay.whiteout")
+
+
+def whiteout_xattrs(namespace: str | None) -> tuple[str, ...]:
+    """The xattr that makes an empty file a whiteout, to a mount reading `namespace`
+    (`Host.overlay_xattrs`); None: either (`WHITEOUT_XATTRS`)."""
+    return tuple(prefix + "whiteout" for prefix in overlay_prefixes(namespace))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +52,19 @@ class _Frame:
 
 
 def walk_layer(
-    content_dir: str, problems: list[tuple[str, str]], cancel: CancelFlag | None = None
+    content_dir: str,
+    problems: list[tuple[str, str]],
+    cancel: CancelFlag | None = None,
+    *,
+    overlay_xattrs: str | None = None,
 ) -> Iterator[WalkedEntry]:
-    """Every entry of `content_dir`, parents first; what cannot be read goes to `problems`."""
+    """Every entry of `content_dir`, parents first; what cannot be read goes to `problems`.
+
+    `overlay_xattrs`: the namespace the layer's mounts read (`Host.overlay_xattrs`); an
+    empty file is an xattr whiteout only by that namespace's `overlay.whiteout` (None:
+    either's, for layers no host describes).
+    """
+    attrs = whiteout_xattrs(overlay_xattrs)
     try:
         root_fd = os.open(content_dir, _PATH_DIR)
         st = os.fstat(root_fd)
@@ -58,7 +75,7 @@ def walk_layer(
     try:
         yield WalkedEntry("/", st, None, False)
         count = 0
-        stack[0].pending = yield from _list(stack[0], problems)
+        stack[0].pending = yield from _list(stack[0], problems, attrs)
         while stack:
             top = stack[-1]
             if not top.pending:
@@ -81,7 +98,7 @@ def walk_layer(
                 if old.fd >= 0 and old is not stack[0]:
                     os.close(old.fd)
                     old.fd = -1
-            frame.pending = yield from _list(frame, problems)
+            frame.pending = yield from _list(frame, problems, attrs)
     finally:
         for frame in stack:
             if frame.fd >= 0:
@@ -121,7 +138,7 @@ def _reopen(stack: list[_Frame], problems: list[tuple[str, str]]) -> bool:
 
 
 def _list(
-    frame: _Frame, problems: list[tuple[str, str]]
+    frame: _Frame, problems: list[tuple[str, str]], whiteout_attrs: tuple[str, ...]
 ) -> Generator[WalkedEntry, None, list[tuple[str, int, int]]]:
     """Yield the entries of one dir; return its subdirs (reversed, to pop in order)."""
     subdirs: list[tuple[str, int, int]] = []
@@ -139,7 +156,7 @@ def _list(
                     target = None
                     if stat.S_ISLNK(st.st_mode):
                         target = os.readlink(de.name, dir_fd=fd)
-                    whiteout = _whiteout(st, fd, de.name)
+                    whiteout = _whiteout(st, fd, de.name, whiteout_attrs)
                 except OSError as exc:
                     problems.append((path, exc.strerror or str(exc)))
                     continue
@@ -165,7 +182,7 @@ def _open_listing(path_fd: int) -> int:
     return os.open(".", _LIST_DIR, dir_fd=path_fd)
 
 
-def _whiteout(st: os.stat_result, dir_fd: int, name: str) -> bool:
+def _whiteout(st: os.stat_result, dir_fd: int, name: str, attrs: tuple[str, ...]) -> bool:
     if stat.S_ISCHR(st.st_mode):
         return st.st_rdev == 0
     if not stat.S_ISREG(st.st_mode) or st.st_size != 0:
@@ -173,7 +190,7 @@ def _whiteout(st: os.stat_result, dir_fd: int, name: str) -> bool:
     # An xattr whiteout (kernel 6.7+): an empty file marked overlay.whiteout. The
     # /proc/self/fd path resolves to the listed dir; `name` itself is not followed.
     where = f"/proc/self/fd/{dir_fd}/{name}"
-    for attr in WHITEOUT_XATTRS:
+    for attr in attrs:
         try:
             os.getxattr(where, attr, follow_symlinks=False)
             return True

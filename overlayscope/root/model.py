@@ -256,6 +256,10 @@ class Host:
     roots: tuple[str, ...] = ()  # every dir holding this host's storage; () means (root,)
     size_rule: SizeRule = SizeRule.APPARENT
     change_rule: ChangeRule = ChangeRule.COMPARE
+    # The xattr namespace its overlay mounts read overlay metadata (opaque, whiteout,
+    # origin…) from: "trusted" (rootful), "user" (rootless, mount option `userxattr`). The
+    # kernel reads that one alone; the other's `*.overlay.*` xattrs are plain xattrs to it.
+    overlay_xattrs: str = "trusted"
     layers: dict[str, Layer] = field(default_factory=dict)
     images: dict[str, Image] = field(default_factory=dict)  # by `Image.key`
     containers: dict[str, Container] = field(default_factory=dict)  # by `Container.key`

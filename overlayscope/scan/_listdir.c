@@ -35,6 +35,9 @@
 
 /* what the caller wants of extended attributes */
 enum { XATTR_NONE = 0, XATTR_EMPTY_FILES = 1, XATTR_ALL = 2 };
+/* the namespace whose overlay xattrs are metadata, as native.NAMESPACE_CODES numbers it:
+ * either (trusted winning), trusted.overlay.* only (rootful), user.overlay.* only (rootless) */
+enum { NS_EITHER = 0, NS_TRUSTED = 1, NS_USER = 2 };
 /* kind codes, as native_walk.KIND_CODES numbers them */
 enum { K_FILE, K_DIR, K_SYMLINK, K_WHITEOUT, K_OTHER, K_OPAQUE_DIR };
 
@@ -169,11 +172,12 @@ static int grow(char **buf, size_t *size, size_t need) {
 }
 
 /* The overlay xattrs of `r` as xattrs.read_overlay_xattrs reads them: the names of
- * the namespace that wins (trusted over user), each value read (ENODATA and the like
- * skipped). Appended to `out` as one record: u8 trusted, u16 count, then per value
- * u16 key length, the key (the name past "<ns>.overlay."), u32 value length, the value.
- * Returns 0 (*at = the record's offset, NONE when there is none), or an errno. */
-static int read_overlay(xscratch_t *s, const xref_t *r, buf_t *out, size_t *at) {
+ * namespace `ns` (NS_TRUSTED, NS_USER: the other one's are no overlay metadata at all;
+ * NS_EITHER: the namespace that wins, trusted over user), each value read (ENODATA and
+ * the like skipped). Appended to `out` as one record: u8 trusted, u16 count, then per
+ * value u16 key length, the key (the name past "<ns>.overlay."), u32 value length, the
+ * value. Returns 0 (*at = the record's offset, NONE when there is none), or an errno. */
+static int read_overlay(xscratch_t *s, const xref_t *r, int ns, buf_t *out, size_t *at) {
     *at = NONE;
     ssize_t n;
     for (;;) {
@@ -185,15 +189,17 @@ static int read_overlay(xscratch_t *s, const xref_t *r, buf_t *out, size_t *at) 
         if (need < 0) return quiet(errno) ? 0 : errno;
         if (grow(&s->names, &s->names_size, (size_t)need + 256) < 0) return ENOMEM;
     }
-    int trusted = 0, any = 0;
+    int has_trusted = 0, has_user = 0;
     for (ssize_t i = 0; i < n;) {
         const char *name = s->names + i;
         size_t len = strnlen(name, (size_t)(n - i));
-        if (strncmp(name, "trusted.overlay.", 16) == 0) any = trusted = 1;
-        else if (strncmp(name, "user.overlay.", 13) == 0) any = 1;
+        if (strncmp(name, "trusted.overlay.", 16) == 0) has_trusted = 1;
+        else if (strncmp(name, "user.overlay.", 13) == 0) has_user = 1;
         i += (ssize_t)len + 1;
     }
-    if (!any) return 0;
+    if (ns == NS_TRUSTED ? !has_trusted : ns == NS_USER ? !has_user : !has_trusted && !has_user)
+        return 0;
+    int trusted = ns == NS_TRUSTED || (ns == NS_EITHER && has_trusted);
     const char *prefix = trusted ? "trusted.overlay." : "user.overlay.";
     size_t plen = strlen(prefix), start = out->len;
     uint8_t flag = (uint8_t)trusted;
@@ -571,7 +577,7 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    int xmode, use_proc, busy, finished;
+    int xmode, ns, use_proc, busy, finished;
     size_t fd_window, batch;
     buf_t prefix; /* the content dir, for xattr paths without /proc */
     /* the walk */
@@ -757,7 +763,7 @@ static int list_more(Walk *w, size_t *got) {
             if (w->xmode == XATTR_ALL ||
                 (w->xmode == XATTR_EMPTY_FILES && fmt == S_IFREG && st.st_size == 0)) {
                 xref_t r = {fd, name, xpath_of(w, fd, name, nlen)};
-                int err = read_overlay(&w->xs, &r, &w->text, &it->xattrs);
+                int err = read_overlay(&w->xs, &r, w->ns, &w->text, &it->xattrs);
                 if (err == ENOMEM) return -1;
                 if (err) {
                     it->err = err;
@@ -1056,8 +1062,8 @@ static void Walk_dealloc(Walk *w) {
 
 static int Walk_init(Walk *w, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"root_fd", "xattr_mode", "fd_window", "batch", "largest",
-                             "content_dir", "use_proc", NULL};
-    int root_fd, xmode, use_proc;
+                             "content_dir", "use_proc", "namespace", NULL};
+    int root_fd, xmode, use_proc, ns = NS_EITHER;
     Py_ssize_t fd_window, batch, largest;
     const char *prefix;
     Py_ssize_t prefix_len;
@@ -1065,15 +1071,20 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_RuntimeError, "a Walk is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iinnny#p", kwlist, &root_fd, &xmode,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iinnny#p|i", kwlist, &root_fd, &xmode,
                                      &fd_window, &batch, &largest, &prefix, &prefix_len,
-                                     &use_proc))
+                                     &use_proc, &ns))
         return -1;
     if (fd_window < 1 || batch < 1 || largest < 0) {
         PyErr_SetString(PyExc_ValueError, "fd_window and batch must be positive");
         return -1;
     }
+    if (ns != NS_EITHER && ns != NS_TRUSTED && ns != NS_USER) {
+        PyErr_SetString(PyExc_ValueError, "namespace must be 0 (either), 1 (trusted) or 2 (user)");
+        return -1;
+    }
     w->xmode = xmode;
+    w->ns = ns;
     w->use_proc = use_proc;
     w->fd_window = (size_t)fd_window;
     w->batch = (size_t)batch;
@@ -1106,7 +1117,7 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kwds) {
     root.xattrs = NONE;
     if (xmode == XATTR_ALL) {
         xref_t r = {root_fd, NULL, NULL};
-        int err = read_overlay(&w->xs, &r, &w->text, &root.xattrs);
+        int err = read_overlay(&w->xs, &r, w->ns, &w->text, &root.xattrs);
         if (err) {
             errno = err;
             PyErr_SetFromErrno(err == ENOMEM ? PyExc_MemoryError : PyExc_OSError);
@@ -1391,7 +1402,7 @@ static PyMethodDef Walk_methods[] = {
 };
 
 PyDoc_STRVAR(Walk_doc,
-"Walk(root_fd, xattr_mode, fd_window, batch, largest, content_dir, use_proc)\n"
+"Walk(root_fd, xattr_mode, fd_window, batch, largest, content_dir, use_proc, namespace=0)\n"
 "--\n\n"
 "The walk of the tree below the open dir `root_fd` (the walk's from here: `close`\n"
 "or the end of the walk closes it), as walker.py's: subdirs opened relative to their\n"
@@ -1400,6 +1411,8 @@ PyDoc_STRVAR(Walk_doc,
 "time. `xattr_mode`: 0 reads no xattrs, 1 those of empty regular files, 2 every entry's;\n"
 "by listxattrat where the kernel has it, else by /proc/self/fd/N/NAME (`use_proc`) or\n"
 "`content_dir` + the entry's path. `largest`: regular files kept in the sums.\n"
+"`namespace`: whose overlay xattrs are overlay metadata: 1 trusted.overlay.* (a rootful\n"
+"mount), 2 user.overlay.* (rootless, userxattr), 0 either, trusted winning.\n"
 "Raises OSError when the root cannot be read (fstat, its xattrs).");
 
 static PyTypeObject WalkType = {

@@ -4,9 +4,10 @@ A committed image layer's `diff/` never changes while the layer exists: Docker n
 writes to it again, and removing the layer removes the dir. So its scan is kept,
 keyed by the layer id and the identity of its `diff/` dir (`st_dev`, `st_ino`,
 `st_ctime_ns`): a layer removed and re-created, restored from a backup, or touched
-in any way gets a new identity, and the entry is simply not used. The caller says
-which layers qualify (`scan_layers(..., cacheable=...)`); a container's rw or init
-layer never does.
+in any way gets a new identity, and the entry is simply not used. An entry also records
+which overlay xattrs its scan took for metadata (`trusted`, `user`, or either): it serves
+only a scan that asks for the same. The caller says which layers qualify
+(`scan_layers(..., cacheable=...)`); a container's rw or init layer never does.
 
 Entries live in `$XDG_CACHE_HOME/overlayscope/scan-cache/` (default `~/.cache`), one
 file per layer in a data-only format (no pickle: a file is parsed, never executed): a
@@ -40,7 +41,7 @@ from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs
 from overlayscope.scan.sizes import LayerSums, layer_sums
 
 MAGIC = b"OVSCAN\x00\x01"
-FORMAT = 3
+FORMAT = 4  # 4: the header records `overlay_xattrs`
 _HEADER = struct.Struct("<I")
 _MAX_AGE = 30 * 86400  # entries not used for this long are removed when one is written
 _SAFE_KEY = re.compile(r"^[0-9a-f]{64}(-init)?$")
@@ -109,10 +110,13 @@ class ScanCache:
         name = key if _SAFE_KEY.match(key) else hashlib.sha256(key.encode()).hexdigest()
         return os.path.join(self.directory, name + ".scan")
 
-    def load(self, key: str, content_dir: str, *, xattrs: bool = True) -> LayerIndex | None:
+    def load(
+        self, key: str, content_dir: str, *, xattrs: bool = True, overlay_xattrs: str | None = None
+    ) -> LayerIndex | None:
         """The cached scan of layer `key` at `content_dir`, or None (a miss, whatever the reason).
 
-        A scan made without xattrs serves only callers that do not need them.
+        A scan made without xattrs serves only callers that do not need them; a scan serves
+        only callers reading the same overlay xattr namespace (`scan_layers`' `overlay_xattrs`).
         """
         identity = identity_of(content_dir)
         if identity is None:
@@ -123,7 +127,7 @@ class ScanCache:
                 if os.fstat(f.fileno()).st_uid != os.geteuid():
                     return None  # not ours: never trust what another user could write
                 data = f.read()
-            columns = _decode(data, key, identity, xattrs)
+            columns = _decode(data, key, identity, xattrs, overlay_xattrs)
         except Exception:  # a damaged file can fail in any way: it is just a miss
             return None
         if columns is None:
@@ -132,8 +136,17 @@ class ScanCache:
             os.utime(path)  # marks it used, so pruning spares it
         return LayerIndex.from_columns(content_dir, columns, [])
 
-    def store(self, key: str, index: LayerIndex, identity: Identity, *, xattrs: bool) -> bool:
-        """Keep `index` for layer `key`, whose `diff/` had `identity` before it was scanned.
+    def store(
+        self,
+        key: str,
+        index: LayerIndex,
+        identity: Identity,
+        *,
+        xattrs: bool,
+        overlay_xattrs: str | None = None,
+    ) -> bool:
+        """Keep `index` for layer `key`, whose `diff/` had `identity` before it was scanned
+        (with `xattrs` and `overlay_xattrs` as `scan_layers` was given them).
 
         Writes nothing for a layer on a read-only mount, or an index not in the compact
         layout; any failure to write is silent (returns False): a cache is optional.
@@ -143,7 +156,7 @@ class ScanCache:
         try:
             if os.statvfs(index.content_dir).f_flag & os.ST_RDONLY:
                 return False
-            data = _encode(index.columns, key, identity, xattrs)
+            data = _encode(index.columns, key, identity, xattrs, overlay_xattrs)
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".scan", dir=self.directory)
             try:
@@ -177,7 +190,7 @@ class ScanCache:
 # -- the file format ----------------------------------------------------------------------
 
 
-def _encode(c: Columns, key: str, identity: Identity, xattrs: bool) -> bytes:
+def _encode(c: Columns, key: str, identity: Identity, xattrs: bool, namespace: str | None) -> bytes:
     blobs: list[bytes | bytearray | array[int]] = []
     columns = []
     for name in COLUMNS:
@@ -189,6 +202,7 @@ def _encode(c: Columns, key: str, identity: Identity, xattrs: bool) -> bytes:
         "key": key,
         "identity": [identity.dev, identity.ino, identity.ctime_ns],
         "xattrs": xattrs,
+        "overlay_xattrs": namespace,
         "entries": len(c),
         "columns": columns,
         "names": len(c.names),
@@ -206,7 +220,9 @@ def _encode(c: Columns, key: str, identity: Identity, xattrs: bool) -> bytes:
     return b"".join(parts)
 
 
-def _decode(data: bytes, key: str, identity: Identity, xattrs: bool) -> Columns | None:
+def _decode(
+    data: bytes, key: str, identity: Identity, xattrs: bool, namespace: str | None
+) -> Columns | None:
     if data[: len(MAGIC)] != MAGIC:
         return None
     at = len(MAGIC)
@@ -219,6 +235,7 @@ def _decode(data: bytes, key: str, identity: Identity, xattrs: bool) -> Columns 
         or header["key"] != key
         or header["identity"] != [identity.dev, identity.ino, identity.ctime_ns]
         or (xattrs and not header["xattrs"])
+        or header["overlay_xattrs"] != namespace
     ):
         return None
     view = memoryview(data)

@@ -13,6 +13,8 @@ from types import ModuleType
 
 # the `xattr_mode` argument of `_listdir.Walk`
 XATTRS_NONE, XATTRS_EMPTY_FILES, XATTRS_ALL = 0, 1, 2
+# the `namespace` argument of `_listdir.Walk`: which overlay xattrs are metadata
+NAMESPACE_CODES = {None: 0, "trusted": 1, "user": 2}
 
 
 def _load() -> ModuleType | None:

@@ -31,17 +31,19 @@ _FIRST_STEP = 1  # the first step ends with the root's listing: a read-ahead sta
 
 
 def walk_native(
-    content_dir: str, root_fd: int, sink: ColumnSink, *, read_xattrs: bool, fd_window: int,
-    batch: int,
+    content_dir: str, root_fd: int, sink: ColumnSink, *, read_xattrs: bool,
+    namespace: str | None, fd_window: int, batch: int,
 ) -> None:  # fmt: skip
     """Walk the tree below `root_fd` (opened from `content_dir`; closed here) into `sink`:
-    its problems as found, its `Columns` at the end (`sink.adopt`)."""
+    its problems as found, its `Columns` at the end (`sink.adopt`). `namespace`: the
+    overlay xattrs that are metadata, as `walk_tree`'s `overlay_xattrs`."""
     assert native.listdir is not None
     xmode = native.XATTRS_ALL if read_xattrs else native.XATTRS_EMPTY_FILES
     try:
         walk = native.listdir.Walk(
-            root_fd, xmode, fd_window, batch, LARGEST_KEPT, os.fsencode(content_dir), HAVE_PROC_FD
-        )
+            root_fd, xmode, fd_window, batch, LARGEST_KEPT, os.fsencode(content_dir), HAVE_PROC_FD,
+            native.NAMESPACE_CODES[namespace],
+        )  # fmt: skip
     except OSError as exc:
         os.close(root_fd)
         sink.problem(problem_for("/", exc))

@@ -27,6 +27,7 @@ from overlayscope.scan.progress import ProgressCallback, Throttle, check_cancel,
 from overlayscope.scan.sizes import layer_sums
 from overlayscope.scan.walker import walk_tree
 from overlayscope.scan.wire import Message, Task
+from overlayscope.scan.xattrs import overlay_prefixes
 
 _POLL = 0.05  # seconds between cancel checks while only waiting on workers
 
@@ -55,6 +56,7 @@ def scan_layers(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     xattrs: bool = True,
+    overlay_xattrs: str | None = None,
     sums: bool = False,
     cacheable: Collection[str] | Mapping[str, str] = (),
     cache: ScanCache | None = None,
@@ -68,9 +70,12 @@ def scan_layers(
     start (no interpreter to run), this process scans everything.
 
     `xattrs=False` reads extended attributes only of empty files (see `walk_tree`):
-    for callers that only count bytes. `sums=True` has each index's `LayerSums`
-    (`scan.sizes`) made where it was scanned, workers included, for callers that
-    will total the layers. `cacheable` names the layers whose trees
+    for callers that only count bytes. `overlay_xattrs` is the namespace the layers'
+    mounts read overlay metadata from (`Host.overlay_xattrs`): "trusted" (rootful) or
+    "user" (rootless); the other one's xattrs are then no overlay metadata. None reads
+    either, trusted winning, for trees no host describes. `sums=True` has each index's
+    `LayerSums` (`scan.sizes`) made where it was scanned, workers included, for callers
+    that will total the layers. `cacheable` names the layers whose trees
     cannot change while they exist (committed image layers; never a container's rw
     or init layer): they are read from `cache` (default: `scan.cache.default_cache()`,
     None when caching is off) when it holds them, and stored there after a scan
@@ -82,6 +87,7 @@ def scan_layers(
     directory's listing), and kills the workers. A worker that dies raises
     `overlayscope.scan.ScanWorkerError`.
     """
+    overlay_prefixes(overlay_xattrs)  # a bad namespace raises ValueError before any worker
     items = [(str(key), os.fspath(path)) for key, path in layers.items()]
     if cacheable and cache is None:
         cache = default_cache()
@@ -100,7 +106,9 @@ def scan_layers(
             for key, path in items:
                 if key in cache_keys:
                     check_cancel(cancel)
-                    hit = cache.load(cache_keys[key], path, xattrs=xattrs)
+                    hit = cache.load(
+                        cache_keys[key], path, xattrs=xattrs, overlay_xattrs=overlay_xattrs
+                    )
                     if hit is not None:
                         cached[key] = hit
                     else:
@@ -116,14 +124,16 @@ def scan_layers(
     done_entries = sum(map(len, cached.values()))
     with gc_paused():
         scanned = _Scan(
-            todo, max(n - 1, len(early)), cancel, progress, (xattrs, sums), len(items),
-            done_entries, inbox, early,
+            todo, max(n - 1, len(early)), cancel, progress, (xattrs, sums, overlay_xattrs),
+            len(items), done_entries, inbox, early,
         ).run()  # fmt: skip
     if cache is not None:
         for key, identity in identities.items():
             index = scanned[key]
             if not index.problems:
-                cache.store(cache_keys[key], index, identity, xattrs=xattrs)
+                cache.store(
+                    cache_keys[key], index, identity, xattrs=xattrs, overlay_xattrs=overlay_xattrs
+                )
     result = {key: cached[key] if key in cached else scanned[key] for key, _ in items}
     release_free_memory(sum(map(len, scanned.values())))
     if progress is not None:
@@ -164,7 +174,7 @@ class _Scan:
         extra_workers: int,
         cancel: threading.Event | None,
         progress: ProgressCallback | None,
-        options: tuple[bool, bool],
+        options: tuple[bool, bool, str | None],
         total: int,
         done_entries: int,
         inbox: Inbox,
@@ -175,7 +185,7 @@ class _Scan:
         self.extra = extra_workers
         self.cancel = cancel
         self.progress = progress
-        self.xattrs, self.sums = options
+        self.xattrs, self.sums, self.namespace = options
         self.total = total  # layers, those read from the cache included
         self.todo: list[tuple[str, str]] = list(reversed(items))  # pop() takes them in order
         self.results: dict[str, LayerIndex] = {}
@@ -208,7 +218,7 @@ class _Scan:
 
     def _scan_here(self, key: str, content_dir: str) -> None:
         sink = _HostSink(self, key, content_dir)
-        walk_tree(content_dir, sink, xattrs=self.xattrs)
+        walk_tree(content_dir, sink, xattrs=self.xattrs, overlay_xattrs=self.namespace)
         if self.sums and sink.index.columns is not None:
             layer_sums(sink.index.columns)
         self._done(key, sink.index)
@@ -253,7 +263,9 @@ class _Scan:
             columns, problems = payload
             self._done(key, LayerIndex.from_columns(self.paths[key], columns, problems))
         # a layer finished, or the worker is ready for its first one
-        task: Task | None = (*self.todo.pop(), self.xattrs, self.sums) if self.todo else None
+        task: Task | None = (
+            (*self.todo.pop(), self.xattrs, self.sums, self.namespace) if self.todo else None
+        )
         worker.give(task)
 
     def _report(self, key: str, in_progress: int) -> None:

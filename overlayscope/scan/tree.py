@@ -9,6 +9,7 @@ from overlayscope.scan.builder import IndexBuilder
 from overlayscope.scan.entry import LayerIndex, ScanProgress
 from overlayscope.scan.progress import ProgressCallback, Throttle, check_cancel, gc_paused
 from overlayscope.scan.walker import walk_tree
+from overlayscope.scan.xattrs import overlay_prefixes
 
 
 class _TreeSink(IndexBuilder):
@@ -34,6 +35,7 @@ def scan_tree(
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
     xattrs: bool = True,
+    overlay_xattrs: str | None = None,
 ) -> LayerIndex:
     """Index every entry of one layer's `diff/` tree, in this process.
 
@@ -48,10 +50,13 @@ def scan_tree(
     Setting `cancel` makes the scan raise `overlayscope.errors.Cancelled`
     before the next directory (or the next 4096 entries of a big one).
     `xattrs=False` reads extended attributes only of empty files (see `walk_tree`).
+    `overlay_xattrs` is the namespace the layer's mounts read overlay metadata from:
+    "trusted" (rootful), "user" (rootless); None, either, trusted winning (see `walk_tree`).
     """
+    overlay_prefixes(overlay_xattrs)  # a bad namespace raises ValueError before any walk
     sink = _TreeSink(os.fspath(content_dir), cancel, progress)
     with gc_paused():
-        walk_tree(sink.content_dir, sink, xattrs=xattrs)
+        walk_tree(sink.content_dir, sink, xattrs=xattrs, overlay_xattrs=overlay_xattrs)
     check_cancel(cancel)
     if progress is not None:
         progress(ScanProgress(1, 1, len(sink.index), ""))

@@ -25,9 +25,9 @@ from overlayscope.scan.problems import problem_for as problem_for  # kept here f
 from overlayscope.scan.problems import replaced
 from overlayscope.scan.readahead import Detector, ReadAhead
 from overlayscope.scan.xattrs import (
-    OVERLAY_PREFIXES,
     QUIET_ERRNOS,
     overlay_names,
+    overlay_prefixes,
     path_prefix,
     read_overlay_xattrs,
 )
@@ -120,7 +120,9 @@ class _Frame:
         self.pending: list[tuple[str, int, int]] = []  # subdirs still to visit, reversed
 
 
-def walk_tree(content_dir: str, sink: Sink, *, xattrs: bool = True) -> None:
+def walk_tree(
+    content_dir: str, sink: Sink, *, xattrs: bool = True, overlay_xattrs: str | None = None
+) -> None:
     """Walk `content_dir` depth-first, parents before children, delivering to `sink`.
 
     With `xattrs=False`, extended attributes are read only where they change what a
@@ -128,17 +130,27 @@ def walk_tree(content_dir: str, sink: Sink, *, xattrs: bool = True) -> None:
     syscall an entry less, for callers that only count bytes. Opaque dirs are then
     plain `DIR`s, and no other entry carries `xattrs`.
 
+    `overlay_xattrs` is the namespace the layer's mounts read overlay metadata from:
+    "trusted" (rootful) or "user" (rootless, `userxattr`); the other namespace's
+    attributes are then no overlay metadata at all, and an entry carrying only those is
+    what its mode says. None reads either, trusted winning (trees no host describes).
+    Raises ValueError for any other value.
+
     Filesystem errors become `ScanProblem`s, never exceptions; a root that
     cannot be opened gives one problem at "/" and nothing else. Exceptions
     raised by the sink (Cancelled) propagate, and every fd is closed.
     """
-    _Walk(content_dir, sink, xattrs).run()
+    _Walk(content_dir, sink, xattrs, overlay_xattrs).run()
 
 
 class _Walk:
-    def __init__(self, content_dir: str, sink: Sink, read_xattrs: bool = True) -> None:
+    def __init__(
+        self, content_dir: str, sink: Sink, read_xattrs: bool = True, namespace: str | None = None
+    ) -> None:
         self.content_dir = content_dir
         self.read_xattrs = read_xattrs
+        self.namespace = namespace
+        self.prefixes = overlay_prefixes(namespace)  # the names that are overlay metadata
         self.sink = sink
         self.count = 0
         self.stack: list[_Frame] = []
@@ -161,7 +173,7 @@ class _Walk:
             return
         if self.column_sink is not None:
             walk_native(self.content_dir, root_fd, self.column_sink, read_xattrs=self.read_xattrs,
-                        fd_window=FD_WINDOW, batch=BATCH)  # fmt: skip
+                        namespace=self.namespace, fd_window=FD_WINDOW, batch=BATCH)  # fmt: skip
             return
         try:
             root = self._root_frame(root_fd)
@@ -205,7 +217,9 @@ class _Walk:
 
     def _root_frame(self, fd: int) -> _Frame:
         st = os.fstat(fd)
-        xattrs = read_overlay_xattrs(overlay_names(fd), fd) if self.read_xattrs else None
+        xattrs = (
+            read_overlay_xattrs(overlay_names(fd, self.prefixes), fd) if self.read_xattrs else None
+        )
         self.sink.root(
             (
                 "/",
@@ -304,6 +318,7 @@ class _Walk:
         # overlay_names() are inlined and globals bound to locals (measured ~15%).
         listxattr = os.listxattr
         read_xattrs = self.read_xattrs
+        prefixes = self.prefixes
         readlink = os.readlink
         append = batch.append
         with it:
@@ -323,7 +338,7 @@ class _Walk:
                                 if exc.errno not in QUIET_ERRNOS:
                                     raise
                         if xnames:
-                            xnames = [n for n in xnames if n.startswith(OVERLAY_PREFIXES)]
+                            xnames = [n for n in xnames if n.startswith(prefixes)]
                             if xnames:
                                 xattrs = read_overlay_xattrs(xnames, xpath)
                         fmt = mode & _S_IFMT

@@ -2,7 +2,8 @@
 
 A frame is an 8-byte little-endian length and a pickle. Both ends are this
 package (the worker is started from our own module), so pickle is safe here.
-Tasks go down as `(layer_id, content_dir, read_xattrs, make_sums)`. A worker sends `Message`s up:
+Tasks go down as `(layer_id, content_dir, read_xattrs, make_sums, overlay_xattrs)` (the
+last: the namespace whose overlay xattrs are metadata, or None). A worker sends `Message`s up:
 its entry count now and then while it walks a layer, then the layer itself in the
 compact layout (`Columns`: a few arrays and byte strings, which pickle as raw
 memory, so the parent spends next to nothing receiving a layer).
@@ -21,7 +22,7 @@ _HEADER = struct.Struct("<Q")
 # once it is finished. A worker says it is ready for a (first) layer with READY.
 Message: TypeAlias = tuple["str | None", Any, bool, "str | None"]
 READY: Message = (None, None, True, None)
-Task: TypeAlias = tuple[str, str, bool, bool]
+Task: TypeAlias = tuple[str, str, bool, bool, "str | None"]
 
 
 def write_frame(stream: IO[bytes], obj: object) -> None:

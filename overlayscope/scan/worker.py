@@ -54,10 +54,10 @@ def main(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     write_frame(stdout, READY)
     while (frame := read_frame(stdin)) is not None:
         task: Task = pickle.loads(frame)
-        key, content_dir, xattrs, sums = task
+        key, content_dir, xattrs, sums, namespace = task
         sink = WorkerSink(key, content_dir, stdout)
         try:
-            walk_tree(content_dir, sink, xattrs=xattrs)
+            walk_tree(content_dir, sink, xattrs=xattrs, overlay_xattrs=namespace)
             if sums and sink.index.columns is not None:
                 layer_sums(sink.index.columns)  # here, in parallel, not in the parent
             sink.finish()

@@ -6,6 +6,12 @@ through the fd of the directory being listed. (Calling Linux 6.13's
 `listxattrat(2)` through ctypes measured no faster than the absolute path, so
 we don't.) Most entries carry no overlay xattrs: the cost that matters is the
 one `listxattr` per entry; values are read only for entries that have some.
+
+A mount reads overlay metadata from one namespace only: a rootful overlayfs
+`trusted.overlay.*`, a rootless one (`userxattr`) `user.overlay.*`; the other
+namespace's attributes are plain xattrs to it (an image tarball can carry
+`user.overlay.opaque`). The walk is told which (`overlay_prefixes`), or None for
+either, trusted winning, where no host says (trees built by hand).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Mapping
 from overlayscope.scan.entry import OverlayXattrs
 
 OVERLAY_PREFIXES = ("trusted.overlay.", "user.overlay.")
+NAMESPACES = ("trusted", "user")
 _PATH_MAX = 4096  # Linux limit on one path string, NUL included
 _NAME_MAX = 255
 QUIET_ERRNOS = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENODATA})
@@ -35,8 +42,22 @@ def path_prefix(dir_fd: int, dir_path: str) -> str:
     return f"/proc/self/fd/{dir_fd}/"
 
 
-def overlay_names(target: str | int) -> list[str]:
-    """Names of the overlay xattrs on `target` (a path, not followed, or an open fd).
+def overlay_prefixes(namespace: str | None) -> tuple[str, ...]:
+    """The xattr name prefixes that are overlay metadata to a mount reading `namespace`
+    ("trusted": rootful, "user": rootless/`userxattr`); None: both, trusted winning.
+
+    Raises ValueError for any other namespace.
+    """
+    if namespace is None:
+        return OVERLAY_PREFIXES
+    if namespace not in NAMESPACES:
+        raise ValueError(f"overlay xattrs are 'trusted', 'user' or None, not {namespace!r}")
+    return (namespace + ".overlay.",)
+
+
+def overlay_names(target: str | int, prefixes: tuple[str, ...] = OVERLAY_PREFIXES) -> list[str]:
+    """Names of the overlay xattrs on `target` (a path, not followed, or an open fd):
+    those starting with one of `prefixes` (`overlay_prefixes`).
 
     [] where the filesystem has no xattrs; other errors (ENOENT...) raise OSError.
     """
@@ -50,14 +71,14 @@ def overlay_names(target: str | int) -> list[str]:
         if exc.errno in QUIET_ERRNOS:
             return []
         raise
-    return [n for n in names if n.startswith(OVERLAY_PREFIXES)] if names else []
+    return [n for n in names if n.startswith(prefixes)] if names else []
 
 
 def read_overlay_xattrs(names: list[str], target: str | int) -> OverlayXattrs | None:
     """Read the overlay xattrs `names` (from `overlay_names`) of `target`.
 
-    When both namespaces are present, trusted.* wins: it is what a rootful
-    overlayfs reads. An attribute removed meanwhile (ENODATA) is skipped.
+    When `names` hold both namespaces (the walk was told neither), trusted.* wins: it
+    is what a rootful overlayfs reads. An attribute removed meanwhile (ENODATA) is skipped.
     """
     if not names:
         return None

@@ -72,6 +72,7 @@ def build_stack(
         {lid: host.layers[lid].content_dir for lid, _ in layers},
         cancel=cancel,
         progress=progress,
+        overlay_xattrs=host.overlay_xattrs,
         cacheable=host.cache_keys(lid for lid, _ in layers),
         cache=cache_for(*host.all_roots),
     )

@@ -263,7 +263,10 @@ class _Counter:
                 progress(ScanProgress(done + p.layers_done, total, entries + p.entries, p.current))
 
         indexes = scan_layers(
-            {lid: host.layers[lid].content_dir for lid in layer_ids}, cancel=cancel, progress=report
+            {lid: host.layers[lid].content_dir for lid in layer_ids},
+            cancel=cancel,
+            progress=report,
+            overlay_xattrs=host.overlay_xattrs,
         )
         self.done += len(layer_ids)
         self.entries += sum(len(i) for i in indexes.values())

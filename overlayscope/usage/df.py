@@ -113,6 +113,7 @@ def disk_usage(
         progress=progress,
         workers=workers,
         cache=cache_for(*roots),
+        overlay_xattrs=host.overlay_xattrs,
     )
     tallies.unit_sizes.update(_engine_sizes(host, cancel=cancel, progress=progress))
     found: dict[str, CopyUps] = {}

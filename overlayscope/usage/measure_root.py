@@ -76,10 +76,13 @@ def measure_root(
     progress: Progress | None = None,
     workers: int | None = None,
     cache: ScanCache | None = None,
+    overlay_xattrs: str | None = None,
 ) -> RootTallies:
     """Measure `units` (in parallel) and the rest of `roots` (skipping the units' trees).
 
     Units with a `cache_key` are read from `cache` when it holds them (`scan/cache.py`).
+    `overlay_xattrs`: the namespace the host's overlay mounts read (`scan_layers`); the
+    scan reads only empty files' xattrs, but those tell xattr whiteouts.
     `progress` counts the units and the walk of the rest as `layers`.
     """
     out = RootTallies()
@@ -109,6 +112,7 @@ def measure_root(
             progress=report,
             workers=workers,
             xattrs=False,  # bytes only: no opaque dirs, origins... needed
+            overlay_xattrs=overlay_xattrs,
             sums=True,  # made in the workers: reducing a layer here is then cheap
             cacheable=cacheable,
             cache=cache if cacheable else None,

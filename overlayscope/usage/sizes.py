@@ -47,6 +47,7 @@ def measure_layers(
             cancel=cancel,
             progress=progress,
             xattrs=False,
+            overlay_xattrs=host.overlay_xattrs,  # empty files' still tell whiteouts
             cacheable=host.cache_keys(to_scan),
             cache=cache_for(*host.all_roots),
         )
@@ -86,6 +87,7 @@ def _sizes_by_changes(
         {lid: host.layers[lid].content_dir for lid in needed},
         cancel=cancel,
         progress=progress,
+        overlay_xattrs=host.overlay_xattrs,
         cacheable=host.cache_keys(needed),
         cache=cache_for(*host.all_roots),
     )

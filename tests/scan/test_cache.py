@@ -283,7 +283,9 @@ def test_no_cache_neither_reads_nor_writes(captured_root: CapturedRoot, tmp_path
     fake = LayerIndex.from_columns(layer.content_dir, scan_tree(empty).columns, [])  # type: ignore[arg-type]
     cache = ScanCache(home / "overlayscope" / "scan-cache")
     identity = identity_of(layer.content_dir)
-    assert identity is not None and cache.store(layer.id, fake, identity, xattrs=True)
+    assert identity is not None and cache.store(
+        layer.id, fake, identity, xattrs=True, overlay_xattrs=host.overlay_xattrs
+    )
     planted = json.loads(_cli(root, home, "--json", "df"))
     assert planted["total"] != real["total"]  # the planted entry was read
     assert json.loads(_cli(root, home, "--no-cache", "--json", "df")) == real

@@ -141,7 +141,14 @@ def test_workers_started_while_the_cache_is_read_are_stopped_on_cancel(
     started: list[int] = []
 
     class CancelOnRead(ScanCache):
-        def load(self, key: str, content_dir: str, *, xattrs: bool = True) -> LayerIndex | None:
+        def load(
+            self,
+            key: str,
+            content_dir: str,
+            *,
+            xattrs: bool = True,
+            overlay_xattrs: str | None = None,
+        ) -> LayerIndex | None:
             started.extend(_worker_pids())
             raise Cancelled("cancelled while reading the cache")
 

@@ -43,8 +43,8 @@ def test_worker_reports_progress_then_sends_the_layer(
     monkeypatch.setattr(worker, "INTERVAL", 0.0)  # a progress frame at every tick
     monkeypatch.setattr(native_walk, "STEP", 30)  # the C walk: a tick every ~30 entries
     tasks = io.BytesIO()
-    write_frame(tasks, ("L", str(tmp_path / "l"), True, True))  # with the layer's sums
-    write_frame(tasks, ("gone", str(tmp_path / "nope"), True, False))
+    write_frame(tasks, ("L", str(tmp_path / "l"), True, True, None))  # with the layer's sums
+    write_frame(tasks, ("gone", str(tmp_path / "nope"), True, False, "trusted"))
     tasks.seek(0)
     out = io.BytesIO()
     try:

@@ -237,13 +237,6 @@ def test_a_replaced_symlink_podman_resolves_on_the_host(
     assert mine - theirs == {("C", "/app/current.conf")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scan/xattrs.py reads user.overlay.* as overlay metadata when no trusted.overlay.* "
-    "is present, whatever the store's mount: in a rootful store (trusted.overlay.*) a layer "
-    "dir carrying user.overlay.opaque=y (from an image's tar xattrs) is taken for opaque, so "
-    "the merged view hides what the kernel shows and `podman diff IMAGE`'s C is our D",
-)
 def test_user_overlay_xattrs_in_a_rootful_store_are_not_overlay_metadata(
     edge: tuple[PrivatePodman, PodmanStore], capsys: pytest.CaptureFixture[str]
 ) -> None:

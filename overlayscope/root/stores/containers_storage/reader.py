@@ -85,6 +85,9 @@ def read_host(root: str, *, run_root: str | None = None) -> Host:
     host.layers = _layers(records, dirs, host)
     host.volumes = _volumes(root, podman, host)
     host.uid_map, host.gid_map = rootless_maps(root)
+    # A rootless store (what rootless_maps maps) is mounted with `userxattr`: its overlay
+    # metadata is user.overlay.*, and trusted.overlay.* is none (and vice versa).
+    host.overlay_xattrs = "user" if host.uid_map else "trusted"
     # Lost container records are found again in Podman's own DB when it is whole.
     host.owners_known = (
         records.layers_readable
