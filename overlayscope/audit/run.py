@@ -93,7 +93,7 @@ def audit(
     reference = options.reference_ns if options.reference_ns is not None else time.time_ns()
     report = Reporter(progress)
     targets, problems = plan(host, images=options.images)
-    orphans = [layer.id for layer in host.orphans]
+    orphans = [layer.id for layer in host.orphans + host.unresolved]  # unnamed dirs: sized
     indexes = scan_for(
         host, targets, orphans, cancel=cancel, progress=progress, workers=options.scan_workers
     )

@@ -143,6 +143,10 @@ def audit_json(host: Host, report: AuditReport, findings: list[Finding]) -> dict
         "orphans": [
             shapes.orphan(o, sizes.get(o.id)) for o in sorted(host.orphans, key=lambda o: o.id)
         ],
+        "unresolved": [
+            shapes.orphan(o, sizes.get(o.id)) | {"why": o.unresolved}
+            for o in sorted(host.unresolved, key=lambda o: o.id)
+        ],
         "problems": [shapes.problem(p) for p in host.problems]
         + [problem_json(p) for p in report.problems],
         "audited": [

@@ -188,25 +188,49 @@ def cmd_orphans(ctx: Context) -> int:
         write_json([shapes.orphan(o, sizes.get(o.id)) for o in orphans])
         return ExitCode.OK
     console = stdout_console()
-    if not orphans:
+    if orphans:
+        rows = [(safe(o.id), safe(o.path), size(sizes.get(o.id))) for o in orphans]
+        console.print(
+            table(None, ["layer", "path", "size"], rows, right=["size"], flexible=["path"])
+        )
+        total = sum(sizes.get(o.id, 0) for o in orphans)
+        console.print(f"\n{_count(len(orphans), 'orphaned dir')}, {size(total)} reclaimable.")
+        console.print(
+            "overlayscope deletes nothing. Once no pull or build is running (a layer being "
+            "written has no record yet), an operator could remove them with:"
+        )
+        for o in orphans:
+            line = f"  rm -rf -- {shell_word(o.path)}"
+            if o.link_path:
+                line += f" {shell_word(o.link_path)}"
+            console.print(Text(line))
+    else:
         console.print("No orphaned layer dirs.")
-        _collectable(console, host)
-        return ExitCode.OK
-    rows = [(safe(o.id), safe(o.path), size(sizes.get(o.id))) for o in orphans]
-    console.print(table(None, ["layer", "path", "size"], rows, right=["size"], flexible=["path"]))
-    total = sum(sizes.get(o.id, 0) for o in orphans)
-    console.print(f"\n{len(orphans)} orphaned dir(s), {size(total)} reclaimable.")
-    console.print(
-        "overlayscope deletes nothing. Once no pull or build is running (a layer being written "
-        "has no record yet), an operator could remove them with:"
-    )
-    for o in orphans:
-        line = f"  rm -rf -- {shell_word(o.path)}"
-        if o.link_path:
-            line += f" {shell_word(o.link_path)}"
-        console.print(Text(line))
+    _unresolved(console, host)
     _collectable(console, host)
     return ExitCode.OK
+
+
+def _unresolved(console: Console, host: Host) -> None:
+    """Dirs no readable record names, that may still be in use: listed with the reason,
+    and no removal command. When the records are damaged, the orphan list is partial."""
+    unresolved = sorted(
+        (lay for lay in host.layers.values() if lay.role is Role.UNRESOLVED),
+        key=lambda lay: layer_order(lay.id),
+    )
+    if not unresolved:
+        return
+    console.print()
+    console.print(
+        Text(
+            f"{_count(len(unresolved), 'layer dir')} no readable record names, maybe in use: "
+            "not orphans, nothing to remove. `overlayscope check` shows the damage; the orphan "
+            "list above is withheld for these.",
+            style="yellow",
+        )
+    )
+    rows = [(safe(lay.id), safe(lay.unresolved or "")) for lay in unresolved]
+    console.print(table(None, ["layer", "why"], rows, flexible=["why"]))
 
 
 def _collectable(console: Console, host: Host) -> None:

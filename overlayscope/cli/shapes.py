@@ -95,6 +95,7 @@ def layer(host: Host, layer: Layer, size: int | None) -> dict[str, Any]:
         "key": layer.key,
         "namespace": layer.namespace,
         "collectable": layer.collectable,
+        "unresolved": layer.unresolved,
     }
 
 

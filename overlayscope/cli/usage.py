@@ -27,12 +27,14 @@ ROLE_LABELS = {
     Category.CONTAINER_LAYERS: "rw layer",
     Category.INIT_LAYERS: "init layer",
     Category.ORPHANS: "orphan",
+    Category.UNRESOLVED: "unresolved layer",
 }
 _LABELS = {
     Category.IMAGE_LAYERS: "image layers",
     Category.CONTAINER_LAYERS: "container writable layers",
     Category.INIT_LAYERS: "container init layers",
     Category.ORPHANS: "orphaned layer dirs",
+    Category.UNRESOLVED: "unresolved layer dirs",
     Category.CONTAINER_LOGS: "container logs",
     Category.VOLUMES: "volumes",
     Category.BUILD_CACHE: "build cache",

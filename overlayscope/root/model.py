@@ -30,6 +30,10 @@ class Role(StrEnum):
     RW = "rw"  # a container's writable layer
     INIT = "init"  # a container's init layer (Docker: /etc/hosts, /.dockerenv stubs)
     ORPHAN = "orphan"  # a dir that no record of the store references
+    # A dir nothing readable names, on a host whose records that would name it are damaged
+    # (or one that is mounted, or named beneath a layer in use): maybe in use, never an
+    # orphan; `Layer.unresolved` says why.
+    UNRESOLVED = "unresolved"
 
 
 class SizeRule(StrEnum):
@@ -84,6 +88,7 @@ class Layer:
     # content_dir holds the whole filesystem as of this layer, not a diff (legacy overlay's
     # image layers: each a hard-linked copy of the one beneath, with its own changes).
     full_tree: bool = False
+    unresolved: str | None = None  # Role.UNRESOLVED: why it cannot be called an orphan
     # Its scan may be kept in the scan cache under this key: committed image layers only,
     # whose content never changes (an id the store gives it once, or its chain id).
     cache_key: str | None = None
@@ -291,6 +296,11 @@ class Host:
     @property
     def orphans(self) -> list[Layer]:
         return [layer for layer in self.layers.values() if layer.role is Role.ORPHAN]
+
+    @property
+    def unresolved(self) -> list[Layer]:
+        """Dirs no readable record names that may still be in use (`Layer.unresolved`)."""
+        return [layer for layer in self.layers.values() if layer.role is Role.UNRESOLVED]
 
     def cache_keys(self, layer_ids: Iterable[str]) -> dict[str, str]:
         """Layer id → scan cache key, for those of `layer_ids` whose scans may be cached."""

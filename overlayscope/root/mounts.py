@@ -32,6 +32,21 @@ def overlay_upper_dirs(mountinfo: str = MOUNTINFO) -> frozenset[str]:
     return frozenset(uppers)
 
 
+def mount_points(mountinfo: str = MOUNTINFO) -> frozenset[str]:
+    """Every mount point this process can see, normalised."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return frozenset()
+    out = set()
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            out.add(os.path.normpath(_unescape(fields[4])))
+    return frozenset(out)
+
+
 def _unescape(field: str) -> str:
     """mountinfo writes space, tab, newline and backslash as `\\ooo` octal escapes."""
     out, i = [], 0

@@ -20,7 +20,13 @@ KIND_STYLE = {
     ChangeKind.CHANGED: "yellow",
     ChangeKind.DELETED: "red",
 }
-ROLE_STYLE = {"rw": "bold cyan", "init": "magenta", "image": "blue", "orphan": "red"}
+ROLE_STYLE = {
+    "rw": "bold cyan",
+    "init": "magenta",
+    "image": "blue",
+    "orphan": "red",
+    "unresolved": "yellow",
+}
 
 
 def safe(value: str, style: str = "") -> Text:

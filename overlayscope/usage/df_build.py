@@ -25,7 +25,7 @@ from overlayscope.usage.images import image_sizes, layer_ref, layer_refs
 from overlayscope.usage.measure_root import RootTallies
 from overlayscope.usage.rootwalk import Areas, Key
 
-_ROLE_ORDER = {Role.IMAGE: 0, Role.RW: 1, Role.INIT: 2, Role.ORPHAN: 3}
+_ROLE_ORDER = {Role.IMAGE: 0, Role.RW: 1, Role.INIT: 2, Role.ORPHAN: 3, Role.UNRESOLVED: 4}
 _NONE = Footprint()
 
 
@@ -85,6 +85,8 @@ class Assemble:
 
     def _layer_reclaimable(self, lid: str) -> bool:
         layer = self.host.layers[lid]
+        if layer.role is Role.UNRESOLVED:
+            return False  # maybe in use: nothing says it is not
         if layer.role is Role.ORPHAN or layer.collectable:
             return True
         if not self.host.owners_known:

@@ -21,6 +21,7 @@ class Category(StrEnum):
     CONTAINER_LAYERS = "container_layers"
     INIT_LAYERS = "init_layers"
     ORPHANS = "orphans"
+    UNRESOLVED = "unresolved_layers"
     CONTAINER_LOGS = "container_logs"
     VOLUMES = "volumes"
     BUILD_CACHE = "build_cache"
@@ -33,6 +34,7 @@ ROLE_CATEGORY = {
     Role.RW: Category.CONTAINER_LAYERS,
     Role.INIT: Category.INIT_LAYERS,
     Role.ORPHAN: Category.ORPHANS,
+    Role.UNRESOLVED: Category.UNRESOLVED,
 }
 
 

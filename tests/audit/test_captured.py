@@ -26,7 +26,7 @@ pytestmark = pytest.mark.root
 
 AUDIT_KEYS = {
     "root", "store", "reference_time", "images_audited", "hashed", "summary", "containers",
-    "images", "layers", "orphans", "problems", "audited", "findings", "hashes",
+    "images", "layers", "orphans", "unresolved", "problems", "audited", "findings", "hashes",
 }  # fmt: skip
 FINDING_KEYS = {
     "kind",

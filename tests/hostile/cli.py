@@ -239,7 +239,7 @@ def check_layer(layer: Any, where: str = "layer") -> None:
          "size": OPT_INT, "problems": list},
         where,
     )  # fmt: skip
-    assert layer["role"] in {"image", "rw", "init", "orphan"}, layer
+    assert layer["role"] in {"image", "rw", "init", "orphan", "unresolved"}, layer
     for p in layer["problems"]:
         check_problem(p, where + ".problems")
 

@@ -364,7 +364,7 @@ def check_shape(command: str, doc: Any) -> None:
                  "namespace": OPT_STR, "collectable": bool},
                 "layer",
             )  # fmt: skip
-            assert la["role"] in {"image", "rw", "init", "orphan"}, la
+            assert la["role"] in {"image", "rw", "init", "orphan", "unresolved"}, la
             for p in la["problems"]:
                 problem(p, "layer.problems")
     elif command == "check":

@@ -26,6 +26,7 @@ import pytest
 
 from overlayscope.root.load import load_host
 from overlayscope.root.model import Host, Role
+from overlayscope.usage.df import disk_usage
 from tests.engine import CapturedRoot
 from tests.hostile.cli import (
     ROOT_COMMANDS,
@@ -34,6 +35,7 @@ from tests.hostile.cli import (
     check_json,
     run_inproc,
 )
+from tests.root.test_damage import CASES as ROOT_DAMAGE
 
 pytestmark = pytest.mark.root
 
@@ -653,3 +655,55 @@ def test_a_layer_dir_role_survives_damage(
     for image in host.images.values():
         for layer_id in image.stack():
             assert host.layers[layer_id].role is Role.IMAGE
+
+
+# --------------------------------------------------------------------------- orphans
+
+
+@pytest.fixture(scope="module")
+def pristine_reclaimable(pristine: Host) -> set[str]:
+    """The layers `df` calls reclaimable on the undamaged root."""
+    return {u.id for u in disk_usage(pristine, top=0).layers if u.reclaimable}
+
+
+def _in_use(host: Host) -> set[str]:
+    """Every dir an image or a container of the pristine root stands on."""
+    used: set[str] = set()
+    for c in host.containers.values():
+        used.update(c.stack())
+    for image in host.images.values():
+        used.update(image.stack())
+    return used
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [c[0] for c in CASES] + [c[0] for c in ROOT_DAMAGE],
+    ids=[c[0].__name__ for c in CASES] + [c[0].__name__ for c in ROOT_DAMAGE],
+)
+def test_damage_never_makes_a_layer_in_use_an_orphan(
+    captured_root: CapturedRoot,
+    pristine: Host,
+    pristine_reclaimable: set[str],
+    tmp_path: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    damage: Damage,
+) -> None:
+    """Whatever record is damaged, no dir an image or container of the pristine root
+    stands on is listed by `orphans`, or counted reclaimable by `df` when it was not."""
+    root = _copy(captured_root, tmp_path / "root")
+    damage(root, pristine)
+    base = ("--json", "--offline", "--root", str(root))
+    used = _in_use(pristine)
+    run = run_inproc(capsysbinary, *base, "orphans")
+    assert_answered(run, {0})
+    assert not {o["id"] for o in run.json()} & used
+    run = run_inproc(capsysbinary, *base, "df")
+    assert_answered(run, {0})
+    before = {la.id for la in pristine.layers.values()}
+    newly = {
+        la["id"]
+        for la in run.json()["layers"]
+        if la["reclaimable"] and la["id"] in used and la["id"] in before
+    }
+    assert not newly - pristine_reclaimable

@@ -384,7 +384,9 @@ def test_without_layers_json_nothing_is_an_orphan(
     layer_dir_without_record(root, pristine)
     host = load_host(str(root))
     assert host.orphans == []
-    assert host.layers[STRAY].role is Role.IMAGE
+    stray = host.layers[STRAY]
+    assert stray.role is Role.UNRESOLVED  # no record names it, but records are lost
+    assert stray.unresolved is not None and "layers.json" in stray.unresolved
     # each container's layer is still its writable layer, its stack the `lower` files'
     for c in pristine.containers.values():
         assert c.layer is not None

@@ -28,6 +28,7 @@ from overlayscope.root.model import (
     SizeRule,
     Store,
 )
+from overlayscope.root.mounts import MOUNTINFO, mount_points
 from overlayscope.root.oci import chain_ids
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import lstat_or_none
@@ -117,12 +118,51 @@ def read_docker_graph(
     host.build_cache = docker_build_cache(root)
     _check_claims(host, layerdb, note)
     _check_lowers(host, layerdb, note, overlay.lower_file)
+    damaged = _damaged_records(host.problems, (os.path.join(root, "containers"), image_dir))
+    if damaged is None and lstat_or_none(os.path.join(image_dir, "layerdb")) is None:
+        damaged = f"there is no layer store (image/{driver}/layerdb)"
+    host.owners_known = damaged is None
+    _settle_orphans(host, overlay, damaged)
     for lid, layer in host.layers.items():
         own = [p for p in overlay.problems if _under(p.path, layer.path)]
         problems = tuple(own + attached.get(lid, []))
         if problems:
             host.layers[lid] = _replace_problems(layer, problems)
     return host
+
+
+# Damage to these means a record naming who uses a dir may be lost, wherever it lies.
+_OWNER_DAMAGE = frozenset(
+    {
+        ProblemKind.MOUNT_WITHOUT_CONTAINER,
+        ProblemKind.CONTAINER_WITHOUT_MOUNT,
+        ProblemKind.SHARED_LAYER_DIR,
+        ProblemKind.MISSING_PARENT,
+        ProblemKind.MISSING_LAYER,
+    }
+)
+# ...and these, on a record under the container or image record dirs.
+_RECORD_DAMAGE = frozenset(
+    {ProblemKind.UNREADABLE, ProblemKind.BAD_METADATA, ProblemKind.SYMLINK_IN_ROOT}
+)
+
+
+def _damaged_records(problems: list[Problem], record_dirs: tuple[str, ...]) -> str | None:
+    """Why the records saying which dir each image and container uses cannot be trusted
+    whole (the first such problem, and how many more), or None when they can."""
+    found = [
+        p
+        for p in problems
+        if p.kind in _OWNER_DAMAGE
+        or (
+            p.kind in _RECORD_DAMAGE
+            and any(_under(p.path, d) or _under(d, p.path) for d in record_dirs)
+        )
+    ]
+    if not found:
+        return None
+    more = f"; {len(found) - 1} more" if len(found) > 1 else ""
+    return f"records that name its users are damaged ({found[0].kind}: {found[0].path}{more})"
 
 
 def docker_build_cache(root: str) -> tuple[str, ...]:
@@ -294,6 +334,56 @@ def _containers(
             init_expected=True,
         )
     return out
+
+
+def _beneath(overlay: GraphDirs, named: set[str]) -> set[str]:
+    """Dirs the `lower` chains of record-named dirs lead to (and theirs), not named
+    themselves: a layer in use stands on them, whatever their own record says."""
+    out: set[str] = set()
+    pending = list(named)
+    seen = set(named)
+    while pending:
+        d = overlay.dirs.get(pending.pop())
+        for below in d.lower if d is not None else ():
+            if below not in seen:
+                seen.add(below)
+                out.add(below)
+                pending.append(below)
+    return out
+
+
+def mounted_dirs(overlay: GraphDirs, mountinfo: str = MOUNTINFO) -> set[str]:
+    """Dirs whose `merged/` is a mount point on this machine: a running container's."""
+    points = mount_points(mountinfo)
+    return {
+        dir_id
+        for dir_id, d in overlay.dirs.items()
+        if d.merged and os.path.normpath(os.path.join(d.path, "merged")) in points
+    }
+
+
+def _why_unresolved(
+    dir_id: str, beneath: set[str], mounted: set[str], damaged: str | None
+) -> str | None:
+    """Why a dir no record names cannot be called an orphan, or None when it is one."""
+    if dir_id in mounted:
+        return "its merged/ is mounted: a running container's, whose records are gone"
+    if dir_id in beneath:
+        return "a layer in use stands on it (another dir's `lower` names it)"
+    return damaged
+
+
+def _settle_orphans(host: Host, overlay: GraphDirs, damaged: str | None) -> None:
+    """A dir no record names is an orphan only when nothing says it may be in use: it is
+    unresolved when mounted, beneath a named dir, or when the records are `damaged`."""
+    named = {lid for lid, layer in host.layers.items() if layer.role is not Role.ORPHAN}
+    beneath = _beneath(overlay, named)
+    mounted = mounted_dirs(overlay)
+    for lid, layer in host.layers.items():
+        if layer.role is Role.ORPHAN:
+            why = _why_unresolved(lid, beneath, mounted, damaged)
+            if why is not None:
+                host.layers[lid] = replace(layer, role=Role.UNRESOLVED, unresolved=why)
 
 
 def _layers(overlay: GraphDirs, layerdb: LayerDB, host: Host, store: Store) -> dict[str, Layer]:

@@ -109,10 +109,11 @@ class OverviewScreen(Screen[None]):
         containers.show(host, self.sizes, needle)
         images.show(host, needle)
         orphans.show(host, self.sizes, needle)
+        unnamed = "Orphaned and unresolved layer dirs" if host.unresolved else "Orphaned layer dirs"
         for key, name, shown, total in (
             ("containers", "Containers", containers.row_count, len(host.containers)),
             ("images", "Images", images.row_count, len(host.images)),
-            ("orphans", "Orphaned layer dirs", orphans.row_count, len(host.orphans)),
+            ("orphans", unnamed, orphans.row_count, len(host.orphans) + len(host.unresolved)),
         ):
             count = f"{shown} of {total}" if needle else str(total)
             self.query_one(f"#{key}-title", Static).update(f"{name} ({count})")
@@ -140,7 +141,8 @@ class OverviewScreen(Screen[None]):
     def _measure(self, cancel: threading.Event, report: ProgressCallback) -> None:
         # Writable layers first (quick: the tables fill), then the whole root (may be long).
         host = self.host
-        ids = [c.layer for c in host.containers.values() if c.layer] + [o.id for o in host.orphans]
+        ids = [c.layer for c in host.containers.values() if c.layer]
+        ids += [o.id for o in host.orphans + host.unresolved]
         try:
             self.post_message(
                 self.Measured(measure_layers(host, ids, cancel=cancel, progress=report))
@@ -213,6 +215,15 @@ class OverviewScreen(Screen[None]):
             return
         if isinstance(event.data_table, OrphanTable):
             layer = self.host.layers[key]
+            if layer.unresolved is not None:
+                self.notify(
+                    f"{printable(layer.path)} is named by no record that could be read, "
+                    f"but it may be in use: {layer.unresolved}. Do not remove it.",
+                    title="unresolved layer dir",
+                    severity="warning",
+                    markup=False,
+                )
+                return
             self.notify(
                 f"{printable(layer.path)} is referenced by no image and no container. "
                 "Stop the engine before removing it by hand.",

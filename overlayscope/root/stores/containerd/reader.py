@@ -437,10 +437,9 @@ class _Reader:
                     f"containerd-{backend.id}-{key}" if committed and role is Role.IMAGE else None
                 ),
             )
-        if not snap.complete:
-            # Which snapshot a dir holds is in the snapshotter's records alone: with some
-            # lost, a dir no record names may be anyone's, so none is called an orphan.
-            return out
+        # Which snapshot a dir holds is in the snapshotter's records alone: with some lost,
+        # a dir no record names may be anyone's, so none is called an orphan.
+        unresolved = None if snap.complete else _why_incomplete(snap)
         for name in sorted(dirs - set(out), key=_numeric_first):
             path = snap.snapshot_dir(name)
             st = lstat_or_none(os.path.join(path, "fs"))
@@ -450,9 +449,10 @@ class _Reader:
                 content_dir=os.path.join(path, "fs"),
                 link=None,
                 lower=(),
-                role=Role.ORPHAN,
+                role=Role.ORPHAN if unresolved is None else Role.UNRESOLVED,
                 store=Store.CONTAINERD,
                 has_content=st is not None and stat.S_ISDIR(st.st_mode),
+                unresolved=unresolved,
             )
         return out
 
@@ -701,3 +701,12 @@ def _only(meta: MetaDB, namespace: str) -> MetaDB:
 
 def _numeric_first(name: str) -> tuple[int, int, str]:
     return (0, int(name), name) if name.isdigit() else (1, 0, name)
+
+
+def _why_incomplete(snap: SnapshotterDB) -> str:
+    """Why a snapshot dir no record names cannot be called an orphan."""
+    if not snap.problems:
+        return "the snapshotter's records were not read"
+    first = snap.problems[0]
+    more = f"; {len(snap.problems) - 1} more" if len(snap.problems) > 1 else ""
+    return f"the snapshotter's records are damaged ({first.kind}: {first.path}{more})"

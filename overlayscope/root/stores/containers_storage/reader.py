@@ -407,15 +407,22 @@ def _layers(records: StoreRecords, dirs: Overlay2Store, host: Host) -> dict[str,
     referenced = _referenced(records, dirs, host, used)
     # "No image or container uses it" can be said only when every record was read.
     complete = records.images_complete and records.containers_complete
+    mounted_uppers = overlay_upper_dirs()
     out: dict[str, Layer] = {}
     for dir_id, d in sorted(dirs.dirs.items()):
         rec = records.layers.get(dir_id)
         problems: list[Problem] = []
         container = owner.get(dir_id)
+        unresolved = None
         if container is not None:
             role = Role.RW  # even if its layer record is lost: a container's record names it
-        elif rec is None and records.layers_readable and dir_id not in referenced:
-            role = Role.ORPHAN
+        elif rec is None and dir_id not in referenced:
+            # Nothing names it: an orphan, unless it may be in use all the same.
+            if not records.layers_readable:
+                unresolved = f"the layer records ({index}) could not be read"
+            elif os.path.normpath(d.diff_dir) in mounted_uppers:
+                unresolved = "its diff/ is a mounted overlay's upper dir: a running container's"
+            role = Role.ORPHAN if unresolved is None else Role.UNRESOLVED
         else:
             # An image layer, or one whose record is unreadable but that something uses.
             role = Role.IMAGE
@@ -471,6 +478,7 @@ def _layers(records: StoreRecords, dirs: Overlay2Store, host: Host) -> dict[str,
             if rec is not None and role is Role.IMAGE and not rec.incomplete
             else None,
             problems=tuple(p for p in dirs.problems if _inside(p.path, d.path)) + tuple(problems),
+            unresolved=unresolved,
         )
     return out
 

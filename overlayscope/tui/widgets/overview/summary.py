@@ -26,13 +26,16 @@ def summary_text(host: Host, source: str) -> Text:
     if host.uid_map:
         root = host.uid_map[0]
         store.append(safe(f"   rootless: container root is host uid {root.outside}", style="dim"))
+    layers = f"{len(host.layers)} dirs: {rw} rw, {len(host.orphans)} orphaned"
+    if host.unresolved:
+        layers += f", {len(host.unresolved)} unresolved"
     return key_value(
         [
             ("root", safe(source)),
             ("store", store),
             ("containers", f"{len(host.containers)} ({running} running)"),
             ("images", f"{len(host.images)} ({tagged} tagged)"),
-            ("layers", f"{len(host.layers)} dirs: {rw} rw, {len(host.orphans)} orphaned"),
+            ("layers", layers),
             ("problems", problem_text),
         ]
     )

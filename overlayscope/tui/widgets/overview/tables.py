@@ -1,4 +1,5 @@
-"""The overview's lists: containers, images and orphaned layer dirs, one row each."""
+"""The overview's lists: containers, images and orphaned (or unresolved) layer dirs, one row
+each."""
 
 from __future__ import annotations
 
@@ -129,7 +130,9 @@ class OrphanTable(HostTable):
 
     def show(self, host: Host, sizes: dict[str, int] | None, needle: str = "") -> None:
         self.clear()
-        for layer in sorted(host.orphans, key=lambda layer: layer.id):
+        for layer in sorted(host.orphans, key=lambda layer: layer.id) + sorted(
+            host.unresolved, key=lambda layer: layer.id
+        ):
             if not _matches(needle, layer.id):
                 continue
             self.add_row(
@@ -145,8 +148,11 @@ class OrphanTable(HostTable):
     @staticmethod
     def notes(layer: Layer) -> Text:
         parts = []
+        if layer.unresolved is not None:
+            parts.append("unresolved: may be in use")
         if layer.merged:
             parts.append("mounted")
         if layer.problems:
             parts.append(f"{len(layer.problems)} problem(s)")
-        return Text(", ".join(parts), style="red" if layer.problems else "")
+        style = "red" if layer.problems else "yellow" if layer.unresolved is not None else ""
+        return Text(", ".join(parts), style=style)
