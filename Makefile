@@ -25,14 +25,16 @@ test: engine-deps $(VENV)/.test-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check overlayscope tests fixtures bench
-	$(VENV)/bin/ruff format --check overlayscope tests fixtures bench
+	$(VENV)/bin/ruff check overlayscope tests fixtures bench contrib
+	$(VENV)/bin/ruff format --check overlayscope tests fixtures bench contrib
 	$(VENV)/bin/mypy
 
 # dockerd (docker.io, with containerd and ctr) and podman (with uidmap for its rootless
 # runs) for the private test engines, busybox-static for their base image, tmux for the
 # end-to-end TUI test, GNU tar + xz for the captured snapshots, strace and sleuthkit's
-# mactime for the forensic guarantees and the bodyfile check; a C compiler and Python's
+# mactime for the forensic guarantees and the bodyfile check; Prometheus (with promtool) and
+# node_exporter for the metrics tests (started privately on loopback; on a host running
+# systemd, Debian's packages also enable their own services); a C compiler and Python's
 # headers for the scanner's C helper (optional to run, required under CI).
 engine-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -46,6 +48,8 @@ engine-deps:
 	  command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
 	  command -v strace >/dev/null 2>&1 || missing="$$missing strace"; \
 	  command -v mactime >/dev/null 2>&1 || missing="$$missing sleuthkit"; \
+	  { command -v prometheus && command -v promtool && command -v prometheus-node-exporter; } \
+	    >/dev/null 2>&1 || missing="$$missing prometheus prometheus-node-exporter"; \
 	  command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	  $(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
 	    || missing="$$missing python3-dev"; \

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from overlayscope import __version__
 from overlayscope.cli import files, forensics, inventory
+from overlayscope.cli import metrics as metrics_commands
 from overlayscope.cli import usage as usage_commands
 from overlayscope.cli.context import Context
 from overlayscope.cli.output import stderr_console
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     forensics.register(sub)
     files.register(sub)
     usage_commands.register(sub)
+    metrics_commands.register(sub)
     tui = sub.add_parser("tui", help="open the terminal UI (the default)")
     tui.set_defaults(func=_run_tui)
     return parser

@@ -19,6 +19,10 @@ inside the root, and `store` writes nothing for a layer on a read-only mount
 (forensic evidence) — nor when the cache dir cannot be written, silently.
 
 `set_enabled(False)` (the CLI's `--no-cache`) turns the default cache off for the process.
+`set_read_only_mounts(True)` lets it keep layers on read-only mounts too: for a long-lived
+exporter given a live host's root read-only (a DaemonSet's `hostPath`), whose identities
+stay those of the host's filesystem. Mounted evidence keeps the rule: a loop device's
+`st_dev` is reused by the next image mounted on it, so its identities prove nothing.
 """
 
 from __future__ import annotations
@@ -46,12 +50,19 @@ _HEADER = struct.Struct("<I")
 _MAX_AGE = 30 * 86400  # entries not used for this long are removed when one is written
 _SAFE_KEY = re.compile(r"^[0-9a-f]{64}(-init)?$")
 _enabled = True
+_read_only_mounts = False
 
 
 def set_enabled(enabled: bool) -> None:
     """Turn the default cache on or off for this process (`--no-cache`)."""
     global _enabled
     _enabled = enabled
+
+
+def set_read_only_mounts(allowed: bool) -> None:
+    """Let `store` keep layers that lie on a read-only mount (module docstring: `serve`)."""
+    global _read_only_mounts
+    _read_only_mounts = allowed
 
 
 def default_dir() -> str:
@@ -148,13 +159,14 @@ class ScanCache:
         """Keep `index` for layer `key`, whose `diff/` had `identity` before it was scanned
         (with `xattrs` and `overlay_xattrs` as `scan_layers` was given them).
 
-        Writes nothing for a layer on a read-only mount, or an index not in the compact
+        Writes nothing for a layer on a read-only mount (unless `set_read_only_mounts`), or
+        an index not in the compact
         layout; any failure to write is silent (returns False): a cache is optional.
         """
         if index.columns is None or identity_of(index.content_dir) != identity:
             return False  # changed while we scanned it: not a committed layer after all
         try:
-            if os.statvfs(index.content_dir).f_flag & os.ST_RDONLY:
+            if not _read_only_mounts and os.statvfs(index.content_dir).f_flag & os.ST_RDONLY:
                 return False
             data = _encode(index.columns, key, identity, xattrs, overlay_xattrs)
             os.makedirs(self.directory, mode=0o700, exist_ok=True)

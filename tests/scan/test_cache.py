@@ -312,3 +312,31 @@ def test_times_past_2262_survive_scan_wire_and_cache(
         for path, (mtime, ctime) in expected.items():
             entry = index.entries["/" + path.name]
             assert (entry.mtime_ns, entry.ctime_ns) == (mtime, ctime)
+
+
+def test_a_real_read_only_mount_is_kept_only_when_allowed(tmp_path: Path, cache_home: Path) -> None:
+    """A layer on a read-only bind mount: not kept by default (mounted evidence), kept once
+    `set_read_only_mounts(True)` (what `serve` sets for a live root given read-only)."""
+    if not IS_ROOT:
+        pytest.skip("needs root to bind-mount read-only")
+    diff = _layer(tmp_path / "L")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "--bind", str(diff), str(mnt)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mnt)], check=True)
+        store = cache_home / "overlayscope" / "scan-cache"
+        expected = scan_tree(str(mnt))
+        _same(scan_layers({"L": str(mnt)}, cacheable={"L"}, workers=1)["L"], expected)
+        assert not store.exists() or not list(store.glob("*.scan"))
+        scan_cache.set_read_only_mounts(True)
+        try:
+            _same(scan_layers({"L": str(mnt)}, cacheable={"L"}, workers=1)["L"], expected)
+            assert len(list(store.glob("*.scan"))) == 1
+            cached = ScanCache(str(store)).load("L", str(mnt))
+            assert cached is not None
+            _same(cached, expected)
+        finally:
+            scan_cache.set_read_only_mounts(False)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
