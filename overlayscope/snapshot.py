@@ -1,22 +1,35 @@
-"""The captured snapshot that ships with the project: a real engine's data root, archived.
+"""Archives given to `--root` (`*.tar.xz`), and the captured snapshot that ships with the project.
 
-`make run` opens it when the machine has no readable Docker data root. It is
-unpacked once into the user's cache (never into the repository), with GNU tar
-so that whiteout device nodes and overlay xattrs survive.
+`make run` opens the embedded snapshot when the machine has no readable Docker data
+root. An archive is unpacked once into the user's cache (never into the repository, nor
+next to the archive), `$XDG_CACHE_HOME/overlayscope/snapshots/<sha256 prefix>/root`, in
+a 0700 dir, by `overlayscope.untar`: its bytes, whiteouts and overlay xattrs, never its
+privileges (no device node but whiteouts, no setuid/setgid/sticky bit, no owner, no file
+capability), and nothing made outside that dir.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
-import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.untar import unpack_tar
+from overlayscope.userfiles import open_regular_file
 
 _ARCHIVE_NAME = "dataroot.tar.xz"
+_SUFFIXES = (".tar.xz", ".txz")
+# 2: unpacked by overlayscope.untar (1, by GNU tar, kept owners, setuid bits and devices).
+_LAYOUT = 2
+_RECORD = "unpacked.json"
+_LEFT_OUT_NAMED = 20  # the record names this many left-out members, and counts them all
 
 
 @dataclass(frozen=True)
@@ -24,11 +37,27 @@ class UnpackedSnapshot:
     archive: str
     root: str
     complete: bool  # False when not root: whiteout devices and trusted.* xattrs are missing
+    left_out: int = 0  # device nodes and FIFOs of the archive not made (whiteouts are made)
+
+    @property
+    def note(self) -> str:
+        """What a reader must know of this unpacked copy, for the CLI's source line."""
+        notes = []
+        if not self.complete:
+            notes.append("unpacked without root: whiteouts and xattrs missing")
+        if self.left_out == 1:
+            notes.append("1 device node or FIFO left out")
+        elif self.left_out:
+            notes.append(f"{self.left_out} device nodes or FIFOs left out")
+        return f" ({'; '.join(notes)})" if notes else ""
 
 
 def is_archive(path: str | None) -> bool:
-    """True for a path that names a snapshot archive file rather than a data root dir."""
-    return path is not None and path.endswith((".tar.xz", ".txz")) and os.path.isfile(path)
+    """True for a path that names an archive (by its suffix) rather than a data root dir.
+
+    Whatever it is on disk but a dir: `unpack` then says in one line if it is no file.
+    """
+    return path is not None and path.endswith(_SUFFIXES) and not os.path.isdir(path)
 
 
 def embedded_archive() -> str | None:
@@ -43,43 +72,89 @@ def cache_dir() -> Path:
 
 
 def unpack(archive: str, dest_base: Path | None = None) -> UnpackedSnapshot:
-    """Unpack `archive` once into the cache (keyed by its sha256) and return the data root."""
-    if not os.path.isfile(archive):
-        raise OverlayscopeError(f"no snapshot archive at {archive}")
-    if shutil.which("tar") is None:
-        raise OverlayscopeError(
-            "GNU tar is needed to unpack the snapshot", hint="apt-get install tar"
-        )
-    digest = _sha256(archive)[:16]
-    base = (dest_base or cache_dir()) / digest
-    root = base / "root"
-    marker = base / ("complete" if os.geteuid() == 0 else "partial")
-    if marker.exists():
-        return UnpackedSnapshot(archive, str(root), marker.name == "complete")
-    if base.exists():
-        shutil.rmtree(base)
-    root.mkdir(parents=True)
-    cmd = [
-        "tar",
-        "--xattrs",
-        "--xattrs-include=*",
-        "--numeric-owner",
-        "-xpJf",
-        archive,
-        "-C",
-        str(root),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0 and os.geteuid() == 0:
-        shutil.rmtree(base, ignore_errors=True)
-        raise OverlayscopeError(f"could not unpack {archive}: {result.stderr.strip()[:200]}")
-    marker.touch()
-    return UnpackedSnapshot(archive, str(root), marker.name == "complete")
+    """Unpack `archive` once into the cache (keyed by its sha256) and return the data root.
+
+    A FIFO, a device or a dir named as the archive is refused before it is opened; an
+    archive with a member that would escape (`untar.ArchiveRefused`) is refused whole.
+    """
+    try:
+        fd = open_regular_file(archive, hint="--root takes a data root dir or a *.tar.xz file")
+    except OSError as exc:
+        raise OverlayscopeError(f"cannot read {archive}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        digest = _sha256(f)[:16]
+        base = dest_base or cache_dir()
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(base, 0o700)  # made by an older version with the umask's mode
+        final = base / digest
+        done = _unpacked(final, archive)
+        if done is not None:
+            return done
+        f.seek(0)
+        work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=base))  # 0700, ours alone
+        try:
+            (work / "root").mkdir(mode=0o700)
+            result = unpack_tar(f, str(work / "root"), os.path.basename(archive))
+            record = {
+                "layout": _LAYOUT,
+                "complete": result.complete,
+                "left_out": len(result.left_out),
+                "left_out_named": result.left_out[:_LEFT_OUT_NAMED],
+            }
+            (work / _RECORD).write_text(json.dumps(record, indent=1) + "\n")
+            if _unpacked(final, archive) is not None:  # another process finished first
+                _remove(work)
+            else:
+                if final.exists() or final.is_symlink():  # an older layout, or a partial one
+                    _remove(final)
+                os.rename(work, final)
+        except OSError as exc:  # ENOTEMPTY: another process unpacked it meanwhile
+            _remove(work)
+            if not final.is_dir():
+                raise OverlayscopeError(f"cannot unpack {archive}: {exc.strerror or exc}") from None
+        except BaseException:
+            _remove(work)
+            raise
+    done = _unpacked(final, archive)
+    if done is None:
+        raise OverlayscopeError(f"cannot unpack {archive}: {final} holds no complete unpack")
+    return done
 
 
-def _sha256(path: str) -> str:
+def _unpacked(final: Path, archive: str) -> UnpackedSnapshot | None:
+    """The unpack in `final` if it is of this layout and as complete as this user can make."""
+    try:
+        record = json.loads((final / _RECORD).read_text())
+        if record.get("layout") != _LAYOUT or not (final / "root").is_dir():
+            return None
+        complete, left_out = bool(record["complete"]), int(record["left_out"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not complete and os.geteuid() == 0:
+        return None  # made without root: root can make the whiteouts and xattrs
+    return UnpackedSnapshot(archive, str(final / "root"), complete, left_out)
+
+
+def _remove(path: Path) -> None:
+    """Remove a tree we unpacked, its read-only dirs included."""
+    if path.is_symlink() or not path.exists():
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    for dirpath, dirs, _files in os.walk(path):  # never follows a symlink
+        for name in dirs:
+            child = os.path.join(dirpath, name)
+            if not os.path.islink(child):  # chmod would follow it (no lchmod on Linux)
+                with contextlib.suppress(OSError):
+                    os.chmod(child, 0o700)  # before the walk lists it
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _sha256(f: BinaryIO) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
     return h.hexdigest()

@@ -15,6 +15,7 @@ from typing import Any
 
 from overlayscope.errors import NotADataRoot, PermissionDeniedError, UnsupportedDriver
 from overlayscope.root.model import DaemonInfo, Store
+from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import open_dir
 
 DEFAULT_ROOT = "/var/lib/docker"
@@ -38,6 +39,9 @@ class Location:
     containerd_root: str | None = None  # --containerd-root
     namespace: str | None = None  # --namespace
     run_root: str | None = None  # containers/storage: the run root (from --storage-conf)
+    # Why the daemon that may serve this root was not consulted (unreachable, too slow,
+    # a bad `info`): problems of the host read from it (daemon-unavailable...).
+    daemon_problems: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,18 +70,30 @@ def locate(
     """
     from overlayscope.root.docker import daemon as live  # the SDK only when it may be used
 
-    client = None if offline else live.connect()
-    info = live.daemon_info(client) if client is not None else None
+    reach = live.Reach() if offline else live.reach()
+    client, info = reach.client, reach.info
     options = {"containerd_root": containerd_root, "namespace": namespace, "run_root": run_root}
     if root is None:
         if info is not None:
             check_daemon_driver(info)
-            return Location(info.root_dir, client, info, **options)
-        return Location(DEFAULT_ROOT, None, None, **options)
+            return Location(info.root_dir, client, info, **options, daemon_problems=reach.problems)
+        return Location(DEFAULT_ROOT, None, None, **options, daemon_problems=reach.problems)
     if info is not None and _same_dir(info.root_dir, root):
-        check_daemon_driver(info)
-        return Location(root, client, info, **options)
-    return Location(root, None, None, **options)
+        if info.driver not in _DAEMON_DRIVERS:
+            # the disk says which store it holds; a daemon that says another is not asked
+            mismatch = Problem(
+                ProblemKind.DAEMON_MISMATCH,
+                info.host,
+                f"the daemon says it keeps this root with storage driver {info.driver!r}, "
+                "which overlayscope does not read: its view is not used",
+            )
+            return Location(root, None, None, **options,
+                            daemon_problems=(*reach.problems, mismatch))  # fmt: skip
+        return Location(root, client, info, **options, daemon_problems=reach.problems)
+    # A daemon we could not ask may serve this root when DOCKER_HOST named it, or when the
+    # root is the default socket's usual one: say so. Otherwise it is no news.
+    relevant = info is None and (reach.explicit or _same_dir(root, DEFAULT_ROOT))
+    return Location(root, None, None, **options, daemon_problems=reach.problems if relevant else ())
 
 
 def check_daemon_driver(info: DaemonInfo) -> None:

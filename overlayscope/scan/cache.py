@@ -11,12 +11,16 @@ only a scan that asks for the same. The caller says which layers qualify
 
 Entries live in `$XDG_CACHE_HOME/overlayscope/scan-cache/` (default `~/.cache`), one
 file per layer in a data-only format (no pickle: a file is parsed, never executed): a
-JSON header, then the raw bytes of each column (`columns.py`). Writes are atomic (a
-temporary file renamed into place); a file that is missing, truncated, garbage,
-written by another user or for another identity is a miss. Nothing is ever written
-into the inspected tree: `cache_for(root)` gives no cache when the cache dir lies
-inside the root, and `store` writes nothing for a layer on a read-only mount
-(forensic evidence) — nor when the cache dir cannot be written, silently.
+JSON header, then the raw bytes of each column (`columns.py`), then the SHA-256 of all
+that. Writes are atomic (a temporary file renamed into place); a file that is missing,
+truncated, garbage, fails its checksum, is no regular file (a FIFO is never waited on: it
+is opened non-blocking and checked by `fstat` before any read), is written by another user
+or for another identity is a miss. Nothing is ever written into the inspected tree:
+`cache_for(root)` gives no cache (None, which `scan_layers` keeps: no cache) when the cache
+dir lies inside the root — by its real path, symlinks of the dir and its existing ancestors
+resolved, or by identity (a bind mount of the root) — and its cache checks again before it
+reads or writes; `store` writes nothing for a layer on a read-only mount (forensic evidence) —
+nor when the cache dir cannot be written, silently.
 
 `set_enabled(False)` (the CLI's `--no-cache`) turns the default cache off for the process.
 `set_read_only_mounts(True)` lets it keep layers on read-only mounts too: for a long-lived
@@ -33,11 +37,14 @@ import json
 import operator
 import os
 import re
+import stat
 import struct
 import tempfile
 import time
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from overlayscope.scan.columns import COLUMNS, Columns
@@ -45,8 +52,11 @@ from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs
 from overlayscope.scan.sizes import LayerSums, layer_sums
 
 MAGIC = b"OVSCAN\x00\x01"
-FORMAT = 4  # 4: the header records `overlay_xattrs`
+FORMAT = 5  # 4: the header records `overlay_xattrs`; 5: a SHA-256 of the file ends it
 _HEADER = struct.Struct("<I")
+_CHECKSUM = hashlib.sha256().digest_size
+# Opening an entry never blocks (a FIFO planted in its place) nor follows a symlink.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
 _MAX_AGE = 30 * 86400  # entries not used for this long are removed when one is written
 _SAFE_KEY = re.compile(r"^[0-9a-f]{64}(-init)?$")
 _enabled = True
@@ -73,6 +83,13 @@ def default_dir() -> str:
     return os.path.join(base, "overlayscope", "scan-cache")
 
 
+class DefaultCache(Enum):
+    """`scan_layers(cache=DefaultCache.DEFAULT)`: the default cache, as the caller gave none.
+    Distinct from None, which is no cache at all (a refusal stays one)."""
+
+    DEFAULT = "the default cache"
+
+
 def default_cache() -> ScanCache | None:
     """The cache in `default_dir()`, or None when caching is off."""
     return ScanCache(default_dir()) if _enabled else None
@@ -81,17 +98,44 @@ def default_cache() -> ScanCache | None:
 def cache_for(*roots: str) -> ScanCache | None:
     """The default cache for scanning layers of a host stored in `roots`.
 
-    None when caching is off, or when the cache dir would lie inside any of `roots`:
-    the inspected tree is never written to.
+    None when caching is off, or when the cache dir would lie inside any of `roots`
+    (`lies_inside`): the inspected tree is never written to. The cache returned checks
+    that again before each read and write, should the dir have become a symlink since.
     """
-    cache = default_cache()
-    if cache is None:
+    if not _enabled:
         return None
-    inside = os.path.realpath(cache.directory) + os.sep
+    directory = default_dir()
+    if lies_inside(directory, roots):
+        return None
+    return ScanCache(directory, outside=roots)
+
+
+def lies_inside(path: str, roots: Iterable[str]) -> bool:
+    """True when the dir `path` (which need not exist yet) is, or would be made, inside
+    one of `roots`: its real path (every symlink of it and of its existing ancestors
+    resolved, a dangling one to where it points) under a root's real path, or one of its
+    existing ancestors the very dir a root is (same device and inode: a bind mount of it).
+    """
+    real = os.path.realpath(path)
+    identities = set()
     for root in roots:
-        if inside.startswith(os.path.realpath(root).rstrip(os.sep) + os.sep):
-            return None
-    return cache
+        top = os.path.realpath(root)
+        if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+            return True
+        with contextlib.suppress(OSError):
+            st = os.stat(root)
+            identities.add((st.st_dev, st.st_ino))
+    at = real
+    while identities:
+        with contextlib.suppress(OSError):
+            st = os.stat(at)
+            if (st.st_dev, st.st_ino) in identities:
+                return True
+        up = os.path.dirname(at)
+        if up == at:
+            break
+        at = up
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +156,19 @@ def identity_of(content_dir: str) -> Identity | None:
 
 
 class ScanCache:
-    """Scans of committed layers, one file per layer id in `directory`."""
+    """Scans of committed layers, one file per layer id in `directory`.
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    `outside`: roots the cache must never lie in (`cache_for`); checked before every read
+    and write, so a cache dir made a symlink into one of them mid-run is neither written
+    nor believed (evidence could plant an entry there).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], outside: Iterable[str] = ()) -> None:
         self.directory = os.fspath(directory)
+        self.outside = tuple(outside)
+
+    def _usable(self) -> bool:
+        return not self.outside or not lies_inside(self.directory, self.outside)
 
     def path_for(self, key: str) -> str:
         name = key if _SAFE_KEY.match(key) else hashlib.sha256(key.encode()).hexdigest()
@@ -130,21 +183,24 @@ class ScanCache:
         only callers reading the same overlay xattr namespace (`scan_layers`' `overlay_xattrs`).
         """
         identity = identity_of(content_dir)
-        if identity is None:
+        if identity is None or not self._usable():
             return None
-        path = self.path_for(key)
         try:
-            with open(path, "rb") as f:
-                if os.fstat(f.fileno()).st_uid != os.geteuid():
-                    return None  # not ours: never trust what another user could write
-                data = f.read()
-            columns = _decode(data, key, identity, xattrs, overlay_xattrs)
+            fd = os.open(self.path_for(key), _OPEN_FLAGS)
+        except OSError:
+            return None
+        try:
+            data = _read_own_file(fd)
+            columns = None if data is None else _decode(data, key, identity, xattrs, overlay_xattrs)
+            if columns is not None:
+                with contextlib.suppress(OSError):
+                    os.utime(fd)  # marks it used, so pruning spares it (the fd: no path race)
         except Exception:  # a damaged file can fail in any way: it is just a miss
             return None
+        finally:
+            os.close(fd)
         if columns is None:
             return None
-        with contextlib.suppress(OSError):
-            os.utime(path)  # marks it used, so pruning spares it
         return LayerIndex.from_columns(content_dir, columns, [])
 
     def store(
@@ -159,14 +215,16 @@ class ScanCache:
         """Keep `index` for layer `key`, whose `diff/` had `identity` before it was scanned
         (with `xattrs` and `overlay_xattrs` as `scan_layers` was given them).
 
-        Writes nothing for a layer on a read-only mount (unless `set_read_only_mounts`), or
-        an index not in the compact
-        layout; any failure to write is silent (returns False): a cache is optional.
+        Writes nothing for a layer on a read-only mount (unless `set_read_only_mounts`), an
+        index not in the compact layout, or into a dir that lies inside a root it must stay
+        out of; any failure to write is silent (returns False): a cache is optional.
         """
         if index.columns is None or identity_of(index.content_dir) != identity:
             return False  # changed while we scanned it: not a committed layer after all
         try:
             if not _read_only_mounts and os.statvfs(index.content_dir).f_flag & os.ST_RDONLY:
+                return False
+            if not self._usable():
                 return False
             data = _encode(index.columns, key, identity, xattrs, overlay_xattrs)
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
@@ -199,6 +257,23 @@ class ScanCache:
                     continue
 
 
+def _read_own_file(fd: int) -> bytes | None:
+    """The bytes of the regular file `fd` if this user owns it, else None (a FIFO, a
+    device, a dir, or a file another user could have written: never read)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        return None
+    chunks = []
+    remaining = st.st_size + 1  # one byte more: a file that grew is seen (and fails its sum)
+    while remaining > 0:
+        chunk = os.read(fd, min(remaining, 1 << 24))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
 # -- the file format ----------------------------------------------------------------------
 
 
@@ -229,18 +304,26 @@ def _encode(c: Columns, key: str, identity: Identity, xattrs: bool, namespace: s
     parts: list[bytes | bytearray | memoryview] = [MAGIC, _HEADER.pack(len(raw)), raw]
     parts += [c.names, c.targets]
     parts += [memoryview(b).cast("B") for b in blobs if isinstance(b, array)]
-    return b"".join(parts)
+    checksum = hashlib.sha256()
+    for part in parts:
+        checksum.update(part)
+    return b"".join([*parts, checksum.digest()])
 
 
 def _decode(
     data: bytes, key: str, identity: Identity, xattrs: bool, namespace: str | None
 ) -> Columns | None:
-    if data[: len(MAGIC)] != MAGIC:
+    if data[: len(MAGIC)] != MAGIC or len(data) < len(MAGIC) + _CHECKSUM:
+        return None
+    # Checked before anything is parsed: one flipped bit anywhere is a miss, not a value.
+    # (A checksum, not a signature: the owner check above keeps out other users' files.)
+    view = memoryview(data)[:-_CHECKSUM]  # the header and columns, as `_encode` summed them
+    if hashlib.sha256(view).digest() != data[-_CHECKSUM:]:
         return None
     at = len(MAGIC)
-    (length,) = _HEADER.unpack_from(data, at)
+    (length,) = _HEADER.unpack_from(view, at)
     at += _HEADER.size
-    header: dict[str, Any] = json.loads(data[at : at + length])
+    header: dict[str, Any] = json.loads(bytes(view[at : at + length]))
     at += length
     if (
         header["format"] != FORMAT
@@ -250,7 +333,6 @@ def _decode(
         or header["overlay_xattrs"] != namespace
     ):
         return None
-    view = memoryview(data)
     c = Columns()
     n_names, n_targets = int(header["names"]), int(header["targets"])
     c.names = bytes(view[at : at + n_names])
@@ -267,7 +349,7 @@ def _decode(
             return None
         at += size
         setattr(c, name, col)
-    if at != len(data):
+    if at != len(view):
         return None
     c.attrs = [
         (Kind(kind), int(mode), int(uid), int(gid)) for kind, mode, uid, gid in header["attrs"]

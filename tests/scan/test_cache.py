@@ -16,7 +16,7 @@ from overlayscope.scan import (
     LayerIndex,
     allocated_size,
     docker_size,
-    parallel,
+    piece,
     scan_layers,
     scan_tree,
 )
@@ -48,7 +48,7 @@ def _no_walking(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("walked a layer the cache holds")
 
-    monkeypatch.setattr(parallel, "walk_tree", refuse)
+    monkeypatch.setattr(piece, "walk_tree", refuse)  # every walk of scan_layers goes there
 
 
 def _same(a: LayerIndex, b: LayerIndex) -> None:
@@ -202,6 +202,44 @@ def test_no_cache_inside_the_inspected_root(
         assert cache_for(str(tmp_path / "elsewhere")) is None
     finally:
         scan_cache.set_enabled(True)
+
+
+def test_scan_layers_keeps_the_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cache_for` says None for a root the cache dir lies in: `scan_layers` scans without
+    a cache then (it used to take None for "left out" and use the default cache, inside)."""
+    root = tmp_path / "root"
+    diff = _layer(root / "L")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root / "cache"))
+    cache = cache_for(str(root))
+    assert cache is None
+    index = scan_layers({"L": diff}, cacheable={"L"}, workers=1, cache=cache)["L"]
+    _same(index, scan_tree(diff))
+    assert not (root / "cache").exists()
+
+
+def test_a_cache_dir_turned_into_a_link_to_the_root_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache checks again before each read and write: its dir made a symlink into
+    the root after `cache_for` gave it is neither written nor believed."""
+    root = tmp_path / "root"
+    diff = _layer(root / "L")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    cache = cache_for(str(root))
+    assert cache is not None
+    first = scan_layers({"L": diff}, cacheable={"L"}, workers=1, cache=cache)["L"]
+    entry = Path(cache.path_for("L"))
+    assert entry.is_file() and cache.load("L", str(diff)) is not None
+    # the cache's contents moved into the root, its dir now a link there
+    (root / "planted").mkdir()
+    os.rename(entry, root / "planted" / entry.name)
+    os.rmdir(cache.directory)
+    os.symlink(root / "planted", cache.directory)
+    assert cache.load("L", str(diff)) is None  # a well-formed entry, yet inside: not read
+    before = sorted(os.listdir(root / "planted"))
+    second = scan_layers({"L": diff}, cacheable={"L"}, workers=1, cache=cache)["L"]
+    _same(second, first)
+    assert sorted(os.listdir(root / "planted")) == before  # nothing written there
 
 
 def test_stale_entries_are_pruned(tmp_path: Path) -> None:
