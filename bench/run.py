@@ -40,8 +40,10 @@ from bench.synth import CACHE_DIR, Manifest, parse_size, synthetic_root
 from bench.tui_paint import PaintResult, measure_paint
 
 OVERLAYSCOPE = [sys.executable, "-m", "overlayscope.cli.main"]
-SECTIONS = ("warm", "cold", "cache", "memory", "tui", "containerd")
-SYNTHETIC_SECTIONS = frozenset(SECTIONS) - {"containerd"}  # those on the overlay2 root
+SECTIONS = ("warm", "cold", "cache", "memory", "tui", "containerd", "dockerd", "startup")
+# on the overlay2 root
+SYNTHETIC_SECTIONS = frozenset(SECTIONS) - {"containerd", "dockerd", "startup"}
+SNAPSHOT = Path(__file__).resolve().parents[1] / "fixtures" / "snapshot" / "dataroot.tar.xz"
 # The overlayscope rows of the full-scan tables: (name, arguments).
 FULL_SCAN = ("--no-cache", "--json", "df")
 OVERLAY2_SCANS = (
@@ -148,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
                 ],
             )
         )
+    if "startup" in sections:
+        bench.startup_table()
+    if "dockerd" in sections:
+        bench.dockerd_tables(args.seed, cold=cold)
     if args.engine:
         bench.engine_tables(args.changes)
     text = "\n\n".join(t.text() for t in bench.tables)
@@ -392,6 +398,45 @@ class Bench:
             env=self.env,
             log=log,
         )
+
+    def startup_table(self) -> None:
+        """What a command costs before it does anything (the entry point, `--version`,
+        `--help`) beside `python -c pass`, and two small commands on the captured snapshot
+        (unpacked into the benchmark's cache by an untimed first run)."""
+        script = Path(sys.executable).parent / "overlayscope"
+        entry = [str(script)] if script.exists() else OVERLAYSCOPE
+        snap = [*entry, "--offline", "--root", str(SNAPSHOT)]
+        subprocess.run([*snap, "containers"], capture_output=True, check=False, env=self.env)
+        base = "python -c pass"
+        tools = [
+            Tool(base, [sys.executable, "-c", "pass"], env=self.env, base=base),
+            Tool("overlayscope --version", [*entry, "--version"], env=self.env, base=base),
+            Tool("overlayscope --help", [*entry, "--help"], env=self.env, base=base),
+            Tool("containers (snapshot)", [*snap, "containers"], env=self.env, base=base),
+            Tool("container web (snapshot)", [*snap, "container", "web"], env=self.env, base=base),
+        ]
+        self._rounds("Start-up: a command's cost before its work (target: --version <= 3x)",
+                     tools, cold=False)  # fmt: skip
+
+    def dockerd_tables(self, seed: int, *, cold: bool) -> None:
+        """A real engine's root (bench/engine_root.py), served by a private dockerd: df,
+        layers, container, efficiency beside du, gdu, docker and dive; warm (and cold)."""
+        from bench import real_root
+        from bench.engine_root import served_root
+
+        manifest = real_root.real_root(seed, log)
+        if isinstance(manifest, str):
+            print(f"dockerd: no private dockerd's root can be built here ({manifest}): skipped")
+            self.tables.append(real_root.skipped(manifest))
+            return
+        with served_root(manifest, log) as engine:
+            for when in (False, True) if cold else (False,):
+                tools = real_root.tools(manifest, engine.env)
+                kind = "cold" if when else "warm"
+                self._rounds(f"{real_root.title(manifest)}, {kind} page cache", tools, when)
+                self.tables[-1].notes.append(real_root.NOTE)
+                if real_root.find_dive() is None:
+                    self.tables[-1].notes.append(real_root.missing_dive_note())
 
     def engine_tables(self, changes: int) -> None:
         from bench.engine_case import engine_case

@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -516,7 +517,7 @@ static int big_desc(const void *x, const void *y) {
 
 typedef struct {
     __int128 blocks, apparent, docker;
-    inoset_t seen; /* inodes counted in `docker` */
+    inoset_t seen; /* inodes with more than one link counted in `docker` */
     buf_t linked;  /* u64 entries: non-dirs with more than one link */
     big_t *largest;
     size_t nlargest, keep;
@@ -572,8 +573,15 @@ typedef struct {
 typedef struct {
     size_t name; /* offset in w->pnames */
     uint32_t nlen;
+    int delegated; /* handed to another walk (`delegate`): skipped here, spliced in later */
     uint64_t dev, ino, entry;
 } pend_t;
+
+/* where a delegated subtree goes in this walk's index: its dir's entry, and the entry and
+ * slot counts (and its parent's slot) at the point where this walk would have entered it */
+typedef struct {
+    uint64_t entry, at_entry, at_slot, parent_slot;
+} splice_t;
 
 typedef struct {
     PyObject_HEAD
@@ -607,7 +615,8 @@ typedef struct {
     buf_t wide;  /* (u64 entry, i64 msec, i64 mnsec, i64 csec, i64 cnsec) */
     sums_t sums;
     /* found since the last step, for Python */
-    buf_t problems; /* i32 errno (0: replaced while scanning), u32 length, the path */
+    buf_t problems; /* i32 errno (0: replaced while scanning, -1: a splice), u32 length, the path */
+    buf_t splices;  /* splice_t, in walk order */
     buf_t xattrs;   /* u64 entry, then a read_overlay record */
     int oom;
 } Walk;
@@ -670,10 +679,14 @@ static int add_entry(Walk *w, const item_t *it, const char *name, const char *ta
     s->blocks += it->blocks;
     if (it->kind != K_DIR && it->kind != K_OPAQUE_DIR) {
         s->apparent += it->size;
-        if (it->size) {
+        /* each inode once: only one with more links can be met again (a hash set of
+         * every inode cost a cache miss an entry, most of this function's time) */
+        if (it->size && it->nlink > 1) {
             int fresh = inoset_add(&s->seen, it->ino);
             if (fresh < 0) return -1;
             if (fresh) s->docker += it->size;
+        } else if (it->size) {
+            s->docker += it->size;
         }
         if (it->nlink > 1 && buf_add(&s->linked, &i, 8) < 0) return -1;
         if (it->kind == K_FILE) offer_largest(s, (big_t){it->blocks, it->size, i});
@@ -854,6 +867,7 @@ static int finish_listing(Walk *w) {
         p->nlen = it->nlen;
         p->dev = it->dev;
         p->ino = it->ino;
+        p->delegated = 0;
         p->entry = first + w->rank[i];
         if (buf_add(&w->pnames, text + it->name, it->nlen) < 0) return -1;
         f->npending++;
@@ -951,6 +965,15 @@ static int descend(Walk *w) {
     w->path.len = plen + 1 + it.nlen;
     w->path.data[w->path.len] = '\0';
     w->pnames.len = it.name;
+    if (it.delegated) { /* another walk reads it: note where its entries go */
+        splice_t sp = {it.entry, w->count, w->cols[C_DIR_ENTRY].n, w->frames[t].slot};
+        int rc = buf_add(&w->splices, &sp, sizeof sp) < 0 ||
+                         add_problem(w, w->path.data, w->path.len, -1) < 0
+                     ? -1
+                     : 0;
+        w->path.len = plen;
+        return rc;
+    }
     if (w->frames[t].fd < 0) {
         int r = reopen(w);
         if (r <= 0) {
@@ -1004,13 +1027,21 @@ static void pop_frame(Walk *w) {
 
 /* Walk on until `budget` entries more are read (at a listing's batch or a dir's end),
  * or to the end. Runs without the GIL. 0, or -1 when out of memory. */
-static int advance(Walk *w, size_t budget) {
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int advance(Walk *w, size_t budget, int64_t max_ns) {
     size_t got = 0;
+    int64_t deadline = max_ns > 0 ? now_ns() + max_ns : 0;
     while (!w->done) {
         if (w->listing) {
             if (list_more(w, &got) < 0) return -1;
             if (w->listing_done && finish_listing(w) < 0) return -1;
-            if (got >= budget) break;
+            /* a cold page cache makes each listing slow: back in time, not only in entries */
+            if (got >= budget || (deadline && got && now_ns() >= deadline)) break;
             continue;
         }
         if (!w->depth) {
@@ -1050,7 +1081,7 @@ static void free_walk_state(Walk *w) {
     w->dents = w->xs.names = w->xs.value = NULL;
     w->order_cap = w->items_cap = w->pend_cap = w->frames_cap = 0;
     buf_free(&w->pnames), buf_free(&w->path), buf_free(&w->text), buf_free(&w->xpath);
-    buf_free(&w->prefix), buf_free(&w->problems), buf_free(&w->xattrs);
+    buf_free(&w->prefix), buf_free(&w->problems), buf_free(&w->xattrs), buf_free(&w->splices);
 }
 
 static void Walk_dealloc(Walk *w) {
@@ -1193,10 +1224,11 @@ static PyObject *take_xattrs(Walk *w) {
 }
 
 PyDoc_STRVAR(step_doc,
-"step(budget) -> (entries, done, problems, xattrs, current)\n"
+"step(budget, max_ns=0) -> (entries, done, problems, xattrs, current)\n"
 "--\n\n"
 "Walk on until `budget` more entries are read (checked between batches of a listing\n"
-"and between dirs) or the tree ends, without the GIL. `entries`: read so far, the\n"
+"and between dirs), or `max_ns` nanoseconds passed (when > 0; checked likewise), or\n"
+"the tree ends, without the GIL. `entries`: read so far, the\n"
 "root included; `problems`: (path bytes, errno, 0 for a dir replaced while scanning);\n"
 "`xattrs`: (entry, {key: value bytes}, trusted) of the entries with overlay xattrs,\n"
 "keys past '<namespace>.overlay.'; both since the last step. `current`: the path\n"
@@ -1204,7 +1236,8 @@ PyDoc_STRVAR(step_doc,
 
 static PyObject *Walk_step(Walk *w, PyObject *args) {
     Py_ssize_t budget;
-    if (!PyArg_ParseTuple(args, "n", &budget)) return NULL;
+    long long max_ns = 0;
+    if (!PyArg_ParseTuple(args, "n|L", &budget, &max_ns)) return NULL;
     if (!w->frames || w->busy || w->finished) {
         PyErr_SetString(PyExc_RuntimeError, "this Walk is busy, finished or not initialised");
         return NULL;
@@ -1212,7 +1245,7 @@ static PyObject *Walk_step(Walk *w, PyObject *args) {
     int rc = 0;
     w->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    rc = advance(w, budget < 1 ? 1 : (size_t)budget);
+    rc = advance(w, budget < 1 ? 1 : (size_t)budget, (int64_t)max_ns);
     Py_END_ALLOW_THREADS
     w->busy = 0;
     if (rc < 0) {
@@ -1245,6 +1278,7 @@ static PyObject *Walk_pending(Walk *w, PyObject *unused) {
         size_t plen = f->path_len ? f->path_len : 0;
         for (size_t p = f->pend_lo; p < f->pend_lo + f->npending; p++) {
             const pend_t *it = &w->pending[p];
+            if (it->delegated) continue;
             buf_t rel = {0};
             int bad = (plen && (buf_add(&rel, w->path.data + 1, plen - 1) < 0 ||
                                 buf_add(&rel, "/", 1) < 0)) ||
@@ -1255,6 +1289,86 @@ static PyObject *Walk_pending(Walk *w, PyObject *unused) {
             if (!item || PyList_Append(list, item) < 0) Py_CLEAR(list);
             Py_XDECREF(item);
         }
+    }
+    return list;
+}
+
+PyDoc_STRVAR(delegate_doc,
+"delegate() -> list of (bytes, int, int)\n"
+"--\n\n"
+"Hand subtrees this walk has yet to enter to another walk: half of the pending subdirs\n"
+"of the shallowest dir with two or more (those it would enter last), else the\n"
+"shallowest single one (none when only one is left in all). Returns each one's path relative to the root (no leading '/'),\n"
+"and the (dev, ino) its listing gave. This walk then skips them, noting where each\n"
+"one's entries go (a problem with errno -1 at its path, and `splices`).");
+
+static PyObject *Walk_delegate(Walk *w, PyObject *unused) {
+    (void)unused;
+    PyObject *list = PyList_New(0);
+    if (!list || !w->frames || w->busy || w->finished || w->done) return list;
+    size_t pick = NONE, single = NONE, count = 0, total = 0;
+    for (size_t d = 0; d < w->depth; d++) {
+        const frame_t *f = &w->frames[d];
+        size_t n = 0;
+        for (size_t p = f->pend_lo; p < f->pend_lo + f->npending; p++) n += !w->pending[p].delegated;
+        total += n;
+        if (n >= 2) {
+            pick = d;
+            count = n / 2;
+            break;
+        }
+        if (n == 1 && single == NONE) single = d;
+    }
+    if (pick == NONE) {
+        /* one subtree left in all: it is this walk's own next work, not to be given away */
+        if (single == NONE || total < 2) return list;
+        pick = single;
+        count = 1;
+    }
+    const frame_t *f = &w->frames[pick];
+    for (size_t p = f->pend_lo; p < f->pend_lo + f->npending && count; p++) {
+        pend_t *it = &w->pending[p];
+        if (it->delegated) continue;
+        buf_t rel = {0};
+        int bad = (f->path_len && (buf_add(&rel, w->path.data + 1, f->path_len - 1) < 0 ||
+                                   buf_add(&rel, "/", 1) < 0)) ||
+                  buf_add(&rel, w->pnames.data + it->name, it->nlen) < 0;
+        PyObject *item = bad ? PyErr_NoMemory()
+                             : Py_BuildValue("(y#KK)", rel.data, (Py_ssize_t)rel.len,
+                                             (unsigned long long)it->dev,
+                                             (unsigned long long)it->ino);
+        buf_free(&rel);
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(item);
+        it->delegated = 1;
+        count--;
+    }
+    return list;
+}
+
+PyDoc_STRVAR(splices_doc,
+"splices() -> list of (entry, at_entry, at_slot, parent_slot)\n"
+"--\n\n"
+"The delegated subtrees this walk reached, in walk order (as the problems with errno -1\n"
+"came): the entry of the subtree's dir, the entry and slot counts where its entries\n"
+"and slots go, and the slot of the dir listing it.");
+
+static PyObject *Walk_splices(Walk *w, PyObject *unused) {
+    (void)unused;
+    PyObject *list = PyList_New(0);
+    for (size_t off = 0; list && off + sizeof(splice_t) <= w->splices.len; off += sizeof(splice_t)) {
+        splice_t sp;
+        memcpy(&sp, w->splices.data + off, sizeof sp);
+        PyObject *item = Py_BuildValue("(KKKK)", (unsigned long long)sp.entry,
+                                       (unsigned long long)sp.at_entry,
+                                       (unsigned long long)sp.at_slot,
+                                       (unsigned long long)sp.parent_slot);
+        if (!item || PyList_Append(list, item) < 0) Py_CLEAR(list);
+        Py_XDECREF(item);
     }
     return list;
 }
@@ -1398,6 +1512,8 @@ static PyMethodDef Walk_methods[] = {
     {"pending", (PyCFunction)Walk_pending, METH_NOARGS, pending_doc},
     {"finish", (PyCFunction)Walk_finish, METH_NOARGS, finish_doc},
     {"close", (PyCFunction)Walk_close, METH_NOARGS, close_doc},
+    {"delegate", (PyCFunction)Walk_delegate, METH_NOARGS, delegate_doc},
+    {"splices", (PyCFunction)Walk_splices, METH_NOARGS, splices_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1555,8 +1671,155 @@ static PyObject *warm_dir(PyObject *self, PyObject *args) {
     return result;
 }
 
+PyDoc_STRVAR(open_subdir_doc,
+"open_subdir(root_fd, relpath, dev, ino) -> (fd, errno)\n"
+"--\n\n"
+"Open the dir `relpath` (bytes, '/'-separated) below the open dir `root_fd` as a walk\n"
+"opens a subdir (no symlink followed, nothing outside the root: openat2 with\n"
+"RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS; O_NOATIME where allowed) and check it is the\n"
+"dir (dev, ino) a listing named. Returns (fd, 0), or (-1, errno), or (-1, 0) when\n"
+"another dir took its place.");
+
+static PyObject *open_subdir(PyObject *self, PyObject *args) {
+    (void)self;
+    int root_fd;
+    const char *relpath;
+    Py_ssize_t rel_len;
+    unsigned long long dev, ino;
+    if (!PyArg_ParseTuple(args, "iy#KK", &root_fd, &relpath, &rel_len, &dev, &ino)) return NULL;
+    char *rel = PyMem_Malloc((size_t)rel_len + 1);
+    if (!rel) return PyErr_NoMemory();
+    memcpy(rel, relpath, (size_t)rel_len);
+    rel[rel_len] = '\0';
+    int fd, err = 0;
+    Py_BEGIN_ALLOW_THREADS
+    fd = open_beneath(root_fd, rel);
+    if (fd < 0) {
+        err = errno;
+    } else {
+        struct stat st;
+        if (fstat(fd, &st) < 0) err = errno;
+        else if ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino) err = 0;
+        else err = -1;
+        if (err >= 0) {
+            close(fd);
+            fd = -1;
+        } else {
+            err = 0;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(rel);
+    return Py_BuildValue("(ii)", fd, err);
+}
+
+PyDoc_STRVAR(remap_doc,
+"remap(src, start, stop, add, bounds, shifts, code) -> array\n"
+"--\n\n"
+"The values src[start:stop] (an array of unsigned integers) moved for a merged index:\n"
+"each v becomes v + add + shifts[k], k the number of `bounds` (ascending) <= v, as an\n"
+"array of typecode `code`. Raises OverflowError when a value does not fit `code`.");
+
+static PyObject *remap(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer src;
+    Py_ssize_t start, stop;
+    long long add;
+    PyObject *src_obj, *bounds_obj, *shifts_obj;
+    int code;
+    if (!PyArg_ParseTuple(args, "OnnLOOC", &src_obj, &start, &stop, &add, &bounds_obj,
+                          &shifts_obj, &code))
+        return NULL;
+    /* with its format: an array's items, not its bytes */
+    if (PyObject_GetBuffer(src_obj, &src, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    PyObject *result = NULL, *bounds = NULL, *shifts = NULL, *raw = NULL;
+    char fmt = src.format ? src.format[0] : 'B';
+    int width = fmt == 'B' ? 1 : fmt == 'H' ? 2 : fmt == 'I' ? 4 : fmt == 'L' || fmt == 'Q' ? 8 : 0;
+    int out_w = code == 'B' ? 1 : code == 'H' ? 2 : code == 'I' ? 4 : code == 'Q' ? 8 : 0;
+    if (!width || !out_w || src.itemsize != width || start < 0 || stop < start ||
+        stop * width > src.len) {
+        PyErr_SetString(PyExc_ValueError, "remap: an unsigned array, a range in it, a code BHIQ");
+        goto done;
+    }
+    bounds = PySequence_Fast(bounds_obj, "bounds: a sequence");
+    shifts = bounds ? PySequence_Fast(shifts_obj, "shifts: a sequence") : NULL;
+    if (!shifts) goto done;
+    Py_ssize_t nb = PySequence_Fast_GET_SIZE(bounds);
+    if (PySequence_Fast_GET_SIZE(shifts) != nb + 1) {
+        PyErr_SetString(PyExc_ValueError, "remap: one shift more than bounds");
+        goto done;
+    }
+    uint64_t *b = PyMem_Malloc(((size_t)nb + 1) * sizeof *b);
+    int64_t *sh = PyMem_Malloc(((size_t)nb + 1) * sizeof *sh);
+    if (!b || !sh) {
+        PyMem_Free(b), PyMem_Free(sh);
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k <= nb; k++) {
+        sh[k] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(shifts, k)) + add;
+        if (k < nb) b[k] = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(bounds, k));
+    }
+    if (PyErr_Occurred()) {
+        PyMem_Free(b), PyMem_Free(sh);
+        goto done;
+    }
+    Py_ssize_t n = stop - start;
+    raw = PyBytes_FromStringAndSize(NULL, n * out_w);
+    if (!raw) {
+        PyMem_Free(b), PyMem_Free(sh);
+        goto done;
+    }
+    char *out = PyBytes_AS_STRING(raw);
+    const char *in = (const char *)src.buf + start * width;
+    uint64_t limit = out_w == 8 ? UINT64_MAX : (1ULL << (8 * out_w)) - 1;
+    int overflow = 0;
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t v;
+        switch (width) {
+        case 1: v = ((const uint8_t *)in)[i]; break;
+        case 2: { uint16_t x; memcpy(&x, in + 2 * i, 2); v = x; break; }
+        case 4: { uint32_t x; memcpy(&x, in + 4 * i, 4); v = x; break; }
+        default: memcpy(&v, in + 8 * i, 8);
+        }
+        /* values mostly ascend: move k from where the last one was */
+        while (k < nb && b[k] <= v) k++;
+        while (k > 0 && b[k - 1] > v) k--;
+        int64_t moved = (int64_t)v + sh[k];
+        if (moved < 0 || (uint64_t)moved > limit) {
+            overflow = 1;
+            break;
+        }
+        uint64_t m = (uint64_t)moved;
+        switch (out_w) {
+        case 1: ((uint8_t *)out)[i] = (uint8_t)m; break;
+        case 2: { uint16_t x = (uint16_t)m; memcpy(out + 2 * i, &x, 2); break; }
+        case 4: { uint32_t x = (uint32_t)m; memcpy(out + 4 * i, &x, 4); break; }
+        default: memcpy(out + 8 * i, &m, 8);
+        }
+    }
+    PyMem_Free(b), PyMem_Free(sh);
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "remap: a value does not fit the typecode");
+        goto done;
+    }
+    PyObject *array_mod = PyImport_ImportModule("array");
+    PyObject *array_type = array_mod ? PyObject_GetAttrString(array_mod, "array") : NULL;
+    Py_XDECREF(array_mod);
+    if (!array_type) goto done;
+    result = PyObject_CallFunction(array_type, "CO", code, raw);
+    Py_DECREF(array_type);
+done:
+    Py_XDECREF(bounds), Py_XDECREF(shifts), Py_XDECREF(raw);
+    PyBuffer_Release(&src);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"warm_dir", warm_dir, METH_VARARGS, warm_dir_doc},
+    {"open_subdir", open_subdir, METH_VARARGS, open_subdir_doc},
+    {"remap", remap, METH_VARARGS, remap_doc},
     {NULL, NULL, 0, NULL},
 };
 

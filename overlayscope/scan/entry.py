@@ -30,6 +30,21 @@ class Kind(StrEnum):
     def is_dir(self) -> bool:
         return self in (Kind.DIR, Kind.OPAQUE_DIR)
 
+    @property
+    def phrase(self) -> str:
+        """The kind in a sentence, with its article: "a file", "an opaque dir"..."""
+        return _PHRASES[self]
+
+
+_PHRASES = {
+    Kind.FILE: "a file",
+    Kind.DIR: "a directory",
+    Kind.SYMLINK: "a symlink",
+    Kind.WHITEOUT: "a whiteout",
+    Kind.OPAQUE_DIR: "an opaque directory",
+    Kind.OTHER: "a special file (device, fifo or socket)",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class OverlayXattrs:

@@ -17,19 +17,22 @@ import queue
 import sys
 import threading
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 
-from overlayscope.scan.builder import IndexBuilder
-from overlayscope.scan.cache import Identity, ScanCache, default_cache, identity_of
+from overlayscope.scan import native
+from overlayscope.scan.cache import DefaultCache, Identity, ScanCache, default_cache, identity_of
 from overlayscope.scan.entry import LayerIndex, ScanProgress
 from overlayscope.scan.memory import release_free_memory
+from overlayscope.scan.piece import PieceSink
 from overlayscope.scan.process import Inbox, ScanWorkerError, WorkerProcess
 from overlayscope.scan.progress import ProgressCallback, Throttle, check_cancel, gc_paused
-from overlayscope.scan.sizes import layer_sums
-from overlayscope.scan.walker import walk_tree
-from overlayscope.scan.wire import Message, Task
+from overlayscope.scan.split import Part, Piece, merge
+from overlayscope.scan.wire import SPLIT, write_frame
 from overlayscope.scan.xattrs import overlay_prefixes
 
 _POLL = 0.05  # seconds between cancel checks while only waiting on workers
+# entries a walk lists before workers beyond one a layer are started to share it (~15 ms)
+_LATE_WORKERS_AFTER = 10_000
 
 
 _MAX_DEFAULT_WORKERS = 4
@@ -59,7 +62,7 @@ def scan_layers(
     overlay_xattrs: str | None = None,
     sums: bool = False,
     cacheable: Collection[str] | Mapping[str, str] = (),
-    cache: ScanCache | None = None,
+    cache: ScanCache | DefaultCache | None = DefaultCache.DEFAULT,
 ) -> dict[str, LayerIndex]:
     """Index many layers' `diff/` trees in parallel; keys are the layer ids, in order given.
 
@@ -77,9 +80,11 @@ def scan_layers(
     `LayerSums` (`scan.sizes`) made where it was scanned, workers included, for callers
     that will total the layers. `cacheable` names the layers whose trees
     cannot change while they exist (committed image layers; never a container's rw
-    or init layer): they are read from `cache` (default: `scan.cache.default_cache()`,
-    None when caching is off) when it holds them, and stored there after a scan
-    without problems. A mapping there gives each key the layer id to cache it under.
+    or init layer): they are read from `cache` when it holds them, and stored there after
+    a scan without problems. A mapping there gives each key the layer id to cache it
+    under. Left out, `cache` is `scan.cache.default_cache()` (none when caching is off);
+    None is no cache, as `cache_for` answers for a root the cache dir lies in: a refusal
+    is never turned back into the default.
 
     `progress` gets `ScanProgress(layers_done, layers_total, entries, layer_id)`
     at most about ten times a second, and once more when all is done. Setting
@@ -89,8 +94,8 @@ def scan_layers(
     """
     overlay_prefixes(overlay_xattrs)  # a bad namespace raises ValueError before any worker
     items = [(str(key), os.fspath(path)) for key, path in layers.items()]
-    if cacheable and cache is None:
-        cache = default_cache()
+    if cache is DefaultCache.DEFAULT:
+        cache = default_cache() if cacheable else None
     cached: dict[str, LayerIndex] = {}
     identities: dict[str, Identity] = {}
     cache_keys = dict(cacheable) if isinstance(cacheable, Mapping) else {k: k for k in cacheable}
@@ -120,12 +125,17 @@ def scan_layers(
             worker.stop()
         raise
     todo = [(key, path) for key, path in items if key not in cached]
-    n = 1 if frozen else max(1, min(n, len(todo)))
+    # one worker a layer at first; the rest (the C walk splits a layer: split.py) only once
+    # a walk turns out big enough to be worth one's start-up
+    # (only the C walk splits: without it, never more workers than layers)
+    splits = native.listdir is not None
+    wanted = 1 if frozen or not todo else max(1, n if splits else min(n, len(todo)))
+    eager = min(wanted, len(todo))
     done_entries = sum(map(len, cached.values()))
     with gc_paused():
         scanned = _Scan(
-            todo, max(n - 1, len(early)), cancel, progress, (xattrs, sums, overlay_xattrs),
-            len(items), done_entries, inbox, early,
+            todo, (max(eager - 1, len(early)), max(wanted - 1, len(early))), cancel, progress,
+            (xattrs, sums, overlay_xattrs), len(items), done_entries, inbox, early,
         ).run()  # fmt: skip
     if cache is not None:
         for key, identity in identities.items():
@@ -153,25 +163,57 @@ def _start_workers(count: int, inbox: Inbox, first: int = 0) -> list[WorkerProce
     return started
 
 
-class _HostSink(IndexBuilder):
-    """Builds a layer scanned in this process; its ticks also serve the workers."""
+class _HostSink(PieceSink):
+    """Builds a piece walked in this process; its ticks also serve the workers."""
 
-    def __init__(self, scan: _Scan, key: str, content_dir: str) -> None:
-        super().__init__(content_dir)
+    def __init__(self, scan: _Scan, job: _Job) -> None:
+        super().__init__(job.content_dir, job.part, job.cold)
         self._scan = scan
-        self._key = key
+        self._job = job
 
     def tick(self, entries: int, current: str) -> None:
-        self._scan.tick(self._key, entries)
+        self._scan.tick(self._job.key, entries, self)
+
+    def cache_cold(self) -> None:
+        super().cache_cold()
+        self._scan.cold = True  # the walks to come, here and in workers, read ahead at once
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A walk to make: a whole layer (`part` None), or a subtree another walk delegated."""
+
+    number: int
+    key: str
+    content_dir: str
+    part: Part | None = None
+    cold: bool = False  # the walk that delegated it found the page cache cold
+
+
+@dataclass
+class _Layer:
+    """A layer whose pieces are walked, maybe by several processes (split.py)."""
+
+    content_dir: str
+    pieces: dict[bytes, Piece] = field(default_factory=dict)
+    outstanding: int = 1  # pieces still being walked: its own walk, then parts handed out
 
 
 class _Scan:
-    """One `scan_layers` call: a to-do list shared by this process and its workers."""
+    """One `scan_layers` call: a to-do list shared by this process and its workers.
+
+    Layers are the unit of work at first, the biggest first as the caller orders them.
+    When a walker (this process or a worker) would sit idle while one still walks, that
+    walk hands subtrees it has not entered yet to the to-do list (`Walk.delegate`): this
+    process splits its own walk for an idle worker, and asks a busy worker to split its
+    walk (`SPLIT`) when it has nothing left itself. A layer is done when all its pieces
+    are, and their merge is exactly what one walk would have made (split.py).
+    """
 
     def __init__(
         self,
         items: list[tuple[str, str]],
-        extra_workers: int,
+        extra_workers: tuple[int, int],
         cancel: threading.Event | None,
         progress: ProgressCallback | None,
         options: tuple[bool, bool, str | None],
@@ -181,31 +223,48 @@ class _Scan:
         started: list[WorkerProcess],
     ) -> None:
         self.items = items
-        self.paths = dict(items)
-        self.extra = extra_workers
+        self.extra, self.most = extra_workers  # workers to start now, and at most
         self.cancel = cancel
         self.progress = progress
         self.xattrs, self.sums, self.namespace = options
         self.total = total  # layers, those read from the cache included
-        self.todo: list[tuple[str, str]] = list(reversed(items))  # pop() takes them in order
+        self.jobs = 0
+        # pop() takes the next: layers in the order given, then parts as they are handed out
+        self.todo: list[_Job] = [self._job(key, path) for key, path in reversed(items)]
+        self.layers = {key: _Layer(path) for key, path in items}
         self.results: dict[str, LayerIndex] = {}
         self.remaining = len(items)
-        self.entries = done_entries  # in finished layers
-        self.walking: dict[str, int] = {}  # entries so far of layers in workers
+        self.entries = done_entries  # in finished pieces
+        self.walking: dict[int, int] = {}  # entries so far of pieces in workers, by job
         self.throttle = Throttle()
         self.inbox = inbox
         self.workers = started  # started already; the rest are started by `run`
+        self.idle: list[int] = []  # workers ready, with nothing to do yet
+        self.busy: dict[int, _Job] = {}  # worker number -> its job
+        self.asked: int | None = None  # the worker asked to split its walk, no answer yet
+        self.refused: set[int] = set()  # workers whose walk had nothing to hand over
+        self.splittable = native.listdir is not None  # only the C walk delegates
+        self.cold = False  # a walk found the page cache cold: the next ones need not probe
+
+    def _job(
+        self, key: str, content_dir: str, part: Part | None = None, cold: bool = False
+    ) -> _Job:
+        self.jobs += 1
+        return _Job(self.jobs, key, content_dir, part, cold)
 
     def run(self) -> dict[str, LayerIndex]:
         try:
             if len(self.workers) < self.extra:
                 self.workers += _start_workers(self.extra - len(self.workers), self.inbox,
                                                first=len(self.workers))  # fmt: skip
-            while self.todo:
-                check_cancel(self.cancel)
-                self._scan_here(*self.todo.pop())
             while self.remaining:
                 check_cancel(self.cancel)
+                self._serve()
+                if self.todo:
+                    self._walk_here(self.todo.pop())
+                    continue
+                if self.splittable and self.asked is None:
+                    self._ask_split()
                 try:
                     wid, frame = self.inbox.get(timeout=_POLL)
                 except queue.Empty:
@@ -216,57 +275,132 @@ class _Scan:
                 worker.stop()
         return {key: self.results[key] for key, _ in self.items}
 
-    def _scan_here(self, key: str, content_dir: str) -> None:
-        sink = _HostSink(self, key, content_dir)
-        walk_tree(content_dir, sink, xattrs=self.xattrs, overlay_xattrs=self.namespace)
-        if self.sums and sink.index.columns is not None:
-            layer_sums(sink.index.columns)
-        self._done(key, sink.index)
+    def _walk_here(self, job: _Job) -> None:
+        sink = _HostSink(self, replace(job, cold=True) if self.cold else job)
+        sink.run(xattrs=self.xattrs, overlay_xattrs=self.namespace)
+        self._piece(job.key, sink.piece(sums=self.sums))
 
-    def _done(self, key: str, index: LayerIndex) -> None:
+    def _piece(self, key: str, piece: Piece) -> None:
+        """A walk of `key` is done; the layer too once all its pieces are."""
+        layer = self.layers[key]
+        layer.pieces[piece.rel] = piece
+        layer.outstanding -= 1
+        self.entries += max(len(piece.columns) - (1 if piece.rel else 0), 0) if piece.columns else 0
+        if layer.outstanding:
+            self._report(key, 0)
+            return
+        if len(layer.pieces) > 1:
+            columns, problems = merge(layer.pieces)
+        else:
+            columns, problems = piece.columns, piece.problems
+        index = (
+            LayerIndex.from_columns(layer.content_dir, columns, problems)
+            if columns is not None
+            else LayerIndex(layer.content_dir, problems=problems)
+        )
         self.results[key] = index
-        self.walking.pop(key, None)
-        self.entries += len(index)
+        del self.layers[key]
         self.remaining -= 1
         self._report(key, 0)
 
-    def tick(self, key: str, entries: int) -> None:
-        """Between directories of our own walk: cancel, workers' frames, progress."""
+    def _hand_out(self, key: str, parts: list[Part], cold: bool) -> None:
+        """Subtrees a walk of `key` delegated: to the front of the to-do list."""
+        if not parts:
+            return
+        layer = self.layers[key]
+        layer.outstanding += len(parts)
+        # reversed: pop() then takes them in the order given, the one it would enter first
+        self.todo += [self._job(key, layer.content_dir, part, cold) for part in reversed(parts)]
+
+    def tick(self, key: str, entries: int, sink: _HostSink) -> None:
+        """Between steps of our own walk: cancel, workers' frames, splitting, progress."""
         check_cancel(self.cancel)
+        if len(self.workers) < self.most and entries >= _LATE_WORKERS_AFTER:
+            self.workers += _start_workers(self.most - len(self.workers), self.inbox,
+                                           first=len(self.workers))  # fmt: skip
+            self.most = len(self.workers)  # those that failed to start are not tried again
         inbox = self.inbox
-        while inbox.queue:  # a peek without the lock: a frame seen late waits one dir
+        while inbox.queue:  # a peek without the lock: a frame seen late waits one step
             try:
                 wid, frame = inbox.get_nowait()
             except queue.Empty:
                 break
             self._receive(wid, frame)
+        if self.idle and not self.todo:  # a worker would wait: give it part of our walk
+            self._hand_out(key, sink.delegate(), sink.cold)
+            self._serve()
         self._report(key, entries)
+
+    def _serve(self) -> None:
+        """Give idle workers the next jobs."""
+        while self.idle and self.todo:
+            self._give(self.idle.pop(), self.todo.pop())
+
+    def _give(self, wid: int, job: _Job) -> None:
+        self.busy[wid] = job
+        self.refused.discard(wid)
+        task = (job.key, job.number, job.content_dir, job.part, self.xattrs, self.sums,
+                self.namespace, job.cold or self.cold)  # fmt: skip
+        self.workers[wid].give(task)
+
+    def _ask_split(self) -> None:
+        """Nothing to do here: ask a busy worker to hand part of its walk over."""
+        for wid in self.busy:
+            if wid not in self.refused:
+                worker = self.workers[wid]
+                try:
+                    assert worker.proc.stdin is not None
+                    write_frame(worker.proc.stdin, SPLIT)
+                except OSError as exc:  # it died: say why
+                    raise worker.failure() from exc
+                self.asked = wid
+                return
 
     def _receive(self, wid: int, frame: bytes | None) -> None:
         worker = self.workers[wid]
         if frame is None:  # its stdout ended
+            self.idle = [w for w in self.idle if w != wid]
+            if self.asked == wid:
+                self.asked = None
             if worker.task is not None:
                 raise worker.failure()
             return
-        message: Message = pickle.loads(frame)
-        key, payload, done, crash = message
-        if crash is not None:
+        what, job_number, payload = pickle.loads(frame)
+        job = self.busy.get(wid)
+        if what == "progress":
+            self.walking[job_number] = payload
+            self.refused.discard(wid)  # it walked on: it may have subtrees to hand over now
+            if job is not None:
+                self._report(job.key, 0)
+            return
+        if what == "parts":
+            if self.asked == wid:
+                self.asked = None
+            parts, cold = payload
+            if job is not None and job.number == job_number and parts:
+                self._hand_out(job.key, parts, cold)
+            else:
+                self.refused.add(wid)
+            return
+        if what == "crash":
+            name = job.key if job is not None else "?"
             raise ScanWorkerError(
-                f"scanning layer {key} failed in a worker process:\n{crash}",
+                f"scanning layer {name} failed in a worker process:\n{payload}",
                 hint="retry with workers=1 to see the error in this process",
             )
-        if key is not None and not done:
-            self.walking[key] = payload
-            self._report(key, 0)
-            return
-        if key is not None:
-            columns, problems = payload
-            self._done(key, LayerIndex.from_columns(self.paths[key], columns, problems))
-        # a layer finished, or the worker is ready for its first one
-        task: Task | None = (
-            (*self.todo.pop(), self.xattrs, self.sums, self.namespace) if self.todo else None
-        )
-        worker.give(task)
+        if what == "done" and job is not None:
+            del self.busy[wid]
+            self.walking.pop(job.number, None)
+            columns, problems, splices, cold = payload
+            self.cold = self.cold or cold
+            rel = job.part[0] if job.part else b""
+            self._piece(job.key, Piece(rel, columns, problems, splices))
+        # a piece finished, or the worker is ready for its first one
+        worker.task = None  # not on a layer: its death now is no failure
+        if self.todo:
+            self._give(wid, self.todo.pop())
+        else:
+            self.idle.append(wid)
 
     def _report(self, key: str, in_progress: int) -> None:
         if self.progress is not None and self.throttle.due():

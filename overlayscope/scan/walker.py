@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 from overlayscope.scan import native
 from overlayscope.scan.entry import Kind, OverlayXattrs, ScanProblem, join
 from overlayscope.scan.native_walk import walk_native
+from overlayscope.scan.problems import errno_problem, replaced
 from overlayscope.scan.problems import problem_for as problem_for  # kept here for other modules
-from overlayscope.scan.problems import replaced
 from overlayscope.scan.readahead import Detector, ReadAhead
 from overlayscope.scan.xattrs import (
     QUIET_ERRNOS,
@@ -34,6 +34,7 @@ from overlayscope.scan.xattrs import (
 
 if TYPE_CHECKING:
     from overlayscope.scan.columns import Columns
+    from overlayscope.scan.split import Part
 
 # name, kind, mode, uid, gid, size, blocks, mtime_ns, ctime_ns, ino, nlink, rdev, target, xattrs
 Record: TypeAlias = tuple[
@@ -121,8 +122,9 @@ class _Frame:
 
 
 def walk_tree(
-    content_dir: str, sink: Sink, *, xattrs: bool = True, overlay_xattrs: str | None = None
-) -> None:
+    content_dir: str, sink: Sink, *, xattrs: bool = True, overlay_xattrs: str | None = None,
+    cold: bool = False,
+) -> None:  # fmt: skip
     """Walk `content_dir` depth-first, parents before children, delivering to `sink`.
 
     With `xattrs=False`, extended attributes are read only where they change what a
@@ -136,17 +138,50 @@ def walk_tree(
     what its mode says. None reads either, trusted winning (trees no host describes).
     Raises ValueError for any other value.
 
+    `cold`: the page cache is known to be cold (another walk of the same scan found it
+    so): read ahead from the start instead of probing first (readahead.py).
+
     Filesystem errors become `ScanProblem`s, never exceptions; a root that
     cannot be opened gives one problem at "/" and nothing else. Exceptions
     raised by the sink (Cancelled) propagate, and every fd is closed.
     """
-    _Walk(content_dir, sink, xattrs, overlay_xattrs).run()
+    _Walk(content_dir, sink, xattrs, overlay_xattrs, cold).run()
+
+
+def walk_part(
+    content_dir: str, part: Part, sink: ColumnSink, *, xattrs: bool = True,
+    overlay_xattrs: str | None = None, cold: bool = False,
+) -> None:  # fmt: skip
+    """Walk one subtree of `content_dir` that another walk delegated (split.py), with the
+    C helper: the dir `part` names is opened below the layer's root without following a
+    symlink and must be the inode that walk listed; else the one problem at its path is
+    what a single walk would have reported there. Paths stay the layer's. `cold`: the
+    page cache is known cold; read ahead from the start."""
+    rel, dev, ino = part
+    where = "/" + os.fsdecode(rel)
+    overlay_prefixes(overlay_xattrs)
+    assert native.listdir is not None
+    try:
+        root_fd = open_dir(content_dir)
+    except OSError as exc:
+        sink.problem(problem_for(where, exc))
+        return
+    try:
+        fd, err = native.listdir.open_subdir(root_fd, rel, dev, ino)
+    finally:
+        os.close(root_fd)
+    if fd < 0:
+        sink.problem(errno_problem(where, err) if err else replaced(where))
+        return
+    walk_native(content_dir, fd, sink, read_xattrs=xattrs, namespace=overlay_xattrs,
+                fd_window=FD_WINDOW, batch=BATCH, prefix=b"/" + rel, cold=cold)  # fmt: skip
 
 
 class _Walk:
     def __init__(
-        self, content_dir: str, sink: Sink, read_xattrs: bool = True, namespace: str | None = None
-    ) -> None:
+        self, content_dir: str, sink: Sink, read_xattrs: bool = True, namespace: str | None = None,
+        cold: bool = False,
+    ) -> None:  # fmt: skip
         self.content_dir = content_dir
         self.read_xattrs = read_xattrs
         self.namespace = namespace
@@ -158,7 +193,8 @@ class _Walk:
         self.column_sink: ColumnSink | None = (
             sink if native.listdir is not None and isinstance(sink, ColumnSink) else None
         )
-        self.cold = Detector.forced()  # start a read-ahead at the next directory
+        # start a read-ahead at the next directory
+        self.cold = (cold and native.listdir is not None) or Detector.forced()
         self.readahead: ReadAhead | None = None
 
     def run(self) -> None:
@@ -173,7 +209,8 @@ class _Walk:
             return
         if self.column_sink is not None:
             walk_native(self.content_dir, root_fd, self.column_sink, read_xattrs=self.read_xattrs,
-                        namespace=self.namespace, fd_window=FD_WINDOW, batch=BATCH)  # fmt: skip
+                        namespace=self.namespace, fd_window=FD_WINDOW, batch=BATCH,
+                        cold=self.cold)  # fmt: skip
             return
         try:
             root = self._root_frame(root_fd)
