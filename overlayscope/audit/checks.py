@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from overlayscope.audit import paths
@@ -35,6 +35,7 @@ from overlayscope.errors import OverlayscopeError
 from overlayscope.names import printable
 from overlayscope.scan import Entry, Kind
 from overlayscope.union import LayerStack, StackLayer, read_in_layer, same_content
+from overlayscope.union.copyup import copy_up_kind
 from overlayscope.union.provenance import StackHit
 
 FUTURE_SLACK_NS = 5 * 60 * 1_000_000_000  # clock skew tolerated before "in the future"
@@ -44,8 +45,8 @@ MAX_SUBTREE = 50_000  # entries walked beneath a deleted dir, looking for sensit
 @dataclass
 class LayerResult:
     findings: list[Finding] = field(default_factory=list)
-    # regular files the layer holds, to hash: (path, "added" | "changed")
-    files: list[tuple[str, str]] = field(default_factory=list)
+    # regular files the layer holds, to hash: (path, "added" | "changed", copy-up or not)
+    files: list[tuple[str, str, bool]] = field(default_factory=list)
     problems: list[AuditProblem] = field(default_factory=list)
 
 
@@ -61,8 +62,10 @@ class LayerAuditor:
         reference_ns: int,
         iocs: IocList | None = None,
         cancel: CancelFlag | None = None,
+        tick: Callable[[int], None] | None = None,
     ) -> None:
         self.target = target
+        self.tick = tick  # called with the entries checked so far, every TICK of them
         self.top = top
         self.below = below
         self.reference_ns = reference_ns
@@ -101,6 +104,8 @@ class LayerAuditor:
         for count, entry in enumerate(index):
             if count % 256 == 0:
                 check_cancel(self.cancel)
+                if self.tick is not None:
+                    self.tick(count)  # progress within the layer, not only between layers
             if entry.path != "/":
                 self.entry(entry)
         return self.result
@@ -135,7 +140,9 @@ class LayerAuditor:
             self._names(entry)
         self._mtime(entry, beneath)
         if entry.kind is Kind.FILE:
-            self.result.files.append((entry.path, "added" if beneath is None else "changed"))
+            change = "added" if beneath is None else "changed"
+            copy_up = copy_up_kind(entry, beneath) is not None  # the one classification
+            self.result.files.append((entry.path, change, copy_up))
             self.files.file(entry, hit)
         elif entry.kind is Kind.SYMLINK:
             self.files.symlink(entry, hit)

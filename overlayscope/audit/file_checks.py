@@ -67,7 +67,7 @@ class FileChecks:
                 return
             how = "made executable here (it was a plain file beneath)"
         elif beneath is not None:
-            how = f"added here in place of a {beneath.kind}"
+            how = f"added here in place of {beneath.kind.phrase}"
         else:
             how = "added here"
         odd = paths.odd_exec_location(entry.path)

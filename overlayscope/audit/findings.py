@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -113,7 +114,8 @@ def sort_key(finding: Finding) -> tuple[int, str, str, bytes, str]:
 class AuditProblem:
     """Something the audit could not read or compare; shaped like the root's problems.
 
-    `kind` is `unreadable` (a file or dir the audit could not read) or
+    `kind` is `unreadable` (a file or dir the audit could not read),
+    `not-hashed` (a sparse file with more holes than the bound on holes hashed) or
     `audit-incomplete` (a layer chain is broken, so a layer was compared
     against fewer layers than it should have been, or not audited at all).
     """
@@ -121,3 +123,73 @@ class AuditProblem:
     kind: str
     path: str
     detail: str
+
+
+# More findings alike than this (one kind and severity in one layer) show as one row with a
+# count and a few examples: 100,000 identical low findings must not bury the one that counts.
+GROUP_AT = 5
+EXAMPLES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class FindingGroup:
+    """Findings alike: one kind and severity in one layer, `count` of them. `examples` are
+    the first paths (in the findings' order) and `detail` the first one's detail."""
+
+    kind: FindingKind
+    severity: Severity
+    layer: str
+    role: str
+    container: str | None
+    image: str | None
+    count: int
+    examples: tuple[str, ...]
+    detail: str
+
+
+def _alike(f: Finding) -> tuple[FindingKind, Severity, str, str | None]:
+    return (f.kind, f.severity, f.layer, f.container)
+
+
+def finding_groups(findings: Sequence[Finding]) -> list[FindingGroup]:
+    """Every finding in one group per (kind, severity, layer), in the order of each group's
+    first finding; together the groups count every finding once."""
+    groups: dict[tuple[FindingKind, Severity, str, str | None], list[Finding]] = {}
+    counts: dict[tuple[FindingKind, Severity, str, str | None], int] = {}
+    for f in findings:
+        key = _alike(f)
+        counts[key] = counts.get(key, 0) + 1
+        kept = groups.setdefault(key, [])
+        if len(kept) < EXAMPLES:
+            kept.append(f)
+    return [
+        FindingGroup(
+            kind=first[0].kind,
+            severity=first[0].severity,
+            layer=first[0].layer,
+            role=first[0].role,
+            container=first[0].container,
+            image=first[0].image,
+            count=counts[key],
+            examples=tuple(f.path for f in first),
+            detail=first[0].detail,
+        )
+        for key, first in groups.items()
+    ]
+
+
+def fold_findings(findings: Sequence[Finding], at: int = GROUP_AT) -> list[Finding | FindingGroup]:
+    """The findings to show, in order: those of a group of more than `at` alike folded into
+    their `FindingGroup`, at the place of the group's first finding."""
+    groups = {(g.kind, g.severity, g.layer, g.container): g for g in finding_groups(findings)}
+    out: list[Finding | FindingGroup] = []
+    shown: set[tuple[FindingKind, Severity, str, str | None]] = set()
+    for f in findings:
+        key = _alike(f)
+        group = groups[key]
+        if group.count <= at:
+            out.append(f)
+        elif key not in shown:
+            shown.add(key)
+            out.append(group)
+    return out

@@ -1,9 +1,15 @@
 """Hashing layer files in parallel, streamed, through the union's safe open.
 
 Threads, not processes: hashing is read() and hashlib, both of which release
-the GIL. Every file is opened with `open_in_layer` (no symlink followed, only
+the GIL. Every file is opened with `open_layer_fd` (no symlink followed, only
 regular files, O_NOATIME where allowed), and the cancel event is checked
 between chunks, so a cancel stops even a huge file within one chunk.
+
+A digest is of a file's whole logical content, but a sparse file's holes are
+never read: they are fed to the digests as zeros from one shared buffer
+(`union/extents.py`). Digests cannot skip zeros, though, so a file with more
+than `max_hole_bytes` of holes (16 GiB by default, ~11 s of SHA-256) is not
+hashed: it becomes a `HashFailure` of kind `not-hashed`, never a silent gap.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from dataclasses import dataclass
 
 from overlayscope.audit.progress import AnyOf, CancelFlag, Reporter, check_cancel
 from overlayscope.errors import Cancelled, OverlayscopeError
-from overlayscope.union import open_in_layer
+from overlayscope.union.content import open_layer_fd
+from overlayscope.union.extents import DEFAULT_MAX_HOLE_BYTES as DEFAULT_MAX_HOLE_BYTES
+from overlayscope.union.extents import Hasher, TooSparse, hash_fd
 
-CHUNK = 1 << 20
+UNREADABLE = "unreadable"
+NOT_HASHED = "not-hashed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +40,13 @@ class Digest:
 
 @dataclass(frozen=True, slots=True)
 class HashFailure:
+    """A file with no digest: `kind` is `unreadable` (gone, replaced, refused) or
+    `not-hashed` (more holes than the bound on holes hashed)."""
+
     content_dir: str
     path: str
     detail: str
+    kind: str = UNREADABLE
 
 
 def default_hash_workers() -> int:
@@ -42,19 +55,31 @@ def default_hash_workers() -> int:
 
 
 def hash_file(
-    content_dir: str, path: str, *, md5: bool = False, cancel: CancelFlag | None = None
+    content_dir: str,
+    path: str,
+    *,
+    md5: bool = False,
+    cancel: CancelFlag | None = None,
+    max_hole_bytes: int | None = DEFAULT_MAX_HOLE_BYTES,
 ) -> Digest:
-    """Size and digests of one regular file of a layer, streamed."""
+    """Size and digests of one regular file of a layer, streamed, holes unread.
+
+    Raises `TooSparse` for a file with more than `max_hole_bytes` of holes (None: no bound).
+    """
     sha = hashlib.sha256()
     md = hashlib.md5(usedforsecurity=False) if md5 else None
-    size = 0
-    with open_in_layer(content_dir, path) as f:
-        while chunk := f.read(CHUNK):
-            check_cancel(cancel)
-            sha.update(chunk)
-            if md is not None:
-                md.update(chunk)
-            size += len(chunk)
+    hashers: list[Hasher] = [sha] if md is None else [sha, md]
+    fd = open_layer_fd(content_dir, path)
+    try:
+        size = hash_fd(
+            fd,
+            hashers,
+            path=path,
+            max_hole_bytes=max_hole_bytes,
+            check=lambda: check_cancel(cancel),
+        )
+    finally:
+        os.close(fd)
     return Digest(size, sha.hexdigest(), md.hexdigest() if md is not None else None)
 
 
@@ -65,11 +90,13 @@ def hash_files(
     workers: int | None = None,
     cancel: threading.Event | None = None,
     report: Reporter | None = None,
+    max_hole_bytes: int | None = DEFAULT_MAX_HOLE_BYTES,
 ) -> tuple[dict[tuple[str, str], Digest], list[HashFailure]]:
     """Hash `(content_dir, path)` pairs in a thread pool; failures are returned, not raised.
 
     A file that vanished, turned into a symlink, or cannot be read becomes a
-    `HashFailure`; `Cancelled` (and any bug) propagates after the pool stops.
+    `HashFailure` (`unreadable`); one with more than `max_hole_bytes` of holes a
+    `HashFailure` (`not-hashed`). `Cancelled` (and any bug) propagates after the pool stops.
     """
     unique = list(dict.fromkeys(files))
     digests: dict[tuple[str, str], Digest] = {}
@@ -82,11 +109,16 @@ def hash_files(
     pool = ThreadPoolExecutor(max_workers=workers or default_hash_workers())
     pending: dict[Future[Digest], tuple[str, str]] = {}
     todo = iter(unique)
+
+    def submit(job: tuple[str, str]) -> None:
+        future = pool.submit(hash_file, *job, md5=md5, cancel=inner, max_hole_bytes=max_hole_bytes)
+        pending[future] = job
+
     try:
         # A bounded window of submitted jobs keeps memory flat for millions of files.
         window = 4 * (workers or default_hash_workers())
         for job in todo:
-            pending[pool.submit(hash_file, *job, md5=md5, cancel=inner)] = job
+            submit(job)
             if len(pending) >= window:
                 break
         while pending:
@@ -98,11 +130,13 @@ def hash_files(
                     digests[job] = future.result()
                 except Cancelled:
                     raise
+                except TooSparse as exc:
+                    failures.append(HashFailure(job[0], job[1], exc.message, NOT_HASHED))
                 except (OSError, OverlayscopeError) as exc:
                     failures.append(HashFailure(job[0], job[1], str(exc)))
                 nxt = next(todo, None)
                 if nxt is not None:
-                    pending[pool.submit(hash_file, *nxt, md5=md5, cancel=inner)] = nxt
+                    submit(nxt)
                 if report is not None:
                     report("hash", len(digests) + len(failures), total, job[1])
     except BaseException:

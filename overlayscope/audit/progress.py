@@ -19,6 +19,9 @@ class AuditProgress:
     done: int
     total: int
     current: str = ""
+    # Entries scanned, checked or walked so far in the phase: moves within one big layer,
+    # where `done`/`total` (layers) would stand still for minutes.
+    entries: int = 0
 
 
 ProgressCallback = Callable[[AuditProgress], None]
@@ -57,7 +60,9 @@ class Reporter:
         self._phase = ""
         self._lock = threading.Lock()
 
-    def __call__(self, phase: str, done: int, total: int, current: str = "") -> None:
+    def __call__(
+        self, phase: str, done: int, total: int, current: str = "", entries: int = 0
+    ) -> None:
         if self._progress is None:
             return
         now = time.monotonic()
@@ -66,4 +71,4 @@ class Reporter:
                 return
             self._next = now + self._interval
             self._phase = phase
-        self._progress(AuditProgress(phase, done, total, current))
+        self._progress(AuditProgress(phase, done, total, current, entries))

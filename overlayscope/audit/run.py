@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from overlayscope.audit.checks import LayerAuditor
 from overlayscope.audit.findings import AuditProblem, Finding, FindingKind, Severity, sort_key
-from overlayscope.audit.hashing import hash_files
+from overlayscope.audit.hashing import DEFAULT_MAX_HOLE_BYTES, hash_files
 from overlayscope.audit.ioc import IocList
 from overlayscope.audit.progress import ProgressCallback, Reporter, check_cancel
-from overlayscope.audit.targets import plan, scan_for, stack_of
+from overlayscope.audit.targets import AuditTarget, plan, scan_for, stack_of
 from overlayscope.root.model import Host, Role
 from overlayscope.scan import LayerIndex
 from overlayscope.union.host_stacks import engine_size
@@ -26,7 +26,9 @@ class AuditOptions:
     `images` audits every image layer too; `hash` hashes every regular file
     of the audited layers (implied when `iocs` holds hashes); `reference_ns`
     is "now" for `future-mtime` (default: when the audit starts), e.g. the
-    time the evidence was acquired.
+    time the evidence was acquired; `max_hole_bytes` bounds the bytes of holes
+    (zeros never read, but fed to SHA-256) a sparse file may have to be hashed
+    (None: no bound); past it the file is a `not-hashed` problem.
     """
 
     images: bool = False
@@ -35,6 +37,7 @@ class AuditOptions:
     reference_ns: int | None = None
     scan_workers: int | None = None
     hash_workers: int | None = None
+    max_hole_bytes: int | None = DEFAULT_MAX_HOLE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class FileHash:
     change: str  # "added" (nothing beneath) or "changed" (copied up or replaced)
     size: int
     sha256: str
+    copy_up: bool = False  # a copy-up as `union/copyup.py` classifies it (docs/union.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,24 +104,38 @@ def audit(
     findings: list[Finding] = []
     audited: list[AuditedLayer] = []
     to_hash: list[tuple[str, str, int]] = []  # (content_dir, path, target number)
-    changes: dict[tuple[int, str], str] = {}
+    changes: dict[tuple[int, str], tuple[str, bool]] = {}
+    checked = 0  # entries checked in the layers before this one
     for number, target in enumerate(targets):
         check_cancel(cancel)
-        report("check", number, len(targets), target.layer_id)
+        report("check", number, len(targets), target.layer_id, checked)
+
+        def tick(
+            count: int, number: int = number, target: AuditTarget = target, before: int = checked
+        ) -> None:
+            report("check", number, len(targets), target.layer_id, before + count)
+
         top, below = stack_of(host, target, indexes)
         result = LayerAuditor(
-            target, top, below, reference_ns=reference, iocs=options.iocs, cancel=cancel
+            target,
+            top,
+            below,
+            reference_ns=reference,
+            iocs=options.iocs,
+            cancel=cancel,
+            tick=tick,
         ).run()
+        checked += len(top.index)
         findings += result.findings
         problems += result.problems
         container = target.container.id if target.container is not None else None
         audited.append(
             AuditedLayer(target.layer_id, target.role, container, target.image_id, len(top.index))
         )
-        for path, change in result.files:
+        for path, change, copy_up in result.files:
             to_hash.append((top.content_dir, path, number))
-            changes[(number, path)] = change
-    report("check", len(targets), len(targets))
+            changes[(number, path)] = (change, copy_up)
+    report("check", len(targets), len(targets), "", checked)
     hashes: list[FileHash] = []
     want_hash = options.hash or (options.iocs is not None and bool(options.iocs.hashes))
     if want_hash:
@@ -126,8 +144,9 @@ def audit(
             workers=options.hash_workers,
             cancel=cancel,
             report=report,
+            max_hole_bytes=options.max_hole_bytes,
         )
-        problems += [AuditProblem("unreadable", f.content_dir + f.path, f.detail) for f in failures]
+        problems += [AuditProblem(f.kind, f.content_dir + f.path, f.detail) for f in failures]
         for content_dir, path, number in to_hash:
             digest = digests.get((content_dir, path))
             if digest is None:
@@ -141,9 +160,10 @@ def audit(
                     container,
                     t.image_id,
                     path,
-                    changes[(number, path)],
+                    changes[(number, path)][0],
                     digest.size,
                     digest.sha256,
+                    copy_up=changes[(number, path)][1],
                 )
             )
         findings = _with_hashes(findings, hashes, options.iocs)

@@ -35,7 +35,7 @@ class SensitiveChecks:
                 and beneath.target == entry.target
             ):
                 return
-            verb = "added" if beneath is None else f"replaced a {beneath.kind}"
+            verb = "added" if beneath is None else f"replaced {beneath.kind.phrase}"
             self._report(
                 cls,
                 cls.changed,
@@ -46,7 +46,8 @@ class SensitiveChecks:
         if beneath is None:
             self._content(cls, cls.added, entry, None, "added here")
         elif beneath.kind is not Kind.FILE:
-            self._content(cls, cls.changed, entry, None, f"added here in place of a {beneath.kind}")
+            instead = f"added here in place of {beneath.kind.phrase}"
+            self._content(cls, cls.changed, entry, None, instead)
         elif hit is not None and self.auditor.content_changed(entry, hit):
             self._content(cls, cls.changed, entry, hit, "changed here")
         else:

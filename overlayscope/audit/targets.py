@@ -126,7 +126,7 @@ def scan_for(
     report = Reporter(progress)
 
     def on_scan(p: ScanProgress) -> None:
-        report("scan", p.layers_done, p.layers_total, p.current)
+        report("scan", p.layers_done, p.layers_total, p.current, p.entries)
 
     return scan_layers(
         dirs,

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from overlayscope.audit.findings import AuditProblem
-from overlayscope.audit.hashing import Digest, hash_files
+from overlayscope.audit.hashing import DEFAULT_MAX_HOLE_BYTES, Digest, hash_files
 from overlayscope.audit.progress import ProgressCallback, Reporter, check_cancel
 from overlayscope.audit.walk import walk_layer
 from overlayscope.root.model import Container, Host, Image
@@ -118,21 +118,26 @@ def timeline(
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
     hash_workers: int | None = None,
+    max_hole_bytes: int | None = DEFAULT_MAX_HOLE_BYTES,
 ) -> Iterator[TimelineEntry]:
     """Every entry of `layers`, layer by layer, parents first; the diff root itself is left
-    out. What cannot be read is appended to `problems` (kind `unreadable`)."""
+    out. What cannot be read is appended to `problems` (kind `unreadable`); a file with more
+    than `max_hole_bytes` of holes is not hashed (kind `not-hashed`, docs/audit.md)."""
     report = Reporter(progress)
     sink = problems if problems is not None else []
+    entries = 0  # walked so far: progress within a layer, not only between layers
     for number, layer in enumerate(layers):
         check_cancel(cancel)
-        report("walk", number, len(layers), layer.layer_id)
+        report("walk", number, len(layers), layer.layer_id, entries)
         found: list[tuple[str, str]] = []
         ns = layer.overlay_xattrs
-        walked = [
-            w
-            for w in walk_layer(layer.content_dir, found, cancel, overlay_xattrs=ns)
-            if w.path != "/"
-        ]
+        walked = []
+        for w in walk_layer(layer.content_dir, found, cancel, overlay_xattrs=ns):
+            if w.path != "/":
+                walked.append(w)
+            entries += 1
+            if entries % 256 == 0:
+                report("walk", number, len(layers), layer.layer_id, entries)
         if layer.full_tree_below is not None:
             own = derive_diff(
                 scan_tree(layer.content_dir, overlay_xattrs=ns),
@@ -148,11 +153,14 @@ def timeline(
                 if _type(w.st.st_mode, w.whiteout) == "file"
             ]
             digests, failures = hash_files(
-                files, md5=True, workers=hash_workers, cancel=cancel, report=report
+                files,
+                md5=True,
+                workers=hash_workers,
+                cancel=cancel,
+                report=report,
+                max_hole_bytes=max_hole_bytes,
             )
-            sink.extend(
-                AuditProblem("unreadable", f.content_dir + f.path, f.detail) for f in failures
-            )
+            sink.extend(AuditProblem(f.kind, f.content_dir + f.path, f.detail) for f in failures)
         for w in walked:
             st = w.st
             digest = digests.get((layer.content_dir, w.path))
@@ -173,7 +181,7 @@ def timeline(
                 md5=digest.md5 if digest is not None else None,
                 sha256=digest.sha256 if digest is not None else None,
             )
-    report("walk", len(layers), len(layers))
+    report("walk", len(layers), len(layers), "", entries)
 
 
 def _type(mode: int, whiteout: bool) -> str:

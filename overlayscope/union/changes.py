@@ -39,7 +39,9 @@ from overlayscope.root.model import ChangeRule
 from overlayscope.scan.columns import Columns
 from overlayscope.scan.entry import Entry, Kind, LayerIndex
 from overlayscope.union.content import CHUNK
-from overlayscope.union.layerfiles import LayerFiles, fd_xattr, same_fd_content
+from overlayscope.union.copyup import copy_up_kind, moved_copy_up
+from overlayscope.union.extents import same_fd_content
+from overlayscope.union.layerfiles import LayerFiles, fd_xattr
 from overlayscope.union.lookup import StackLayer
 from overlayscope.union.stack import LayerStack
 
@@ -59,10 +61,12 @@ class Change:
     """One line of `docker diff`, with the facts behind it.
 
     `entry` and `size` describe the new entry for "A"/"C" and the deleted one
-    for "D". `copy_up` is True for a "C" whose new entry lives in the top
-    layer as a copy of the same kind of entry beneath (a regular file copied
-    up, a dir re-created in the upper by copy-up); an opaque dir re-made after
-    `rm -rf` is not a copy-up. `content` is "changed" or "same" for a "C"
+    for "D". `copy_up` says whether the new entry is a copy-up as `union/copyup.py`
+    classifies it, for every front end alike: a "C" whose new entry lives in the
+    top layer as a copy of the same kind of entry beneath (a regular file copied
+    up, a dir re-created in the upper by copy-up), or an "A" file copied up and
+    then renamed or hard-linked there; an opaque dir re-made after `rm -rf` is
+    never a copy-up. `content` is "changed" or "same" ("same bytes") for a "C"
     between two regular files (None otherwise). `meta` lists the fields that
     differ from the version beneath, among "mode", "uid", "gid", "mtime",
     "size", and, rarely, "rdev" and "capability".
@@ -134,6 +138,7 @@ class _Frame:
     old_children: dict[str, _Node]
     start: int  # len(out) when the dir was entered: more means changes beneath it
     unchanged: tuple[str, _Node, _Node] | None  # set when the dir itself was not a C
+    merge: tuple[int, ...] = ()  # the new view's layers merged at this dir (top first)
 
 
 class Differ:
@@ -180,7 +185,10 @@ class Differ:
                 caps = self._capabilities(old_child, new_child)
                 changed = caps[0] != caps[1]
             if changed:
-                append(self.changed(path, old_child, new_child, caps))
+                # beneath a dir the top layer made opaque, what the old view shows is cut
+                # off: the new entry is no copy of it (`copy_up_kind`)
+                hidden = old_child[1] + 1 not in frame.merge
+                append(self.changed(path, old_child, new_child, caps, hidden=hidden))
             new_entry, _, new_merge = new_child
             if new_entry.kind in _DIRS and new_merge and new_merge[0] == 0:
                 # Only dirs the top layer holds can differ beneath: elsewhere both views
@@ -202,7 +210,7 @@ class Differ:
         listings: dict[int, _Listing | None] = {}
         old_children = _children(self.old_layers, path, old[2], listings) if old is not None else {}
         new_children = iter(_children(self.new_layers, path, new[2], listings).items())
-        return _Frame(new_children, old_children, start, unchanged)
+        return _Frame(new_children, old_children, start, unchanged, new[2])
 
     def deleted(self, path: str, old: _Node) -> Change:
         entry, pos, _ = old
@@ -220,12 +228,13 @@ class Differ:
         while pending:
             path, (entry, pos, merge) = pending.pop()
             layer_id = layers[pos].id
-            append(Change(path, added, kind_name[entry.kind], entry.size, layer_id=layer_id))
+            moved = pos == 0 and moved_copy_up(entry)  # renamed or hard-linked after copy-up
+            append(Change(path, added, kind_name[entry.kind], entry.size, moved, layer_id=layer_id))
             if not merge:
                 continue  # not a dir
             columns = layers[pos].index.columns
             if len(merge) == 1 and columns is not None:
-                _added_beneath(columns, path, layer_id, out)
+                _added_beneath(columns, path, layer_id, out, top=pos == 0)
             else:
                 pending.extend(_children(layers, path, merge).items())
 
@@ -252,10 +261,14 @@ class Differ:
         old: _Node,
         new: _Node,
         caps: tuple[bytes | None, bytes | None] | None = None,
+        *,
+        hidden: bool = False,
     ) -> Change:
+        """A "C"; `hidden`: the old entry is cut off from the new view (an opaque dir of
+        the top layer above it), so the new one is not its copy."""
         a, old_pos, _ = old
         b, new_pos, _ = new
-        same_kind = a.kind == b.kind or (a.kind.is_dir and b.kind is Kind.DIR)
+        copy_up = new_pos == 0 and copy_up_kind(b, None if hidden else a) is not None
         content: str | None = None
         if new_pos == old_pos + 1:
             caps = (None, None)  # the very same entry: nothing to read
@@ -270,7 +283,7 @@ class Differ:
             meta.append("capability")
         return Change(
             path, ChangeKind.CHANGED, _KIND_NAME[b.kind], b.size,
-            new_pos == 0 and same_kind, content, tuple(meta), self.new_layers[new_pos].id,
+            copy_up, content, tuple(meta), self.new_layers[new_pos].id,
         )  # fmt: skip
 
     def _files(
@@ -298,7 +311,7 @@ class Differ:
                     content = "changed"
                 elif fd_a is not None and fd_b is not None:
                     try:
-                        content = "same" if same_fd_content(fd_a, fd_b, CHUNK) else "changed"
+                        content = "same" if same_fd_content(fd_a, fd_b, chunk=CHUNK) else "changed"
                     except OSError:
                         content = None
             return caps[0], caps[1], content
@@ -308,15 +321,17 @@ class Differ:
                     os.close(fd)
 
 
-def _added_beneath(c: Columns, path: str, layer_id: str, out: list[Change]) -> None:
+def _added_beneath(c: Columns, path: str, layer_id: str, out: list[Change], *, top: bool) -> None:
     """Everything beneath the dir `path` that shows from one layer alone (no other layer
     merges there, so every entry but a whiteout shows as it is), straight from the
-    layer's columns: no lookups and no `Entry` objects."""
+    layer's columns: no lookups and no `Entry` objects. `top`: the layer is the
+    container's own, whose files may be moved copy-ups (`overlay.origin`)."""
     slot = c.slot_of_path(path)
     if slot is None:
         return
     attrs, attr, sizes = c.attrs, c.attr, c.size
-    added, kind_name, whiteout = ChangeKind.ADDED, _KIND_NAME, Kind.WHITEOUT
+    xattrs = c.xattrs if top else {}
+    added, kind_name, whiteout, file = ChangeKind.ADDED, _KIND_NAME, Kind.WHITEOUT, Kind.FILE
     append = out.append
     pending = [slot]
     while pending:
@@ -325,7 +340,9 @@ def _added_beneath(c: Columns, path: str, layer_id: str, out: list[Change]) -> N
             kind = attrs[attr[i]][0]
             if kind is whiteout:
                 continue
-            append(Change(child, added, kind_name[kind], sizes[i], layer_id=layer_id))
+            x = xattrs.get(i) if xattrs else None
+            moved = x is not None and kind is file and x.origin is not None
+            append(Change(child, added, kind_name[kind], sizes[i], moved, layer_id=layer_id))
             if kind in _DIRS and (sub := c.slot_of_entry(i)) is not None:
                 pending.append(sub)
 

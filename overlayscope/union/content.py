@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 from overlayscope.errors import PathNotFound, PermissionDeniedError, ReadError, UnsafePath
-
-CHUNK = 1 << 20
+from overlayscope.union.extents import CHUNK as CHUNK
+from overlayscope.union.extents import DEFAULT_MAX_HOLE_BYTES, hash_fd, same_fd_content
 
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
@@ -118,7 +118,7 @@ def open_layer_fd(content_dir: str, path: str) -> int:
     with _parent_fd(content_dir, names) as parent:
         st = _lstat_at(parent, names[-1], path)
         if not stat.S_ISREG(st.st_mode):
-            raise NotARegularFile(f"{path}: not a regular file ({_type_name(st.st_mode)})")
+            raise NotARegularFile(f"{path}: not a regular file ({type_name(st.st_mode)})")
         try:
             fd = open_noatime(names[-1], parent)
         except OSError as exc:
@@ -142,27 +142,30 @@ def iter_chunks(f: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
 
 
 def same_content(a_dir: str, a_path: str, b_dir: str, b_path: str) -> bool:
-    """Whether two layer files hold the same bytes: sizes first, then a streamed comparison."""
-    with open_in_layer(a_dir, a_path) as a, open_in_layer(b_dir, b_path) as b:
-        if os.fstat(a.fileno()).st_size != os.fstat(b.fileno()).st_size:
-            return False
-        while True:
-            chunk_a = a.read(CHUNK)
-            chunk_b = b.read(len(chunk_a) or CHUNK)
-            if chunk_a != chunk_b:
-                return False
-            if not chunk_a:
-                return True
+    """Whether two layer files hold the same bytes: sizes first, then their data by extents
+    (holes are zeros, never read: two 1 TB sparse files cost what their data costs)."""
+    fd_a = open_layer_fd(a_dir, a_path)
+    try:
+        fd_b = open_layer_fd(b_dir, b_path)
+        try:
+            return same_fd_content(fd_a, fd_b)
+        finally:
+            os.close(fd_b)
+    finally:
+        os.close(fd_a)
 
 
-def sha256_in_layer(content_dir: str, path: str) -> tuple[int, str]:
-    """Size and sha256 hex digest of a layer file, streamed."""
+def sha256_in_layer(
+    content_dir: str, path: str, *, max_hole_bytes: int | None = DEFAULT_MAX_HOLE_BYTES
+) -> tuple[int, str]:
+    """Size and sha256 hex digest of a layer file's logical content, holes fed as zeros
+    without a read; `TooSparse` past `max_hole_bytes` bytes of holes (None: no bound)."""
     digest = hashlib.sha256()
-    size = 0
-    with open_in_layer(content_dir, path) as f:
-        for chunk in iter_chunks(f):
-            digest.update(chunk)
-            size += len(chunk)
+    fd = open_layer_fd(content_dir, path)
+    try:
+        size = hash_fd(fd, [digest], path=path, max_hole_bytes=max_hole_bytes)
+    finally:
+        os.close(fd)
     return size, digest.hexdigest()
 
 
@@ -195,15 +198,20 @@ def layer_xattr(content_dir: str, path: str, name: str) -> bytes | None:
         os.close(fd)
 
 
-def _type_name(mode: int) -> str:
+def type_name(mode: int) -> str:
+    """What a non-regular entry is, for a message: "a directory", "a fifo"..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISLNK(mode):
         return "a symlink, not followed"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device node"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
     if stat.S_ISFIFO(mode):
         return "a fifo"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "an entry of unknown type"

@@ -242,31 +242,3 @@ def fd_xattr(fd: int, name: str, *, close: bool = False) -> bytes | None:
     finally:
         if close:
             os.close(fd)
-
-
-def same_fd_content(a: int, b: int, chunk: int) -> bool:
-    """Whether two open regular files, at their start, hold the same bytes: sizes first,
-    then streamed, `chunk` bytes at a time."""
-    size = os.fstat(a).st_size
-    if os.fstat(b).st_size != size:
-        return False
-    if size < chunk:
-        # small files: one read each, of a byte more than their size; both ending at
-        # that size is both at their end, else (a file changing) the general way
-        data_a, data_b = os.read(a, size + 1), os.read(b, size + 1)
-        if len(data_a) == len(data_b) == size:
-            return data_a == data_b
-        os.lseek(a, 0, os.SEEK_SET)
-        os.lseek(b, 0, os.SEEK_SET)
-    while True:
-        chunk_a = os.read(a, chunk)
-        chunk_b = os.read(b, len(chunk_a) or chunk)
-        while 0 < len(chunk_b) < len(chunk_a):  # a short read: as many bytes as a gave
-            more = os.read(b, len(chunk_a) - len(chunk_b))
-            if not more:
-                break
-            chunk_b += more
-        if chunk_a != chunk_b:
-            return False
-        if not chunk_a:
-            return True

@@ -15,10 +15,10 @@ at the parent path is part of the parent's merge, top → bottom, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from overlayscope.scan.entry import Entry, Kind, LayerIndex
+from overlayscope.scan.entry import Entry, Kind, LayerIndex, ScanProblem
 from overlayscope.union.provenance import (
     Blocker,
     BlockerKind,
@@ -26,6 +26,7 @@ from overlayscope.union.provenance import (
     StackHit,
     hidden_state,
 )
+from overlayscope.union.unread import unread_at, unread_problems
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -35,6 +36,11 @@ class StackLayer:
     id: str
     role: str
     index: LayerIndex
+    # The parts of the layer its scan could not read, by path (`unread.py`).
+    unread: Mapping[str, ScanProblem] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unread", unread_problems(self.index))
 
     @property
     def content_dir(self) -> str:
@@ -49,10 +55,21 @@ class Resolution:
     hits: tuple[StackHit, ...]  # top → bottom, only the layers that hold the path
     winner: StackHit | None
     merge: tuple[int, ...]  # positions of the dirs merged here, winner first; () for non-dirs
+    # Positions of the layers the lookup reached whose content here could not be read
+    # (`unread.py`), top first: the hits beneath the first of them are as if it held nothing.
+    unknown: tuple[int, ...] = ()
 
     @property
     def visible(self) -> bool:
         return self.winner is not None
+
+    @property
+    def known(self) -> bool:
+        """Whether the winner (or that nothing shows) is certain: no layer above it could
+        not be read here. The merge beneath a known dir may still be partly unknown."""
+        if not self.unknown:
+            return True
+        return self.winner is not None and self.winner.position < self.unknown[0]
 
     @property
     def is_dir(self) -> bool:
@@ -75,14 +92,17 @@ def _blocker(hit: StackHit, kind: BlockerKind) -> Blocker:
 def resolve_root(layers: Sequence[StackLayer]) -> Resolution:
     """The merged root: every layer's diff root merges, whatever xattrs it carries."""
     hits: list[StackHit] = []
+    unknown: list[int] = []
     for pos, layer in enumerate(layers):
         entry = layer.index.get("/")
         if entry is None:
+            if unread_at(layer, "/"):
+                unknown.append(pos)  # the layer's root could not be opened
             continue
         state = HitState.WINS if not hits else HitState.MERGED
         hits.append(StackHit(layer.id, layer.role, pos, entry, state))
     winner = hits[0] if hits else None
-    return Resolution("/", tuple(hits), winner, tuple(h.position for h in hits))
+    return Resolution("/", tuple(hits), winner, tuple(h.position for h in hits), tuple(unknown))
 
 
 def resolve_child(layers: Sequence[StackLayer], parent: Resolution, path: str) -> Resolution:
@@ -90,12 +110,19 @@ def resolve_child(layers: Sequence[StackLayer], parent: Resolution, path: str) -
     found: dict[int, StackHit] = {}
     winner: StackHit | None = None
     merge: list[int] = []
+    unknown: list[int] = []
     stop: Blocker | None = None
 
-    for pos in parent.merge:
+    # A layer whose content at the parent is unknown is unknown here too (it holds nothing
+    # the scan saw there): it takes its place among the merged ones, top → bottom.
+    order = parent.merge if not parent.unknown else sorted({*parent.merge, *parent.unknown})
+    for pos in order:
         layer = layers[pos]
         entry = layer.index.get(path)
         if entry is None:
+            # Unread: what it holds here might hide, or be, what the layers beneath show.
+            if stop is None and (pos in parent.unknown or unread_at(layer, path)):
+                unknown.append(pos)
             continue
         if stop is not None:
             found[pos] = _hit(layer, pos, entry, hidden_state(stop.kind), stop)
@@ -136,7 +163,7 @@ def resolve_child(layers: Sequence[StackLayer], parent: Resolution, path: str) -
         found[pos] = _hit(layer, pos, entry, HitState.HIDDEN_BY_PARENT, parent.blocker_at(pos))
 
     hits = tuple(found[pos] for pos in sorted(found))
-    return Resolution(path, hits, winner, tuple(merge))
+    return Resolution(path, hits, winner, tuple(merge), tuple(unknown))
 
 
 def _hit(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from overlayscope.scan.entry import Entry
+from overlayscope.union.unread import UnreadPart
 
 
 class HitState(StrEnum):
@@ -25,6 +26,9 @@ class HitState(StrEnum):
     HIDDEN_BY_FILE = "hidden-by-file"  # a non-dir above hides everything beneath it
     HIDDEN_BY_DIR = "hidden-by-dir"  # a non-dir beneath a dir: overlayfs ignores it and stops
     HIDDEN_BY_PARENT = "hidden-by-parent"  # an ancestor is hidden, or not a dir, at a higher layer
+    # beneath a layer whose content here could not be read: shown or hidden, nobody can say
+    # (`Provenance` only; lookups go on as if that layer held nothing)
+    UNKNOWN = "unknown"
 
     @property
     def visible(self) -> bool:
@@ -84,6 +88,12 @@ class Provenance:
     that ends the lookup at this path, or the ancestor blocker when the path
     is invisible because of a parent. `notes` lists overlay xattrs that
     overlayscope reports but never follows (redirect, metacopy).
+
+    `unknown` lists the layers the lookup reached whose content at this path
+    could not be read (`unread.py`), each with the part that could not be
+    read. Every hit beneath the first of them is `HitState.UNKNOWN`; when that
+    layer is above the winner, there is no `winner`, `visible` is False and
+    `known` is False: whether anything shows cannot be told.
     """
 
     path: str
@@ -93,3 +103,12 @@ class Provenance:
     hidden: tuple[StackHit, ...]
     hidden_by: Blocker | None
     notes: tuple[str, ...] = ()
+    unknown: tuple[UnreadPart, ...] = ()
+
+    @property
+    def known(self) -> bool:
+        """Whether `visible` and `winner` are certain (the stack beneath a visible dir may
+        still hold unknown hits: see `unknown`)."""
+        if not self.unknown:
+            return True
+        return self.winner is not None and self.winner.position < self.unknown[0].position

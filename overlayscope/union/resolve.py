@@ -14,8 +14,9 @@ from typing import BinaryIO
 
 from overlayscope.errors import PathNotFound, UnsafePath
 from overlayscope.scan.entry import Entry, Kind
-from overlayscope.union.content import NotARegularFile, open_in_layer
-from overlayscope.union.stack import LayerStack, overlay_notes
+from overlayscope.union.content import NotARegularFile, open_in_layer, type_name
+from overlayscope.union.stack import LayerStack, cannot_tell, overlay_notes
+from overlayscope.union.unread import UnreadPart, dedupe
 
 MAX_SYMLINKS = 40
 
@@ -32,6 +33,9 @@ class ResolvedPath:
     content_dir: str
     symlinks: tuple[str, ...]  # the merged paths of the symlinks followed, in order
     notes: tuple[str, ...]  # overlay xattrs reported, never followed
+    # Parts of layers that could not be read and that decide a step of the resolution
+    # (a layer above a winner): the answer may be another file, or none (`unread.py`).
+    unknown: tuple[UnreadPart, ...] = ()
 
 
 def resolve_merged(stack: LayerStack, path: str, *, follow_final: bool = True) -> ResolvedPath:
@@ -40,8 +44,9 @@ def resolve_merged(stack: LayerStack, path: str, *, follow_final: bool = True) -
     todo.reverse()  # a stack of names still to walk, next one last
     done: list[str] = []
     followed: list[str] = []
+    unknown: list[UnreadPart] = []
     if not todo:
-        return _resolved(stack, path, "/", followed)
+        return _resolved(stack, path, "/", followed, unknown)
     while todo:
         name = todo.pop()
         if name == ".":
@@ -52,10 +57,13 @@ def resolve_merged(stack: LayerStack, path: str, *, follow_final: bool = True) -
                 done.pop()
             continue
         here = "/" + "/".join([*done, name])
-        found = stack.lookup(here)
-        if found is None:
+        res = stack.resolve(here)
+        unknown.extend(stack.unread_at(here, above_winner=True))
+        if res.winner is None:
+            if unknown:
+                raise cannot_tell(f"{path}: {here}", unknown)
             raise PathNotFound(f"{path}: {here} does not exist in the merged view")
-        entry, _ = found
+        entry = res.winner.entry
         if entry.kind is Kind.SYMLINK and (todo or follow_final):
             followed.append(here)
             if len(followed) > MAX_SYMLINKS:
@@ -73,16 +81,26 @@ def resolve_merged(stack: LayerStack, path: str, *, follow_final: bool = True) -
         if todo and not entry.kind.is_dir:
             raise PathNotFound(f"{path}: {here} is not a directory")
         done.append(name)
-    return _resolved(stack, path, "/" + "/".join(done), followed)
+    return _resolved(stack, path, "/" + "/".join(done), followed, unknown)
 
 
 def _names(path: str) -> list[str]:
     return [name for name in path.split("/") if name]
 
 
-def _resolved(stack: LayerStack, requested: str, path: str, followed: list[str]) -> ResolvedPath:
-    winner = stack.winner(path)
+def _resolved(
+    stack: LayerStack,
+    requested: str,
+    path: str,
+    followed: list[str],
+    unknown: list[UnreadPart],
+) -> ResolvedPath:
+    res = stack.resolve(path)
+    unknown.extend(stack.unread_at(path, above_winner=True))
+    winner = res.winner
     if winner is None:
+        if unknown:
+            raise cannot_tell(requested, unknown)
         raise PathNotFound(f"{requested}: no such path in the merged view")
     layer = stack.layers[winner.position]
     return ResolvedPath(
@@ -94,6 +112,7 @@ def _resolved(stack: LayerStack, requested: str, path: str, followed: list[str])
         content_dir=layer.content_dir,
         symlinks=tuple(followed),
         notes=tuple(overlay_notes(winner)),
+        unknown=tuple(dedupe(unknown)),
     )
 
 
@@ -105,7 +124,7 @@ def open_merged(stack: LayerStack, path: str) -> tuple[BinaryIO, ResolvedPath]:
     """
     where = resolve_merged(stack, path)
     if where.entry.kind is not Kind.FILE:
-        raise NotARegularFile(f"{path}: {where.path} is not a regular file ({where.entry.kind})")
+        raise NotARegularFile(f"{path}: {where.path} is {type_name(where.entry.mode)}")
     return open_in_layer(where.content_dir, where.entry.path), where
 
 

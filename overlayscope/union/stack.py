@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from overlayscope.errors import PathNotFound
+from overlayscope.errors import PathNotFound, UnreadablePath
 from overlayscope.scan.entry import Entry, LayerIndex, parent_of
 from overlayscope.union.lookup import Resolution, StackLayer, resolve_child, resolve_root
 from overlayscope.union.provenance import (
@@ -17,6 +17,7 @@ from overlayscope.union.provenance import (
     Provenance,
     StackHit,
 )
+from overlayscope.union.unread import UnreadPart, part_of, stack_unread, unread_cause
 
 
 class NotADirectory(PathNotFound):
@@ -35,6 +36,9 @@ class MergedEntry:
     layer_id: str
     role: str
     position: int  # the layer's place in the stack, 0 is the top
+    # False when a layer above `layer_id` could not be read at this path: it may hide or
+    # replace this entry (`Resolution.known`)
+    known: bool = True
 
 
 def normalize(path: str) -> str:
@@ -105,18 +109,70 @@ class LayerStack:
         return self._dirs[missing[0] if missing else path]
 
     def provenance(self, path: str) -> Provenance:
-        """Every layer holding `path`, top → bottom, the winner, and what hides the rest."""
+        """Every layer holding `path`, top → bottom, the winner, and what hides the rest;
+        beneath a layer that could not be read there, `HitState.UNKNOWN` (`Provenance`)."""
         res = self.resolve(path)
-        hidden = tuple(h for h in res.hits if not h.state.visible)
+        hits, winner = res.hits, res.winner
+        if res.unknown:
+            first = res.unknown[0]
+            hits = tuple(
+                replace(h, state=HitState.UNKNOWN, hidden_by=None) if h.position > first else h
+                for h in hits
+            )
+            if winner is not None and winner.position > first:
+                winner = None
+        hidden = tuple(h for h in hits if not h.state.visible)
         return Provenance(
             path=res.path,
-            visible=res.visible,
-            winner=res.winner,
-            stack=res.hits,
+            visible=winner is not None,
+            winner=winner,
+            stack=hits,
             hidden=hidden,
-            hidden_by=_first_blocker(res.hits),
-            notes=tuple(note for hit in res.hits for note in overlay_notes(hit)),
+            hidden_by=_first_blocker(hits),
+            notes=tuple(note for hit in hits for note in overlay_notes(hit)),
+            unknown=self._unread_parts(res),
         )
+
+    def unread_at(self, path: str, *, above_winner: bool = False) -> tuple[UnreadPart, ...]:
+        """The parts of layers the lookup of `path` reaches that could not be read (each
+        the nearest one at or above `path` in its layer), top layer first: () when every
+        layer that decides what `path` is was read. With `above_winner`, only those that
+        make the winner (or that nothing shows) uncertain: the layers above it."""
+        return self._unread_parts(self.resolve(path), above_winner=above_winner)
+
+    def _unread_parts(
+        self, res: Resolution, *, above_winner: bool = False
+    ) -> tuple[UnreadPart, ...]:
+        out = []
+        for pos in res.unknown:
+            if above_winner and res.winner is not None and pos > res.winner.position:
+                break
+            layer = self.layers[pos]
+            cause = unread_cause(layer, res.path)
+            if cause is not None:
+                out.append(part_of(layer, pos, cause))
+        return tuple(out)
+
+    def unread(self) -> list[UnreadPart]:
+        """Every part of every layer that could not be read, top layer first."""
+        return stack_unread(self.layers)
+
+    def unread_in_listing(self, path: str) -> tuple[UnreadPart, ...]:
+        """What leaves `listdir(path)` unsure: the parts that make the dir itself unknown
+        in some layer the lookup reaches, and, in the layers merged there, its listing or
+        an entry of it that could not be read (then names may be missing)."""
+        res = self.resolve(path)
+        out = list(self._unread_parts(res))
+        for pos in res.merge:
+            layer = self.layers[pos]
+            for where, problem in layer.unread.items():
+                # its listing, or an entry of it that is not in the index (a dir of it that
+                # could not be listed is a known entry: `listdir` of that dir says so)
+                if where == res.path or (
+                    where != "/" and parent_of(where) == res.path and layer.index.get(where) is None
+                ):
+                    out.append(part_of(layer, pos, problem))
+        return tuple(out)
 
     def lookup(self, path: str) -> tuple[Entry, str] | None:
         """The visible entry at `path` and the id of the layer it comes from, or None."""
@@ -131,6 +187,8 @@ class LayerStack:
         """The merged listing of a directory; whiteouts and hidden names never appear."""
         res = self.resolve(path)
         if res.winner is None:
+            if res.unknown:
+                raise cannot_tell(res.path, self._unread_parts(res))
             raise PathNotFound(f"{res.path}: no such directory in the merged view")
         if not res.is_dir:
             raise NotADirectory(f"{res.path}: not a directory in the merged view")
@@ -141,7 +199,7 @@ class LayerStack:
         root = self._resolve_dir("/")
         if root.winner is None:
             return
-        yield _merged(root.winner, "/")
+        yield _merged(root.winner, "/", root.known)
         # One lazy listing per open dir along the current path: memory stays O(depth).
         pending = [self._children(root)]
         while pending:
@@ -188,12 +246,22 @@ class LayerStack:
         for path in sorted(names, key=os.fsencode):
             child_res = resolve_child(self.layers, res, path)
             if child_res.winner is not None:
-                yield _merged(child_res.winner, path), child_res
+                yield _merged(child_res.winner, path, child_res.known), child_res
 
 
-def _merged(hit: StackHit, path: str) -> MergedEntry:
+def _merged(hit: StackHit, path: str, known: bool = True) -> MergedEntry:
     name = "/" if path == "/" else path.rsplit("/", 1)[-1]
-    return MergedEntry(name, path, hit.entry, hit.layer_id, hit.role, hit.position)
+    return MergedEntry(name, path, hit.entry, hit.layer_id, hit.role, hit.position, known)
+
+
+def cannot_tell(path: str, parts: Sequence[UnreadPart]) -> UnreadablePath:
+    """The error for a path the readable layers do not show, where an unread one might."""
+    first = parts[0] if parts else None
+    where = f": {first.host_path} could not be read ({first.detail})" if first else ""
+    return UnreadablePath(
+        f"{path}: cannot tell whether it exists{where}",
+        hint="part of a layer could not be read; run as root, or check the disk",
+    )
 
 
 def _first_blocker(hits: Sequence[StackHit]) -> Blocker | None:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import posixpath
 
-from overlayscope.scan.entry import Entry, Kind
+from overlayscope.scan.entry import Entry, Kind, parent_of
 from overlayscope.union.changes import Change, ChangeKind, Differ, same_fs_time
+from overlayscope.union.copyup import moved_copy_up
 from overlayscope.union.layerfiles import LayerFiles
 from overlayscope.union.lookup import StackLayer
 from overlayscope.union.stack import LayerStack
@@ -70,7 +71,8 @@ def _change(
         return _deleted(differ, stack, path, entry)
     below = _lower_entry(lowers, path)
     if below is None:
-        return Change(path, ChangeKind.ADDED, str(entry.kind), entry.size, layer_id=top_id)
+        moved = moved_copy_up(entry)  # copied up, then renamed or hard-linked here
+        return Change(path, ChangeKind.ADDED, str(entry.kind), entry.size, moved, layer_id=top_id)
     lower = below[1]
     if (
         entry.kind.is_dir
@@ -89,7 +91,18 @@ def _changed(differ: Differ, stack: LayerStack, path: str, entry: Entry) -> Chan
         return Change(
             path, ChangeKind.CHANGED, str(entry.kind), entry.size, layer_id=stack.layers[0].id
         )
-    return differ.changed(path, (old.entry, old.position, ()), (entry, 0, ()))
+    hidden = _under_opaque(stack.layers[0], path)
+    return differ.changed(path, (old.entry, old.position, ()), (entry, 0, ()), hidden=hidden)
+
+
+def _under_opaque(top: StackLayer, path: str) -> bool:
+    """A parent of `path` is an opaque dir of the top layer: what lies beneath is cut off."""
+    while path != "/":
+        path = parent_of(path)
+        entry = top.index.get(path)
+        if entry is not None and entry.kind is Kind.OPAQUE_DIR:
+            return True
+    return False
 
 
 def _parent_change(differ: Differ, stack: LayerStack, path: str) -> Change:

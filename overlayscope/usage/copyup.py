@@ -6,9 +6,10 @@ write, chmod, chown or touch, so a one-byte append to a 1 GB file, or a
 looks at every regular file of a container's rw layer: if a regular file
 lies beneath it (in the init layer or the image, and not hidden by an opaque
 dir of the rw layer) it is a copy-up, and when its bytes equal the ones
-beneath it was copied up only for a metadata change. A file that carries
-`overlay.origin` with nothing beneath it was copied up and then renamed (or
-hard-linked) there. Every other file is an addition. Unlike `docker diff`,
+beneath ("same bytes") it was copied up only for a metadata change. A file that
+carries `overlay.origin` with nothing beneath it was copied up and then renamed
+(or hard-linked) there. Every other file is an addition. Which is which is
+`union/copyup.py`'s one classification, the one `container` and the TUI use. Unlike `docker diff`,
 which compares stat fields, a copy-up whose stat did not change (made by
 `ln` on a lower file, say) is counted too.
 """
@@ -25,6 +26,7 @@ from overlayscope.scan import Entry, Kind, LayerIndex, ScanProgress, scan_layers
 from overlayscope.scan.progress import check_cancel
 from overlayscope.union import HitState, LayerStack, StackLayer, same_content
 from overlayscope.union.changes import meta_differences
+from overlayscope.union.copyup import CopyUpKind, copy_up_kind
 from overlayscope.union.host_stacks import build_stack, host_stack, stack_layers, starts_as_copy
 from overlayscope.usage.footprint import UsageProblem
 
@@ -102,19 +104,21 @@ def copy_ups(
             and _as_copied(prev.entry, entry)
         ):
             continue
-        if (
-            prev is None
-            or prev.entry.kind is not Kind.FILE
-            or _hidden_by_upper(stack, prev.position, entry.path)
-        ):
-            if entry.xattrs is not None and entry.xattrs.origin is not None:
-                # copied up, then renamed or hard-linked here: where from, only the
-                # kernel's file handle says, so its content is not compared
-                ups.append(CopiedUp(entry.path, entry.size, None, ()))
-                up_inodes[entry.ino] = entry.size
-            else:
-                adds.append(Added(entry.path, entry.size))
-                add_inodes[entry.ino] = entry.size
+        old = (
+            None
+            if prev is None or _hidden_by_upper(stack, prev.position, entry.path)
+            else prev.entry
+        )
+        kind = copy_up_kind(entry, old)  # the one classification (union/copyup.py)
+        if kind is None:
+            adds.append(Added(entry.path, entry.size))
+            add_inodes[entry.ino] = entry.size
+            continue
+        if kind is CopyUpKind.MOVED or prev is None:
+            # copied up, then renamed or hard-linked here: where from, only the
+            # kernel's file handle says, so its content is not compared
+            ups.append(CopiedUp(entry.path, entry.size, None, ()))
+            up_inodes[entry.ino] = entry.size
             continue
         content = _content(
             below.layers[prev.position],

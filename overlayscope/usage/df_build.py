@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from overlayscope.root.model import Container, Host, Role
+from overlayscope.root.problems import PERMISSION_DETAIL, ProblemKind
 from overlayscope.usage.copyup import CopyUps
 from overlayscope.usage.df_model import (
     ACTIVE_STATES,
@@ -48,6 +49,28 @@ def areas_of(host: Host, roots: list[str]) -> Areas:
     return Areas(roots, areas, Category.OTHER)
 
 
+def unread_layers(host: Host, problems: tuple[UsageProblem, ...]) -> dict[str, str]:
+    """Why each layer whose content could not be wholly read was not, by layer id: a
+    refused look at its dir (the reader's problem) or at a path in its content dir."""
+    out: dict[str, str] = {}
+    tops: dict[str, str] = {}
+    for lid, layer in host.layers.items():
+        denied = [p for p in layer.problems if p.kind is ProblemKind.PERMISSION_DENIED]
+        if denied:
+            out[lid] = denied[0].detail
+        elif layer.has_content:
+            tops[os.path.normpath(layer.content_dir)] = lid
+    for p in problems:
+        if p.kind == "vanished":
+            continue  # gone while measured: not unread
+        path = p.path
+        while path not in tops and path != os.path.dirname(path):
+            path = os.path.dirname(path)  # up to the layer's content dir, if in one
+        if path in tops and tops[path] not in out:
+            out[tops[path]] = PERMISSION_DETAIL if p.kind == "permission" else p.detail
+    return out
+
+
 class Assemble:
     """Everything `DiskUsage` says, computed from the host's graph and the byte counts."""
 
@@ -65,6 +88,7 @@ class Assemble:
         self.found_copy_ups = copy_ups
         self.active = {c.key for c in host.containers.values() if c.state in ACTIVE_STATES}
         self.used_layers = self._layers_in_use()
+        self.unread = unread_layers(host, tallies.problems)
 
     def _layers_in_use(self) -> set[str]:
         """Image layers some container stands on (`docker image prune -a` keeps them)."""
@@ -106,7 +130,8 @@ class Assemble:
                 LayerUsage(
                     id=lid,
                     role=layer.role,
-                    size=self.t.unit_sizes.get("layer/" + lid),
+                    size=None if lid in self.unread else self.t.unit_sizes.get("layer/" + lid),
+                    unread=self.unread.get(lid),
                     apparent=fp.apparent,
                     allocated=fp.allocated,
                     owners=tuple(o for o in owners if o),
@@ -141,7 +166,11 @@ class Assemble:
             active=c.key in self.active,
             layer=c.layer,
             init_layer=c.init_layer,
-            size=self.t.unit_sizes.get("layer/" + c.layer) if c.layer else None,
+            size=(
+                self.t.unit_sizes.get("layer/" + c.layer)
+                if c.layer and c.layer not in self.unread
+                else None
+            ),
             writable=dir_footprint(c.layer),
             init=dir_footprint(c.init_layer),
             logs=self._rest(Category.CONTAINER_LOGS, c.key),

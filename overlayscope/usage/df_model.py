@@ -58,6 +58,9 @@ class LayerUsage:
     allocated: int
     owners: tuple[str, ...]  # image ids, or the container id
     reclaimable: bool
+    # Why its content could not be (wholly) read, e.g. "permission denied — run as root";
+    # then `size` is None: unknown, never the 0 bytes a refused look would count.
+    unread: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,11 @@ class DiskUsage:
     problems: tuple[UsageProblem, ...]
     blobs: tuple[BlobUsage, ...] = ()  # the content store's blobs, largest first
     roots: tuple[str, ...] = ()  # every root measured (the first is `root`)
+
+    @property
+    def unread_layers(self) -> tuple[LayerUsage, ...]:
+        """The layers whose content could not be read: their sizes are unknown."""
+        return tuple(u for u in self.layers if u.unread is not None)
 
     def category(self, category: Category) -> CategoryUsage:
         return next(c for c in self.categories if c.category is category)

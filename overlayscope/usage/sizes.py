@@ -11,6 +11,7 @@ from overlayscope.scan.cache import cache_for
 from overlayscope.union.changes import changes
 from overlayscope.union.host_stacks import changes_size, engine_size, host_stack
 from overlayscope.union.lookup import StackLayer
+from overlayscope.union.unread import UnreadPart, layer_unread, unread_in_changes
 
 
 def measure_layers(
@@ -19,12 +20,15 @@ def measure_layers(
     *,
     cancel: threading.Event | None = None,
     progress: Callable[[ScanProgress], None] | None = None,
+    unread: dict[str, list[UnreadPart]] | None = None,
 ) -> dict[str, int]:
     """Bytes in each layer's content dir, as `SizeRw` and layer sizes count them.
 
     Image layers use the size the store recorded when it is there (that is what the
     engine reports); other layers are scanned (image layers through the scan cache,
-    `scan/cache.py`). Layers without a content dir count 0.
+    `scan/cache.py`). Layers without a content dir count 0. The parts of the layers
+    scanned that could not be read (`union/unread.py`) are left out of the sizes; when
+    `unread` is given, it gets, by layer id, those that leave that layer's size short.
     """
     sizes: dict[str, int] = {}
     to_scan: dict[str, str] = {}
@@ -40,7 +44,9 @@ def measure_layers(
         else:
             to_scan[lid] = layer.content_dir
     if by_changes:
-        sizes.update(_sizes_by_changes(host, by_changes, cancel=cancel, progress=progress))
+        sizes.update(
+            _sizes_by_changes(host, by_changes, cancel=cancel, progress=progress, unread=unread)
+        )
     if to_scan:
         indexes = scan_layers(
             to_scan,
@@ -53,6 +59,10 @@ def measure_layers(
         )
         for lid, index in indexes.items():
             sizes[lid] = engine_size(host, index)
+            if unread is not None and (
+                parts := layer_unread(lid, str(host.layers[lid].role), index)
+            ):
+                unread[lid] = parts
     return sizes
 
 
@@ -79,6 +89,7 @@ def _sizes_by_changes(
     *,
     cancel: threading.Event | None,
     progress: Callable[[ScanProgress], None] | None,
+    unread: dict[str, list[UnreadPart]] | None = None,
 ) -> dict[str, int]:
     """moby's naive `DiffSize` of each layer: what the diff over the layers beneath it adds
     or changes (every layer scanned once, whatever the stacks share)."""
@@ -96,4 +107,6 @@ def _sizes_by_changes(
         stack = host_stack(host, [StackLayer(i, str(host.layers[i].role), indexes[i]) for i in ids])
         found = changes(stack, rule=host.change_rule, compare_content=False)
         out[lid] = changes_size(stack, found)
+        if unread is not None and (parts := unread_in_changes(stack.layers)):
+            unread[lid] = parts
     return out

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.root
 
 AUDIT_KEYS = {
     "root", "store", "reference_time", "images_audited", "hashed", "summary", "containers",
-    "images", "layers", "orphans", "unresolved", "problems", "audited", "findings", "hashes",
+    "images", "layers", "orphans", "unresolved", "problems", "audited", "findings", "groups",
+    "hashes",
 }  # fmt: skip
 FINDING_KEYS = {
     "kind",
@@ -135,8 +136,8 @@ def test_bad_ioc_file_is_an_error(
     code, out, err = run_text(
         capsys, "--root", str(captured_root.path), "--offline", "audit", "--ioc", str(iocs)
     )
-    assert code == 3 and out == ""
-    assert "only SHA-256" in err
+    assert code == 2 and out == ""  # a bad line of the analyst's list: a usage error
+    assert "only SHA-256" in err and "iocs.txt:1:" in err
 
 
 def test_human_output(capsys: pytest.CaptureFixture[str], captured_root: CapturedRoot) -> None:
@@ -144,7 +145,7 @@ def test_human_output(capsys: pytest.CaptureFixture[str], captured_root: Capture
         capsys, "--root", str(captured_root.path), "--offline", "audit", "--images"
     )
     assert code == 0
-    assert "executable-added" in out and "finding(s)" in out
+    assert "executable-added" in out and " findings: " in out
     assert "/app/tab\\tname" in out  # escaped, never a raw tab
     assert "\t" not in out and "\x1b" not in out
     lines = [

@@ -14,7 +14,8 @@ import pytest
 
 from overlayscope.errors import PathNotFound, UnsafePath
 from overlayscope.union import NotARegularFile, layer_xattr, layerfiles, open_in_layer
-from overlayscope.union.layerfiles import LayerFiles, same_fd_content
+from overlayscope.union.extents import same_fd_content
+from overlayscope.union.layerfiles import LayerFiles
 
 PATHS = [
     "/etc/hostname",
@@ -188,7 +189,7 @@ def test_same_fd_content(tmp_path: Path, a: bytes, b: bytes, same: bool) -> None
     for chunk in (1, 7, 1 << 20):
         fa, fb = os.open(tmp_path / "a", os.O_RDONLY), os.open(tmp_path / "b", os.O_RDONLY)
         try:
-            assert same_fd_content(fa, fb, chunk) is same
+            assert same_fd_content(fa, fb, chunk=chunk) is same
         finally:
             os.close(fa)
             os.close(fb)
