@@ -52,8 +52,10 @@ def load_host(
 def open_host(location: Location) -> Host:
     """Load the host at `location`, enriched and cross-checked by its daemon if any."""
     host = read_detected(detect(location), namespace=location.namespace)
+    host.problems.extend(location.daemon_problems)
     if location.client is not None and location.daemon is not None:
-        from overlayscope.root.docker import daemon as live
+        from overlayscope.root.docker.daemon import fetch_view
+        from overlayscope.root.docker.daemon_view import apply_view
 
-        live.apply_view(host, live.fetch_view(location.client, location.daemon))
+        apply_view(host, fetch_view(location.client, location.daemon))
     return host

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from overlayscope.root.oci import HistoryEntry
 from overlayscope.root.problems import Problem
 
 
@@ -107,6 +108,7 @@ class ImageLayer:
     diff_id: str
     size: int | None
     created_by: str
+    created: str | None = None  # when its build step ran (the image history's `created`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,9 @@ class Image:
     namespace: str | None = None  # containerd: the namespace holding it
     store: Store = Store.DOCKER_OVERLAY2
     config_digest: str | None = None  # the image config's digest (Docker's id on overlay2)
+    # Every step of the config's history, bottom → top, those that made no layer too
+    # (`docker history` lists them all; `layers` holds only those that made one).
+    history: tuple[HistoryEntry, ...] = ()
 
     @property
     def key(self) -> str:
@@ -160,6 +165,16 @@ class Kubernetes:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerMount:
+    """One mount of a container, as its engine recorded it."""
+
+    destination: str  # inside the container
+    source: str  # a host path, or the volume's name
+    type: str  # the engine's word: "bind", "volume", "tmpfs", "proc"…
+    read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Container:
     id: str
     name: str
@@ -183,6 +198,15 @@ class Container:
     # Paths in its writable layer the engine writes itself (Podman's /etc/hosts,
     # /run/.containerenv…): shown apart, not as the container's own changes.
     runtime_files: tuple[str, ...] = ()
+    # What it runs, as its engine recorded it (`docker inspect`'s Path + Args, Config.Env,
+    # Mounts, published ports, RestartCount, State.ExitCode); empty or None where the
+    # store keeps no such record.
+    command: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    mounts: tuple[ContainerMount, ...] = ()
+    ports: tuple[str, ...] = ()  # "0.0.0.0:8080->80/tcp" as `docker ps`; "80/tcp" if unpublished
+    restart_count: int | None = None
+    exit_code: int | None = None
 
     @property
     def key(self) -> str:

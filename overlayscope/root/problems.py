@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from enum import StrEnum
+
+# What every reader says when the operating system refused a look (EACCES, EPERM): the
+# evidence is not damaged, the user lacks the rights to see it (docs/json.md).
+PERMISSION_DETAIL = "permission denied — run as root"
+_DENIED = frozenset({errno.EACCES, errno.EPERM})
 
 
 class ProblemKind(StrEnum):
     """Stable problem kinds; part of the JSON contract (docs/json.md)."""
 
-    UNREADABLE = "unreadable"  # permission denied or I/O error on a record
+    UNREADABLE = "unreadable"  # an I/O error (not a refusal) on a record
+    # The operating system refused to show a record or a layer dir (EACCES, EPERM): what is
+    # there is unknown, never reported as missing, dangling or damaged.
+    PERMISSION_DENIED = "permission-denied"
     BAD_METADATA = "bad-metadata"  # truncated, garbage or wrongly typed record
     SYMLINK_IN_ROOT = "symlink-in-root"  # a record or layer dir is a symlink: never followed
     DANGLING_LINK = "dangling-link"  # l/<short> points at a dir that is gone
@@ -33,6 +42,9 @@ class ProblemKind(StrEnum):
     CONTAINER_WITHOUT_MOUNT = "container-without-mount"  # container config, no layerdb mount
     SHARED_LAYER_DIR = "shared-layer-dir"  # one overlay2 dir claimed by two records
     DAEMON_MISMATCH = "daemon-mismatch"  # the daemon's GraphDriver data disagrees with disk
+    DAEMON_UNAVAILABLE = "daemon-unavailable"  # a daemon named could not be reached in time
+    BAD_DAEMON_REPLY = "bad-daemon-reply"  # the daemon answered what its API never does
+    DUPLICATE_NAME = "duplicate-name"  # two containers carry one name (Docker's are unique)
     BAD_DATABASE = "bad-database"  # a metadata DB (bbolt) page or record that cannot be read
     MISSING_SNAPSHOT = "missing-snapshot"  # a snapshot record names one its snapshotter lacks
     MISSING_BLOB = "missing-blob"  # a record names a content blob that is not in the store
@@ -46,3 +58,13 @@ class Problem:
     kind: ProblemKind
     path: str
     detail: str
+
+
+def is_denied(exc: OSError) -> bool:
+    """True when `exc` is the operating system refusing access, not a fact about the file."""
+    return exc.errno in _DENIED
+
+
+def permission_problem(path: str) -> Problem:
+    """The one problem every store reader reports where access to `path` was refused."""
+    return Problem(ProblemKind.PERMISSION_DENIED, path, PERMISSION_DETAIL)

@@ -12,7 +12,7 @@ import os
 import stat
 from typing import Any
 
-from overlayscope.root.problems import Problem, ProblemKind
+from overlayscope.root.problems import Problem, ProblemKind, is_denied, permission_problem
 
 # Docker's record files are tiny; anything larger is damage, not data.
 MAX_RECORD_BYTES = 4 * 1024 * 1024
@@ -31,6 +31,11 @@ class MissingRecord(RecordError):
     """The record file does not exist (normal for optional records such as `lower`)."""
 
 
+class AccessDenied(RecordError):
+    """The operating system refused access (EACCES, EPERM): whether the record or dir is
+    there, and what it holds, is unknown. Never damage: the user needs root."""
+
+
 def read_bytes(path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
     """Read a small regular file without following a symlink at its last component.
 
@@ -43,7 +48,7 @@ def read_bytes(path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
     except FileNotFoundError:
         raise MissingRecord(Problem(ProblemKind.BAD_METADATA, path, "missing")) from None
     except OSError as exc:
-        raise RecordError(_os_problem(path, exc)) from None
+        raise os_error(path, exc) from None
     if stat.S_ISLNK(st.st_mode):
         raise RecordError(Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed"))
     if not stat.S_ISREG(st.st_mode):
@@ -56,7 +61,7 @@ def read_bytes(path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
     except FileNotFoundError:
         raise MissingRecord(Problem(ProblemKind.BAD_METADATA, path, "missing")) from None
     except OSError as exc:
-        raise RecordError(_os_problem(path, exc)) from None
+        raise os_error(path, exc) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -82,7 +87,7 @@ def read_bytes(path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
             raise RecordError(Problem(ProblemKind.BAD_METADATA, path, "record grew while read"))
         return data
     except OSError as exc:
-        raise RecordError(_os_problem(path, exc)) from None
+        raise os_error(path, exc) from None
     finally:
         os.close(fd)
 
@@ -131,12 +136,24 @@ def lstat_or_none(path: str) -> os.stat_result | None:
         return None
 
 
+def lstat_known(path: str) -> os.stat_result | None:
+    """`os.lstat(path)`, None when the path is not there; `AccessDenied` when the operating
+    system refuses to say (a parent dir root keeps closed): absent and unknown differ."""
+    try:
+        return os.lstat(path)
+    except OSError as exc:
+        if is_denied(exc):
+            raise AccessDenied(permission_problem(path)) from None
+        return None
+
+
 def list_record_dir(path: str, problems: list[Problem]) -> list[str]:
     """Names in an optional record dir: [] when it is absent; [] and a problem when unreadable."""
     try:
         return list_dir(path)
     except RecordError as exc:
-        if lstat_or_none(path) is not None:
+        # A refusal is said even when lstat cannot tell whether the dir is there.
+        if isinstance(exc, AccessDenied) or lstat_or_none(path) is not None:
             problems.append(exc.problem)
         return []
 
@@ -160,11 +177,11 @@ def list_dir(path: str) -> list[str]:
     try:
         fd = open_dir(path)
     except OSError as exc:
-        raise RecordError(_os_problem(path, exc)) from None
+        raise os_error(path, exc) from None
     try:
         return sorted(os.listdir(fd))
     except OSError as exc:
-        raise RecordError(_os_problem(path, exc)) from None
+        raise os_error(path, exc) from None
     finally:
         os.close(fd)
 
@@ -183,13 +200,20 @@ def record_dir_problem(path: str) -> Problem | None:
     return None
 
 
+def os_error(path: str, exc: OSError) -> RecordError:
+    """The `RecordError` for `exc` met at `path`: `AccessDenied` for a refusal."""
+    if is_denied(exc):
+        return AccessDenied(permission_problem(path))
+    return RecordError(_os_problem(path, exc))
+
+
 def _os_problem(path: str, exc: OSError) -> Problem:
     if exc.errno == errno.ELOOP:
         return Problem(ProblemKind.SYMLINK_IN_ROOT, path, "is a symlink; not followed")
     if exc.errno == errno.ENOTDIR:
         return Problem(ProblemKind.BAD_METADATA, path, "a parent is not a directory")
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return Problem(ProblemKind.UNREADABLE, path, "permission denied (run as root?)")
+    if is_denied(exc):
+        return permission_problem(path)
     if exc.errno == errno.ENOENT:
         return Problem(ProblemKind.BAD_METADATA, path, "missing")
     return Problem(ProblemKind.UNREADABLE, path, exc.strerror or str(exc))

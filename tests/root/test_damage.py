@@ -200,7 +200,7 @@ CASES: list[tuple[Damage, set[str]]] = [
     (remove_layer_dir, {"missing-layer-dir"}),
     (wrong_diff_id, {"chain-id-mismatch"}),
     (garbage_size, {"bad-metadata"}),
-    (truncated_container_config, {"bad-metadata", "mount-without-container"}),
+    (truncated_container_config, {"bad-metadata"}),  # the container stays, name unknown
     (container_config_wrong_types, {"bad-metadata"}),
     (truncated_repositories, {"bad-metadata"}),
     (image_config_edited, {"image-digest-mismatch"}),

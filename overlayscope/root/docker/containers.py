@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
+    MissingRecord,
     RecordError,
     list_dir,
     list_record_dir,
     read_json,
     record_dir_problem,
 )
+from overlayscope.root.run_config import RunConfig, docker_run_config
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -55,6 +57,10 @@ class ContainerRecord:
     volumes: tuple[str, ...] | None = ()
     logs: tuple[str, ...] = ()  # its log files (json-file, rotated too) and local-logs/
     image_manifest: str | None = None  # Docker 29: the digest of the manifest it runs
+    run: RunConfig = field(default_factory=RunConfig)  # command, env, mounts, ports, restarts
+    # Its config could not be read whole (a problem says why): what is missing reads as
+    # unknown — name "", image "", state "unknown" — and the container is still listed.
+    damaged: bool = False
 
 
 @dataclass
@@ -97,11 +103,35 @@ def read_containers(path: str) -> ContainerStore:
         if not _HEX64.match(name):
             continue
         record = _read_container(os.path.join(path, name), name, store.problems)
-        if record is not None:
-            store.containers[record.id] = record
-        else:
+        store.containers[record.id] = record
+        if record.damaged:
             store.incomplete = True
+    store.problems += _duplicate_names(store.containers)
     return store
+
+
+def _duplicate_names(records: dict[str, ContainerRecord]) -> list[Problem]:
+    """One problem per config whose name another container carries too: Docker keeps
+    names unique, so one of them was planted or copied in (a reference by that name is
+    ambiguous, and says so)."""
+    by_name: dict[str, list[ContainerRecord]] = {}
+    for rec in records.values():
+        if rec.name:
+            by_name.setdefault(rec.name, []).append(rec)
+    problems = []
+    for name, recs in sorted(by_name.items()):
+        if len(recs) < 2:
+            continue
+        for rec in sorted(recs, key=lambda r: r.id):
+            others = ", ".join(r.id[:12] for r in sorted(recs, key=lambda r: r.id) if r is not rec)
+            problems.append(
+                Problem(
+                    ProblemKind.DUPLICATE_NAME,
+                    os.path.join(rec.path, "config.v2.json"),
+                    f"name {name!r} is also the name of {others}: Docker keeps names unique",
+                )
+            )
+    return problems
 
 
 def _log_files(path: str, container_id: str) -> tuple[str, ...]:
@@ -134,23 +164,55 @@ def _volume_names(config: dict[str, Any]) -> tuple[str, ...] | None:
     return tuple(sorted(names))
 
 
-def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerRecord | None:
+def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerRecord:
+    """The container whose record dir is `path`, with what its config says. A config that
+    cannot be read, or lacks what every config has, still gives a container — its id from
+    the dir's name, the rest unknown (`damaged`) — and a problem saying why."""
     config_path = os.path.join(path, "config.v2.json")
+    unknown = ContainerRecord(
+        id=name,
+        name="",
+        image_id="",
+        state="unknown",
+        created=None,
+        started_at=None,
+        finished_at=None,
+        pid=0,
+        exit_code=0,
+        driver="",
+        log_path=None,
+        path=path,
+        volumes=None,
+        damaged=True,
+    )
     bad_dir = record_dir_problem(path)
     if bad_dir is not None:
         problems.append(bad_dir)
-        return None
+        return unknown  # never read through: a symlinked dir could be any dir on the host
     try:
         config = read_json(config_path)
     except RecordError as exc:
         problems.append(exc.problem)
-        return None
+        return replace(unknown, logs=_log_files(path, name))
     state = config.get("State")
     image = config.get("Image")
-    if not isinstance(state, dict) or not isinstance(image, str):
-        problems.append(Problem(ProblemKind.BAD_METADATA, config_path, "no State object or Image"))
-        return None
-    wrong = _wrong_types(config, _CONFIG_FIELDS, "") + _wrong_types(state, _STATE_FIELDS, "State.")
+    missing = [
+        f
+        for f, ok in (("State", isinstance(state, dict)), ("Image", isinstance(image, str)))
+        if not ok
+    ]
+    if missing:
+        problems.append(
+            Problem(
+                ProblemKind.BAD_METADATA,
+                config_path,
+                f"no {' or '.join(missing)} of the right type: read as unknown",
+            )
+        )
+    state_obj = state if isinstance(state, dict) else {}
+    wrong = _wrong_types(config, _CONFIG_FIELDS, "") + _wrong_types(
+        state_obj, _STATE_FIELDS, "State."
+    )
     if wrong:
         problems.append(
             Problem(
@@ -174,20 +236,33 @@ def _read_container(path: str, name: str, problems: list[Problem]) -> ContainerR
     return ContainerRecord(
         id=name,
         name=raw_name.lstrip("/") if isinstance(raw_name, str) else "",
-        image_id=image,
-        state=state_string(state),
+        image_id=image if isinstance(image, str) else "",
+        state=state_string(state) if isinstance(state, dict) else "unknown",
         created=_str(config.get("Created")),
-        started_at=_time(state.get("StartedAt")),
-        finished_at=_time(state.get("FinishedAt")),
-        pid=_int(state.get("Pid")),
-        exit_code=_int(state.get("ExitCode")),
+        started_at=_time(state_obj.get("StartedAt")),
+        finished_at=_time(state_obj.get("FinishedAt")),
+        pid=_int(state_obj.get("Pid")),
+        exit_code=_int(state_obj.get("ExitCode")),
         driver=_str(config.get("Driver")) or "",
         log_path=_str(config.get("LogPath")),
         path=path,
         volumes=volumes,
         logs=_log_files(path, name),
         image_manifest=_str(manifest_digest),
+        damaged=bool(missing),
+        run=docker_run_config(config, _hostconfig(path, problems)),
     )
+
+
+def _hostconfig(path: str, problems: list[Problem]) -> dict[str, Any] | None:
+    """hostconfig.json (the published ports), None when absent; damage is a problem."""
+    try:
+        return read_json(os.path.join(path, "hostconfig.json"))
+    except MissingRecord:
+        return None
+    except RecordError as exc:
+        problems.append(exc.problem)
+        return None
 
 
 def _wrong_types(obj: dict[str, Any], fields: Mapping[str, type], prefix: str) -> list[str]:

@@ -1,200 +1,418 @@
 """The optional live view: a Docker daemon for the same data root, through the SDK.
 
-The disk is the source of truth; the daemon enriches it (live state, names) and
-is cross-checked against it. Nothing here is needed for an offline snapshot.
+The disk is the source of truth; the daemon enriches it (live state, names) and is
+cross-checked against it. Nothing here is needed for an offline snapshot.
+
+The daemon is untrusted input, like the disk: a daemon that cannot be reached (refused,
+permission denied), that does not answer in time, or that answers what the Docker API
+never does (a wrong JSON type, a state that is no Docker state, a name Docker would
+refuse) is a problem record — `daemon-unavailable` or `bad-daemon-reply` — and the
+answers are the disk's. Nothing here raises on what the daemon says, and no wait on it
+is unbounded: every request has a timeout, and the whole conversation a deadline.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import os
-from dataclasses import dataclass, field, replace
-from typing import Any
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from overlayscope.errors import DaemonError
-from overlayscope.root.model import DaemonInfo, Host, Store
+from overlayscope.errors import OverlayscopeError
+from overlayscope.root.model import DaemonInfo
 from overlayscope.root.problems import Problem, ProblemKind
 
-CONNECT_TIMEOUT = 5  # seconds; a hung daemon must not hang the tool
+DEFAULT_SOCKET = "/var/run/docker.sock"
+TIMEOUT_ENV = "OVERLAYSCOPE_DAEMON_TIMEOUT"
+DEFAULT_TIMEOUT = 5.0  # seconds any one request may take
+REACH_BUDGET = 2  # reaching the daemon (its version, then `info`): this many timeouts
+VIEW_BUDGET = 6  # listing and inspecting every container and image: this many timeouts
+
+# Docker's own words (moby container/state.go StateString()); anything else is no state.
+STATES = frozenset({"created", "running", "paused", "restarting", "removing", "exited", "dead"})
+# The names Docker accepts (moby daemon/names: RestrictedNamePattern), with its "/".
+NAME = re.compile(r"/[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+# A version as Docker writes it ("20.10.24+dfsg1", "29.0.1"): visible ASCII, no spaces.
+_VERSION = re.compile(r"[\x21-\x7e]{1,128}")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Live:
+    """A daemon that answered: the SDK client, its `info` reply as it came, and the
+    timeout every further request gets."""
+
+    sdk: Any
+    raw_info: dict[str, Any]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How trying to reach the daemon went: a client and what `info` said, or why not."""
+
+    client: Live | None = None
+    info: DaemonInfo | None = None
+    problems: tuple[Problem, ...] = ()
+    explicit: bool = False  # DOCKER_HOST named the daemon (not the default socket)
 
 
 @dataclass
 class DaemonView:
-    """What the daemon says, fetched once: info plus GraphDriver data per object."""
+    """What the daemon says, fetched once: info plus GraphDriver data per object.
+
+    `complete` is False when the lists of containers and images could not be had whole
+    (an error, a reply of the wrong shape, no answer in time): such a view is not used
+    at all, since a missing entry would read as "the daemon does not list it".
+    """
 
     info: DaemonInfo
     native_diff: bool | None = None
     containers: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → inspect
     images: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → inspect
+    listed_containers: set[str] = field(default_factory=set)  # ids, inspected or not
+    listed_images: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+    complete: bool = True
 
 
-def connect(base_url: str | None = None) -> Any | None:
-    """A docker SDK client that answered a ping, or None when no daemon is reachable."""
+def timeout_seconds() -> float:
+    """Seconds one request to the daemon may take: `OVERLAYSCOPE_DAEMON_TIMEOUT`, else 5."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise OverlayscopeError(
+            f"{TIMEOUT_ENV}={raw!r} is not a number of seconds",
+            hint="give a number greater than 0, at most 3600 (default 5)",
+        )
+    return value
+
+
+def reach(timeout: float | None = None) -> Reach:
+    """The daemon `DOCKER_HOST` names, else the one on the default socket, and its `info`.
+
+    With no `DOCKER_HOST` and no default socket there is no daemon to talk to: an empty
+    `Reach`, no problem. Otherwise any failure — no such socket, refused, permission
+    denied, no answer within the budget, an `info` of the wrong shape — is a problem
+    naming the socket (or URL), and no client.
+    """
+    explicit = bool(os.environ.get("DOCKER_HOST"))
+    if not explicit and not os.path.lexists(DEFAULT_SOCKET):
+        return Reach()
+    seconds = timeout_seconds() if timeout is None else timeout
     try:
         import docker  # deferred: the SDK is only needed for the live view
-        from docker.errors import DockerException
+        from docker.utils import kwargs_from_env
     except ImportError:
-        return None
+        return Reach()
+    shown = endpoint_name(os.environ.get("DOCKER_HOST") or "unix://" + DEFAULT_SOCKET)
+
+    def unavailable(why: str) -> Reach:
+        detail = f"the Docker daemon {why}: the answers are the disk's alone"
+        return Reach(problems=(Problem(ProblemKind.DAEMON_UNAVAILABLE, shown, detail),),
+                     explicit=explicit)  # fmt: skip
+
+    def connect() -> tuple[Any, Any]:
+        params = kwargs_from_env()
+        params.setdefault("base_url", "unix://" + DEFAULT_SOCKET)
+        client = docker.DockerClient(timeout=seconds, version="auto", **params)
+        return client, client.info()
+
     try:
-        if base_url is None:
-            client = docker.from_env(timeout=CONNECT_TIMEOUT)
-        else:
-            client = docker.DockerClient(base_url=base_url, timeout=CONNECT_TIMEOUT)
-        client.ping()
-        return client
-    except (DockerException, OSError, ValueError):
-        return None
-    except Exception:  # requests/urllib3 errors of every kind: no daemon to talk to
-        return None
+        client, raw = bounded(connect, seconds * REACH_BUDGET)
+    except _TooSlow:
+        return unavailable(f"did not answer within {seconds * REACH_BUDGET:g} s")
+    except Exception as exc:  # the SDK, requests and urllib3 raise errors of every kind
+        if _not_json(exc):
+            detail = f"the Docker daemon answered what is not JSON ({clip(str(exc))}): not used"
+            return Reach(problems=(bad_reply(shown, detail),), explicit=explicit)
+        return unavailable(why_unreachable(exc, seconds))
+    info, problems = parse_info(raw, shown)
+    if info is None:
+        return Reach(problems=tuple(problems), explicit=explicit)
+    live = Live(client, raw, seconds)
+    return Reach(client=live, info=info, problems=tuple(problems), explicit=explicit)
 
 
-def daemon_info(client: Any) -> DaemonInfo:
-    try:
-        info = client.info()
-    except Exception as exc:
-        raise DaemonError(f"the daemon did not answer `info`: {exc}") from None
-    return DaemonInfo(
-        host=str(client.api.base_url),
-        root_dir=str(info.get("DockerRootDir", "")),
-        driver=str(info.get("Driver", "")),
-        server_version=str(info.get("ServerVersion", "")),
+def endpoint_name(url: str) -> str:
+    """What to show for a daemon's address: a unix socket's path, else the URL."""
+    for prefix in ("unix://", "http+unix://"):
+        if url.startswith(prefix):
+            return url[len(prefix) :] or DEFAULT_SOCKET
+    return url
+
+
+class _TooSlow(Exception):
+    """The daemon's conversation passed its deadline."""
+
+
+def bounded(work: Callable[[], T], seconds: float) -> T:
+    """`work()`'s result, or `_TooSlow` once `seconds` pass. The work runs in a daemon
+    thread: a daemon that trickles bytes evades every per-request timeout, and is left
+    to it (nothing waits for that thread, not even the interpreter's exit)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="overlayscope-daemon", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise _TooSlow
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def why_unreachable(exc: BaseException, seconds: float) -> str:
+    """A few words for why a daemon could not be reached, from the OS error or timeout
+    somewhere in the chain the SDK wraps it in."""
+    for inner in _chain(exc):
+        if isinstance(inner, TimeoutError) or type(inner).__name__ in (
+            "ReadTimeout",
+            "ConnectTimeout",
+            "ReadTimeoutError",
+            "ConnectTimeoutError",
+        ):
+            return f"did not answer within {seconds:g} s"
+        if isinstance(inner, OSError) and inner.errno is not None:
+            if inner.errno in (errno.EACCES, errno.EPERM):
+                return (
+                    "cannot be reached: permission denied (run as root, or join the docker group)"
+                )
+            if inner.errno == errno.ECONNREFUSED:
+                return "refused the connection (no daemon listening there)"
+            if inner.errno == errno.ENOENT:
+                return "cannot be reached: there is no such socket"
+            return f"cannot be reached: {inner.strerror or inner}"
+        if type(inner).__name__ == "APIError":
+            return f"answered with an error: {clip(str(inner))}"
+    return f"cannot be reached: {clip(str(exc) or type(exc).__name__)}"
+
+
+def _not_json(exc: BaseException) -> bool:
+    """Whether the daemon answered, but with a body that is not JSON (the SDK lets
+    json's ValueError through)."""
+    return any(
+        isinstance(e, json.JSONDecodeError) or type(e).__name__ == "JSONDecodeError"
+        for e in _chain(exc)
     )
 
 
-def driver_status(client: Any) -> dict[str, str]:
-    try:
-        pairs = client.info().get("DriverStatus") or []
-    except Exception:
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and every exception it wraps (cause, context, and exceptions in its args,
+    as requests and urllib3 nest them), breadth first, each once."""
+    out: list[BaseException] = []
+    pending = [exc]
+    while pending and len(out) < 32:
+        e = pending.pop(0)
+        if any(e is seen for seen in out):
+            continue
+        out.append(e)
+        pending += [x for x in (e.__cause__, e.__context__) if x is not None]
+        pending += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+    return out
+
+
+def clip(text: str, width: int = 200) -> str:
+    """`text` cut to `width` characters (a daemon's error may be any length)."""
+    return text if len(text) <= width else text[:width] + "…"
+
+
+def bad_reply(path: str, detail: str) -> Problem:
+    """A `bad-daemon-reply` problem: the daemon answered what its API never does."""
+    return Problem(ProblemKind.BAD_DAEMON_REPLY, path, detail)
+
+
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value, in Python's words ("null" for None)."""
+    return "null" if value is None else type(value).__name__
+
+
+def parse_info(raw: Any, shown: str) -> tuple[DaemonInfo | None, list[Problem]]:
+    """The `info` reply as a DaemonInfo, or None when it cannot be used (no object, no
+    DockerRootDir, no Driver); problems for what is wrong in it."""
+    problems: list[Problem] = []
+    if not isinstance(raw, dict):
+        return None, [bad_reply(shown, f"`info` is a {json_type(raw)}, not an object: not used")]
+    root_dir, driver = raw.get("DockerRootDir"), raw.get("Driver")
+    if not isinstance(root_dir, str) or not root_dir.startswith("/") or "\x00" in root_dir:
+        return None, [
+            bad_reply(shown, f"`info` DockerRootDir is {shown_value(root_dir)}: not used")
+        ]
+    if not isinstance(driver, str) or not driver:
+        return None, [bad_reply(shown, f"`info` Driver is {shown_value(driver)}: not used")]
+    version = raw.get("ServerVersion")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        problems.append(bad_reply(shown, f"`info` ServerVersion is {shown_value(version)}"))
+        version = "?"
+    return DaemonInfo(host=shown, root_dir=root_dir, driver=driver, server_version=version), (
+        problems
+    )
+
+
+def shown_value(value: Any) -> str:
+    """A value from the daemon, for a problem's detail: its JSON type, or a clipped repr
+    (escaped again wherever the detail is printed)."""
+    if isinstance(value, str):
+        return clip(repr(value), 80)
+    return f"a {json_type(value)}" if not isinstance(value, int | float) else repr(value)
+
+
+def driver_status(raw: Any, shown: str, problems: list[Problem]) -> dict[str, str]:
+    """`info`'s DriverStatus ([[name, value], …]) as a dict; entries of another shape
+    are problems and left out."""
+    if raw is None:
         return {}
-    return {str(k): str(v) for k, v in pairs if isinstance(k, str)}
+    if not isinstance(raw, list):
+        problems.append(bad_reply(shown, f"`info` DriverStatus is a {json_type(raw)}, not a list"))
+        return {}
+    out: dict[str, str] = {}
+    for i, pair in enumerate(raw):
+        if (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and isinstance(pair[1], str)
+        ):
+            out[pair[0]] = pair[1]
+        else:
+            problems.append(
+                bad_reply(
+                    shown,
+                    f"`info` DriverStatus[{i}] is {shown_value(pair)}, not a [name, value] pair",
+                )
+            )
+    return out
 
 
-def fetch_view(client: Any, info: DaemonInfo) -> DaemonView:
-    """Inspect every container and image once; objects that vanish meanwhile are skipped."""
-    from docker.errors import NotFound
-
-    status = driver_status(client)
-    view = DaemonView(info=info, native_diff=_bool(status.get("Native Overlay Diff")))
+def fetch_view(live: Live, info: DaemonInfo) -> DaemonView:
+    """Inspect every container and image once, within the view's deadline; objects that
+    vanish meanwhile are skipped. Never raises: what goes wrong is in `view.problems`,
+    and a view whose lists could not be had is not `complete`."""
+    budget = live.timeout * VIEW_BUDGET
+    status_problems: list[Problem] = []
+    status = driver_status(live.raw_info.get("DriverStatus"), info.host, status_problems)
     try:
-        summaries = client.api.containers(all=True)
-        image_summaries = client.api.images(all=True)
+        # Built in the worker thread and handed over whole: a thread left behind past
+        # the deadline never touches what this one returns.
+        view = bounded(lambda: _fill(live, info), budget)
+    except _TooSlow:
+        view = DaemonView(info=info, complete=False)
+        view.problems.append(
+            Problem(
+                ProblemKind.DAEMON_UNAVAILABLE,
+                info.host,
+                f"the Docker daemon did not list and inspect its containers and images within "
+                f"{budget:g} s: its view is not used, the answers are the disk's alone",
+            )
+        )
     except Exception as exc:
-        raise DaemonError(f"the daemon did not list containers and images: {exc}") from None
-    for summary in summaries:
-        try:
-            view.containers[summary["Id"]] = client.api.inspect_container(summary["Id"])
-        except NotFound:
-            continue
-    for summary in image_summaries:
-        try:
-            view.images[summary["Id"]] = client.api.inspect_image(summary["Id"])
-        except NotFound:
-            continue
+        view = DaemonView(info=info, complete=False)
+        view.problems.append(
+            Problem(
+                ProblemKind.DAEMON_UNAVAILABLE,
+                info.host,
+                f"the Docker daemon did not list its containers and images "
+                f"({why_unreachable(exc, live.timeout)}): its view is not used, the answers "
+                "are the disk's alone",
+            )
+        )
+    view.native_diff = _bool(status.get("Native Overlay Diff"))
+    view.problems[:0] = status_problems
     return view
 
 
-def apply_view(host: Host, view: DaemonView) -> None:
-    """Enrich the host with live state and record every disagreement as a problem."""
-    host.daemon = view.info
-    root = view.info.root_dir
-    # Only overlay2 has GraphDriver data to compare: Docker 29's containerd image store
-    # reports none (its layers are containerd snapshots, read from containerd's root).
-    compare = host.store is Store.DOCKER_OVERLAY2
-    # The daemon names objects by id; the host keys them by namespace too (Docker 29: moby).
-    container_keys = {c.id: key for key, c in host.containers.items()}
-    image_keys = {i.id: key for key, i in host.images.items()}
-    for cid, data in view.containers.items():
-        ckey = container_keys.get(cid, cid)
-        container = host.containers.get(ckey)
-        if container is None:
-            host.problems.append(
-                Problem(
-                    ProblemKind.DAEMON_MISMATCH,
-                    os.path.join(host.root, "containers", cid),
-                    "the daemon lists this container, the disk has no config for it",
+def _fill(live: Live, info: DaemonInfo) -> DaemonView:
+    """The daemon's view (in `bounded`'s thread). Raises when a list cannot be had; a
+    list of the wrong shape is a problem and an incomplete view."""
+    from docker.errors import NotFound
+
+    api = live.sdk.api
+    view = DaemonView(info=info)
+    shown = info.host
+    containers = _ids(api.containers(all=True), "containers", _HEX64, shown, view)
+    images = _ids(api.images(all=True), "images", _IMAGE_ID, shown, view)
+    if containers is None or images is None:
+        view.complete = False
+        return view
+    view.listed_containers, view.listed_images = set(containers), set(images)
+    for what, ids, inspect, into, listed in (
+        ("container", containers, api.inspect_container, view.containers, view.listed_containers),
+        ("image", images, api.inspect_image, view.images, view.listed_images),
+    ):
+        for oid in ids:
+            try:
+                data = inspect(oid)
+            except NotFound:  # removed meanwhile
+                listed.discard(oid)
+                continue
+            except Exception as exc:
+                # an error for one object: it is still listed, only not known
+                view.problems.append(_inspect_failed(what, oid, exc, live.timeout, shown))
+                continue
+            if not isinstance(data, dict):
+                view.problems.append(
+                    bad_reply(shown, f"{what} {oid}: inspect gave a {json_type(data)}")
                 )
-            )
-            continue
-        state = (data.get("State") or {}).get("Status")
-        name = str(data.get("Name", "")).lstrip("/")
-        if (
-            isinstance(state, str)
-            and state
-            and (state != container.state or name != container.name)
-        ):
-            host.containers[ckey] = replace(container, state=state, name=name or container.name)
-        if not compare:
-            continue
-        expected = {
-            "UpperDir": _diff(root, container.layer),
-            "LowerDir": ":".join(_diff(root, d) for d in container.stack()[1:]),
-            "WorkDir": _sub(root, container.layer, "work"),
-            "MergedDir": _sub(root, container.layer, "merged"),
-        }
-        _compare(host, os.path.join(host.root, "containers", cid), data, expected)
-    for iid, data in view.images.items():
-        image = host.images.get(image_keys.get(iid, iid))
-        config_path = (
-            image.path
-            if image is not None and image.path
-            else os.path.join(host.root, "image", "overlay2", "imagedb", "content", "sha256",
-                              iid.removeprefix("sha256:"))
-        )  # fmt: skip
-        if image is None:
-            host.problems.append(
-                Problem(
-                    ProblemKind.DAEMON_MISMATCH,
-                    config_path,
-                    "the daemon lists this image, the disk has no config for it",
-                )
-            )
-            continue
-        stack = image.stack()
-        if not stack or not compare:
-            continue
-        expected = {
-            "UpperDir": _diff(root, stack[0]),
-            "LowerDir": ":".join(_diff(root, d) for d in stack[1:]),
-        }
-        _compare(host, config_path, data, expected)
-    for c in host.containers.values():
-        cid = c.id
-        if cid not in view.containers:
-            host.problems.append(
-                Problem(
-                    ProblemKind.DAEMON_MISMATCH,
-                    os.path.join(host.root, "containers", cid),
-                    "on disk, but the daemon does not list this container",
-                )
-            )
+                continue
+            into[oid] = data
+    return view
 
 
-def _compare(host: Host, path: str, data: dict[str, Any], expected: dict[str, str]) -> None:
-    driver = data.get("GraphDriver") or {}
-    got = driver.get("Data") or {}
-    if driver.get("Name") not in (None, "overlay2"):
-        host.problems.append(
-            Problem(ProblemKind.DAEMON_MISMATCH, path, f"daemon says driver {driver.get('Name')!r}")
+def _inspect_failed(what: str, oid: str, exc: Exception, seconds: float, shown: str) -> Problem:
+    """Why inspecting one object gave nothing: an error or garbage it answered, or no
+    answer (then the daemon is unavailable for it)."""
+    if _not_json(exc) or type(exc).__name__ == "APIError":
+        return bad_reply(shown, f"inspecting {what} {oid}: {clip(str(exc) or type(exc).__name__)}")
+    why = why_unreachable(exc, seconds)
+    return Problem(
+        ProblemKind.DAEMON_UNAVAILABLE, shown, f"inspecting {what} {oid}: the daemon {why}"
+    )
+
+
+def _ids(
+    raw: Any, what: str, pattern: re.Pattern[str], shown: str, view: DaemonView
+) -> list[str] | None:
+    """The ids of a `/containers/json` or `/images/json` reply, or None (and a problem)
+    when it is not a list of objects with an `Id` of Docker's form."""
+    if not isinstance(raw, list):
+        view.problems.append(
+            bad_reply(shown, f"the {what} list is a {json_type(raw)}: view not used")
         )
-        return
-    for key, want in expected.items():
-        have = got.get(key) or ""
-        if have != want:
-            host.problems.append(
-                Problem(
-                    ProblemKind.DAEMON_MISMATCH,
-                    path,
-                    f"GraphDriver.{key} is {have!r}, the disk says {want!r}",
-                )
+        return None
+    out: list[str] = []
+    for i, item in enumerate(raw):
+        oid = item.get("Id") if isinstance(item, dict) else None
+        if not isinstance(oid, str) or not pattern.fullmatch(oid):
+            shown_id = shown_value(oid) if isinstance(item, dict) else f"a {json_type(item)}"
+            view.problems.append(
+                bad_reply(shown, f"the {what} list's item {i} has Id {shown_id}: view not used")
             )
-
-
-def _diff(root: str, layer_id: str | None) -> str:
-    return _sub(root, layer_id, "diff")
-
-
-def _sub(root: str, layer_id: str | None, name: str) -> str:
-    return os.path.join(root, "overlay2", layer_id, name) if layer_id else ""
+            return None
+        out.append(oid)
+    return out
 
 
 def _bool(value: str | None) -> bool | None:
+    # DriverStatus values are words: "true"/"false"
     return None if value is None else value.strip().lower() == "true"

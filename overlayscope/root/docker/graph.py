@@ -14,6 +14,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from overlayscope.names import plural
 from overlayscope.root.docker.containers import ContainerRecord, read_containers
 from overlayscope.root.docker.imagedb import ImageDB, history_for_layers, read_imagedb
 from overlayscope.root.docker.layerdb import LayerDB, read_layerdb
@@ -32,6 +33,7 @@ from overlayscope.root.mounts import MOUNTINFO, mount_points
 from overlayscope.root.oci import chain_ids
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import lstat_or_none
+from overlayscope.root.run_config import run_fields
 
 # note(layer_id, problem): record a problem, attached to a layer dir when known.
 _Note = Callable[[str | None, Problem], None]
@@ -51,6 +53,7 @@ class GraphDir:
     merged: bool
     full_tree: bool = False  # content_dir holds the whole filesystem, not a diff
     link_path: str | None = None  # overlay2: `l/<short>`, when it leads back here
+    lower_known: bool = True  # False when a refused look left `lower` unknown (not root)
 
 
 @dataclass
@@ -117,7 +120,8 @@ def read_docker_graph(
     )
     host.build_cache = docker_build_cache(root)
     _check_claims(host, layerdb, note)
-    _check_lowers(host, layerdb, note, overlay.lower_file)
+    unknown = {dir_id for dir_id, d in overlay.dirs.items() if not d.lower_known}
+    _check_lowers(host, layerdb, note, overlay.lower_file, unknown)
     damaged = _damaged_records(host.problems, (os.path.join(root, "containers"), image_dir))
     if damaged is None and lstat_or_none(os.path.join(image_dir, "layerdb")) is None:
         damaged = f"there is no layer store (image/{driver}/layerdb)"
@@ -143,7 +147,12 @@ _OWNER_DAMAGE = frozenset(
 )
 # ...and these, on a record under the container or image record dirs.
 _RECORD_DAMAGE = frozenset(
-    {ProblemKind.UNREADABLE, ProblemKind.BAD_METADATA, ProblemKind.SYMLINK_IN_ROOT}
+    {
+        ProblemKind.UNREADABLE,
+        ProblemKind.PERMISSION_DENIED,
+        ProblemKind.BAD_METADATA,
+        ProblemKind.SYMLINK_IN_ROOT,
+    }
 )
 
 
@@ -239,6 +248,7 @@ def _images(
                 containers=tuple(sorted(users.get(rec.id, ()))),
                 path=rec.path,
                 config_digest=rec.id,
+                history=rec.history,
             )
         )
     return out
@@ -295,7 +305,7 @@ def _containers(
                 Problem(ProblemKind.CONTAINER_WITHOUT_MOUNT, rec.path, "no layerdb mount record"),
             )
         image = imagedb.images.get(rec.image_id)
-        if image is None:
+        if image is None and rec.image_id:  # none named: the config's damage is reported
             note(
                 None,
                 Problem(
@@ -332,6 +342,7 @@ def _containers(
             path=rec.path,
             logs=rec.logs,
             init_expected=True,
+            **run_fields(rec.run, rec.exit_code if rec.finished_at else None),
         )
     return out
 
@@ -384,6 +395,28 @@ def _settle_orphans(host: Host, overlay: GraphDirs, damaged: str | None) -> None
             why = _why_unresolved(lid, beneath, mounted, damaged)
             if why is not None:
                 host.layers[lid] = replace(layer, role=Role.UNRESOLVED, unresolved=why)
+
+
+def settle_daemon_named(host: Host, named: dict[str, str]) -> None:
+    """Dirs the live daemon names in its GraphDriver data (dir id → the container or
+    image it gives the dir to), and every dir beneath them: referenced, so never orphans,
+    whatever the disk's records say. One no record names becomes unresolved, and why
+    says what the daemon said."""
+    pending = [(lid, who, True) for lid, who in sorted(named.items())]
+    seen: set[str] = set()
+    for lid, who, direct in pending:  # breadth first: a dir named itself is said so
+        layer = host.layers.get(lid)
+        if lid in seen or layer is None:
+            continue
+        seen.add(lid)
+        if layer.role is Role.ORPHAN:
+            where = "it" if direct else "a dir above it"
+            why = (
+                f"the daemon's GraphDriver data gives {where} to {who}, "
+                "though no record on disk names it"
+            )
+            host.layers[lid] = replace(layer, role=Role.UNRESOLVED, unresolved=why)
+        pending.extend((below, who, False) for below in layer.lower)
 
 
 def _layers(overlay: GraphDirs, layerdb: LayerDB, host: Host, store: Store) -> dict[str, Layer]:
@@ -457,8 +490,11 @@ def _check_claims(host: Host, layerdb: LayerDB, note: _Note) -> None:
             )
 
 
-def _check_lowers(host: Host, layerdb: LayerDB, note: _Note, lower_file: str) -> None:
-    """Each dir's `lower` must name exactly the layers its records say lie beneath it."""
+def _check_lowers(
+    host: Host, layerdb: LayerDB, note: _Note, lower_file: str, unknown: set[str]
+) -> None:
+    """Each dir's `lower` must name exactly the layers its records say lie beneath it;
+    `unknown`: dirs whose `lower` a refused look kept from us (no mismatch to tell)."""
     expected: dict[str, list[str]] = {}
     for rec in layerdb.layers.values():
         expected[rec.cache_id] = chain_dirs(rec.parent, layerdb)
@@ -469,7 +505,8 @@ def _check_lowers(host: Host, layerdb: LayerDB, note: _Note, lower_file: str) ->
             expected[c.init_layer] = list(c.image_layers)
     for dir_id, chain in expected.items():
         layer = host.layers.get(dir_id)
-        if layer is None:
+        # a refused dir beneath hides what kind of dir it is (a full tree or not)
+        if layer is None or dir_id in unknown or not unknown.isdisjoint(chain):
             continue
         want = _down_to_full_tree(host, layer, chain)
         if list(layer.lower) != want:
@@ -478,7 +515,8 @@ def _check_lowers(host: Host, layerdb: LayerDB, note: _Note, lower_file: str) ->
                 Problem(
                     ProblemKind.LOWER_MISMATCH,
                     os.path.join(layer.path, lower_file),
-                    f"`lower` resolves to {len(layer.lower)} layer(s), the layer store expects "
+                    f"`lower` resolves to {plural(len(layer.lower), 'layer')}, "
+                    "the layer store expects "
                     f"{len(want)}: " + _first_difference(list(layer.lower), want),
                 ),
             )

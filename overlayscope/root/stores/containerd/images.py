@@ -40,6 +40,7 @@ class ResolvedImage:
     chain_ids: tuple[str, ...]
     history: tuple[str, ...]  # created_by per layer, bottom → top
     created: str | None
+    steps: tuple[HistoryEntry, ...] = ()  # the config's whole history, empty steps too
 
 
 def resolve_images(meta: MetaDB, content: ContentStore) -> list[ResolvedImage]:
@@ -100,6 +101,7 @@ def _resolve(
         tuple(chain_ids(diff_ids)),
         tuple(layer_history(history, len(diff_ids))),
         created if isinstance(created, str) else None,
+        history,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from overlayscope.root.bbolt import BoltDB, BoltError, Bucket, go_time, read_settled, varint
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import lstat_or_none
+from overlayscope.root.run_config import RunConfig, any_json, oci_run_config
 from overlayscope.root.stores.containerd.snapshotter import SNAPSHOTTER, read_labels
 
 PLUGIN_DIR = "io.containerd.metadata.v1.bolt"
@@ -51,6 +52,7 @@ class ContainerRecord:
     labels: Labels
     created: str | None
     updated: str | None
+    run: RunConfig = field(default_factory=RunConfig)  # its OCI spec: command, env, mounts
 
     def label(self, key: str) -> str | None:
         return dict(self.labels).get(key)
@@ -182,6 +184,7 @@ def _namespace(out: MetaDB, ns: str, bkt: Bucket) -> None:
                 read_labels(rec.bucket(b"labels")),
                 _time(rec, b"createdat"),
                 _time(rec, b"updatedat"),
+                _run(rec.get(b"spec")),
             )
         )
     snapshots = bkt.bucket(b"snapshots")
@@ -258,6 +261,11 @@ def _time(bkt: Bucket, key: bytes) -> str | None:
     raw = bkt.get(key)
     when = go_time(raw) if raw else None
     return when.isoformat() if when else None
+
+
+def _run(spec: bytes | None) -> RunConfig:
+    """What the container's OCI spec (a protobuf Any holding JSON) says it runs."""
+    return oci_run_config(any_json(spec)) if spec else RunConfig()
 
 
 def _text(raw: bytes) -> str:

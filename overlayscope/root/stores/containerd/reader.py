@@ -34,8 +34,9 @@ from overlayscope.root.model import (
     object_key,
 )
 from overlayscope.root.mounts import overlay_upper_dirs
-from overlayscope.root.problems import Problem, ProblemKind
-from overlayscope.root.records import lstat_or_none
+from overlayscope.root.problems import Problem, ProblemKind, permission_problem
+from overlayscope.root.records import AccessDenied, lstat_known, lstat_or_none
+from overlayscope.root.run_config import RunConfig, run_fields
 from overlayscope.root.stores.containerd import gc
 from overlayscope.root.stores.containerd.content import PLUGIN_DIR as CONTENT_DIR
 from overlayscope.root.stores.containerd.content import ContentStore, read_content
@@ -234,6 +235,7 @@ class _Reader:
                 namespace=ns,
                 store=Store.CONTAINERD,
                 config_digest=first.config,
+                history=first.steps,
             )
             out[key] = image
             for name in names:
@@ -252,7 +254,10 @@ class _Reader:
         from overlayscope.root.docker.containers import ContainerStore
 
         configs: dict[str, DockerContainer] = (
-            docker.containers if isinstance(docker, ContainerStore) else {}
+            # a damaged config tells less than the snapshots do (its problem is reported)
+            {k: c for k, c in docker.containers.items() if not c.damaged}
+            if isinstance(docker, ContainerStore)
+            else {}
         )
         mounted = overlay_upper_dirs()
         out: dict[str, Container] = {}
@@ -358,6 +363,13 @@ class _Reader:
             logs=config.logs if config else (),
             kubernetes=k8s,
             init_expected=config is not None or init is not None,
+            # Docker 29 keeps what a container runs in its config.v2.json; containerd in
+            # the container's OCI spec (no ports: CNI, not containerd, publishes them).
+            **(
+                run_fields(config.run, config.exit_code if config.finished_at else None)
+                if config is not None
+                else run_fields(rec.run if rec is not None else RunConfig())
+            ),
         )
 
     # -- layers -------------------------------------------------------------------------
@@ -412,8 +424,14 @@ class _Reader:
                 collectable = kept is not None and gc.snapshot(ns, key) not in kept
             # Only a dir the listing of snapshots/ found (no symlink on the way) is looked
             # into: through a symlinked snapshots/, fs/ could be anywhere on the host.
-            st = lstat_or_none(fs) if backend.id in dirs else None
-            if backend.id in dirs:
+            denied = False
+            try:
+                st = lstat_known(fs) if backend.id in dirs else None
+            except AccessDenied:
+                # snapshots/<N> is root's alone: its fs/ is unknown, never "missing"
+                st, denied = None, True
+                self._attach(backend.id, permission_problem(path))
+            if backend.id in dirs and not denied:
                 self._check_content_dir(backend, fs, st)
             out[backend.id] = Layer(
                 id=backend.id,
@@ -428,7 +446,7 @@ class _Reader:
                 images=tuple(sorted(images_of.get(backend.id, ()))),
                 container=container,
                 recorded_size=backend.size,
-                has_content=st is not None and stat.S_ISDIR(st.st_mode),
+                has_content=denied or (st is not None and stat.S_ISDIR(st.st_mode)),
                 committed=committed,
                 key=key,
                 namespace=ns,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from overlayscope.root.bbolt import BoltDB, BoltError, Bucket, read_settled
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import lstat_or_none
+from overlayscope.root.run_config import RunConfig, oci_run_config, podman_ports
 
 # libpod/define ContainerStatus, as `podman ps` words them.
 _STATES = {
@@ -45,6 +46,7 @@ class PodmanContainer:
     started: str | None
     finished: str | None
     volumes: tuple[str, ...]  # named volumes it mounts
+    run: RunConfig = field(default_factory=RunConfig)  # its spec, ports, restart count
 
 
 @dataclass
@@ -116,6 +118,11 @@ def _read(db: BoltDB, path: str) -> tuple[dict[str, PodmanContainer], list[Probl
             )
             if isinstance(volumes, list)
             else (),
+            run=replace(
+                oci_run_config(config.get("spec")),
+                ports=podman_ports(config),
+                restart_count=_int(state.get("restartCount")),
+            ),
         )
     return out, problems
 
@@ -128,6 +135,10 @@ def _json(raw: bytes | None) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _str(value: Any) -> str | None:

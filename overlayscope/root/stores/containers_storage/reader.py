@@ -16,6 +16,7 @@ import os
 import stat
 from dataclasses import replace
 
+from overlayscope.names import plural
 from overlayscope.root.model import (
     ChangeRule,
     Container,
@@ -32,6 +33,7 @@ from overlayscope.root.mounts import overlay_upper_dirs
 from overlayscope.root.oci import HistoryEntry, chain_ids, layer_history, parse_history
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import RecordError, list_dir, lstat_or_none, read_bytes
+from overlayscope.root.run_config import RunConfig, run_fields
 from overlayscope.root.stores.containers_storage.idmap import rootless_maps
 from overlayscope.root.stores.containers_storage.libpod import (
     PodmanContainer,
@@ -198,6 +200,7 @@ def _images(
             store=Store.CONTAINERS_STORAGE,
             config_digest="sha256:" + rec.id,
             extra_size=_big_data_size(records.root, rec),
+            history=history,
         )
         out[image.key] = image
     return out
@@ -310,6 +313,7 @@ def _containers(
             image_ref=(pod.image_name if pod else None) or _meta_str(rec.metadata, "image-name"),
             logs=_logs(records.root, rec.id, log),
             runtime_files=runtime_files,
+            **run_fields(pod.run if pod else RunConfig()),
         )
         out[c.key] = c
     for pod in podman.containers.values():
@@ -345,6 +349,7 @@ def _containers(
             image_ref=pod.image_name,
             logs=_logs(records.root, pod.id, pod.log_path),
             runtime_files=runtime_files,
+            **run_fields(pod.run),
         )
         out[c.key] = c
     for c in out.values():
@@ -430,12 +435,12 @@ def _layers(records: StoreRecords, dirs: Overlay2Store, host: Host) -> dict[str,
             want = _chain(records, rec.parent)
             # Records that break off (a parent's record unreadable) say nothing about `lower`.
             whole = records.layers[want[-1]].parent is None if want else rec.parent is None
-            if whole and list(d.lower) != want:
+            if whole and d.lower_known and list(d.lower) != want:
                 problems.append(
                     Problem(
                         ProblemKind.LOWER_MISMATCH,
                         os.path.join(d.path, "lower"),
-                        f"`lower` resolves to {len(d.lower)} layer(s), "
+                        f"`lower` resolves to {plural(len(d.lower), 'layer')}, "
                         f"layers.json says {len(want)}",
                     )
                 )

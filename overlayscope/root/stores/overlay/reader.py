@@ -16,10 +16,12 @@ import stat
 
 from overlayscope.root.docker.graph import GraphDir, GraphDirs, read_docker_graph
 from overlayscope.root.model import Host, SizeRule, Store
-from overlayscope.root.problems import Problem, ProblemKind
+from overlayscope.root.problems import Problem, ProblemKind, permission_problem
 from overlayscope.root.records import (
+    AccessDenied,
     RecordError,
     list_dir,
+    lstat_known,
     lstat_or_none,
     read_optional_text,
 )
@@ -58,6 +60,14 @@ def read_dirs(path: str) -> GraphDirs:
             continue
         if not stat.S_ISDIR(st.st_mode):
             continue
+        try:
+            lstat_known(os.path.join(dir_path, "root"))
+        except AccessDenied:
+            # Root's alone: what it holds is unknown, reported once as such, never as a
+            # dir that lost its tree; its content is kept, to be read (and said unread).
+            out.problems.append(permission_problem(dir_path))
+            out.dirs[name] = _denied_dir(name, dir_path)
+            continue
         out.dirs[name] = _dir(name, dir_path, out.problems)
     for d in out.dirs.values():
         for beneath in d.lower:
@@ -70,6 +80,21 @@ def read_dirs(path: str) -> GraphDirs:
                     )
                 )
     return out
+
+
+def _denied_dir(dir_id: str, dir_path: str) -> GraphDir:
+    """A dir the operating system refused to look into: content and records unknown."""
+    return GraphDir(
+        id=dir_id,
+        path=dir_path,
+        content_dir=os.path.join(dir_path, "upper"),
+        link=None,
+        lower=(),
+        has_content=True,
+        committed=False,
+        merged=False,
+        lower_known=False,
+    )
 
 
 def _dir(dir_id: str, dir_path: str, problems: list[Problem]) -> GraphDir:

@@ -6,11 +6,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from overlayscope.root.problems import Problem, ProblemKind
+from overlayscope.root.problems import Problem, ProblemKind, permission_problem
 from overlayscope.root.records import (
+    AccessDenied,
     RecordError,
     list_dir,
-    list_record_dir,
+    lstat_known,
     lstat_or_none,
     read_optional_text,
 )
@@ -36,6 +37,10 @@ class OverlayDir:
     has_work: bool
     committed: bool  # `committed` marker: an image layer or a container's init layer
     merged: bool  # merged/ exists: the layer is (or was, at capture) mounted
+    # The operating system refused a look inside (not root): its records and diff/ are
+    # unknown, neither missing nor damaged; its content is kept as there, to be read later.
+    denied: bool = False
+    lower_known: bool = True  # False when `lower` could not be read or resolved (refused)
 
     @property
     def diff_dir(self) -> str:
@@ -50,6 +55,7 @@ class Overlay2Store:
     dirs: dict[str, OverlayDir] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)  # short name → overlay2 dir id
     problems: list[Problem] = field(default_factory=list)
+    links_denied: bool = False  # l/ could not be listed: short names come from `link` files
 
     def by_link(self, short: str) -> OverlayDir | None:
         dir_id = self.links.get(short)
@@ -64,8 +70,9 @@ def read_overlay2(path: str) -> Overlay2Store:
     except RecordError as exc:
         store.problems.append(exc.problem)
         return store
-    store.links = _read_short_links(os.path.join(path, SHORT_LINK_DIR), store.problems)
+    store.links = _read_short_links(store, os.path.join(path, SHORT_LINK_DIR))
     raw: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+    denied: list[str] = []
     for name in names:
         if name in _NOT_LAYERS:
             continue
@@ -82,9 +89,35 @@ def read_overlay2(path: str) -> Overlay2Store:
             continue
         if not stat.S_ISDIR(st.st_mode):
             continue
+        try:
+            lstat_known(os.path.join(dir_path, "diff"))
+        except AccessDenied:
+            # One problem for the dir, not one per record inside it that cannot be read.
+            store.problems.append(permission_problem(dir_path))
+            denied.append(name)
+            continue
         raw[name] = _read_dir_records(dir_path, store.problems)
+    if store.links_denied:
+        # Without l/, each readable dir's own `link` file says which short name is its.
+        for name, (link, _) in raw.items():
+            if link is not None:
+                store.links.setdefault(link, name)
     for name, (link, lower_links) in raw.items():
         store.dirs[name] = _assemble(store, name, link, lower_links)
+    for name in denied:
+        store.dirs[name] = OverlayDir(
+            id=name,
+            path=os.path.join(path, name),
+            link=None,
+            lower_links=(),
+            lower=(),
+            has_diff=True,  # unknown: kept, so that its reads say "unread", never "missing"
+            has_work=False,
+            committed=False,
+            merged=False,
+            denied=True,
+            lower_known=False,
+        )
     _check_lower_cycles(store)
     return store
 
@@ -122,9 +155,20 @@ def _check_lower_cycles(store: Overlay2Store) -> None:
                 pending.append((nxt, iter(store.dirs[nxt].lower)))
 
 
-def _read_short_links(l_path: str, problems: list[Problem]) -> dict[str, str]:
+def _read_short_links(store: Overlay2Store, l_path: str) -> dict[str, str]:
+    problems = store.problems
     links: dict[str, str] = {}
-    for short in list_record_dir(l_path, problems):
+    try:
+        names = list_dir(l_path)
+    except AccessDenied as exc:
+        problems.append(exc.problem)
+        store.links_denied = True
+        names = []
+    except RecordError as exc:
+        if lstat_or_none(l_path) is not None:
+            problems.append(exc.problem)
+        names = []
+    for short in names:
         link_path = os.path.join(l_path, short)
         try:
             target = os.readlink(link_path)
@@ -138,13 +182,21 @@ def _read_short_links(l_path: str, problems: list[Problem]) -> dict[str, str]:
             )
             continue
         dir_id = parts[1]
-        if lstat_or_none(os.path.join(l_path, "..", dir_id, "diff")) is None:
+        if _known_missing(os.path.join(l_path, "..", dir_id, "diff")):
             problems.append(
                 Problem(ProblemKind.DANGLING_LINK, link_path, f"points at missing {dir_id}/diff")
             )
             continue
         links[short] = dir_id
     return links
+
+
+def _known_missing(path: str) -> bool:
+    """True when `path` is known to be absent; a refused look proves nothing."""
+    try:
+        return lstat_known(path) is None
+    except AccessDenied:
+        return False
 
 
 def _read_dir_records(dir_path: str, problems: list[Problem]) -> tuple[str | None, tuple[str, ...]]:
@@ -178,7 +230,7 @@ def _assemble(
         problems.append(Problem(ProblemKind.MISSING_DIFF, dir_path, "no diff/ directory"))
     if link is None:
         problems.append(Problem(ProblemKind.MISSING_LINK_FILE, dir_path, "no `link` file"))
-    elif store.links.get(link) != dir_id:
+    elif store.links.get(link) != dir_id and not store.links_denied:
         actual = store.links.get(link)
         detail = (
             f"l/{link} is missing" if actual is None else f"l/{link} leads to {actual}, not here"
@@ -195,6 +247,7 @@ def _assemble(
             )
         )
     seen: set[str] = set()
+    lower_known = True
     for short in lower_links[:MAX_LOWER]:
         target = store.links.get(short)
         if short in seen or target == dir_id:
@@ -207,6 +260,9 @@ def _assemble(
             )
             continue
         seen.add(short)
+        if target is None and store.links_denied:
+            lower_known = False  # l/ refused: the short name may be there, unseen
+            continue
         if target is None:
             problems.append(
                 Problem(
@@ -227,4 +283,5 @@ def _assemble(
         has_work=is_dir("work"),
         committed=lstat_or_none(os.path.join(dir_path, "committed")) is not None,
         merged=is_dir("merged"),
+        lower_known=lower_known,
     )

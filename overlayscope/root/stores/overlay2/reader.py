@@ -26,6 +26,7 @@ def read_host(root: str) -> Host:
             has_content=d.has_diff,
             committed=d.committed,
             merged=d.merged,
+            lower_known=d.lower_known,
             link_path=(
                 os.path.join(found.path, SHORT_LINK_DIR, d.link)
                 if d.link is not None and found.links.get(d.link) == dir_id
