@@ -16,6 +16,9 @@ class ExitCode(IntEnum):
     FINDINGS = 1  # the command worked and found problems (check, efficiency --ci)
     USAGE = 2  # wrong arguments (argparse's own code)
     ERROR = 3  # the command could not do its job (bad input, unreadable root, bad reference)
+    # The command answered, but part of the evidence could not be read (a layer dir that
+    # permission or an I/O error kept closed); the output says which. FINDINGS wins over it.
+    INCOMPLETE = 4
     INTERRUPTED = 130
 
 
@@ -68,6 +71,14 @@ class AmbiguousReference(UnknownReference):
 
 class PathNotFound(OverlayscopeError):
     title = "no such path"
+
+
+class UnreadablePath(PathNotFound):
+    """A path whose presence cannot be told: a layer the lookup must pass through could not
+    be read there. A `PathNotFound` for callers that only know that one."""
+
+    exit_code = ExitCode.INCOMPLETE
+    title = "cannot tell"
 
 
 class UnsafePath(OverlayscopeError):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass, field
 
 from overlayscope.errors import NotADataRoot, OverlayscopeError, PermissionDeniedError
+from overlayscope.names import printable
 from overlayscope.root.load import open_host
 from overlayscope.root.locate import Location, detect, locate
 from overlayscope.root.model import Host
+from overlayscope.root.problems import ProblemKind
 from overlayscope.scan.cache import set_enabled as set_cache_enabled
 from overlayscope.snapshot import embedded_archive, is_archive, unpack
 
@@ -20,7 +23,11 @@ class Context:
 
     args: argparse.Namespace
     source: str = ""  # a sentence saying which root is shown, for humans
+    # Say on stderr when the daemon could not be used (not under the TUI, which owns the
+    # terminal and lists problems itself).
+    warn: bool = True
     _host: Host | None = field(default=None, repr=False)
+    _located: Location | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # --no-cache: the library's default scan cache is off for this process
@@ -41,9 +48,14 @@ class Context:
                 )
         if archive is not None:
             snap = unpack(archive)
-            note = "" if snap.complete else " (unpacked without root: whiteouts and xattrs missing)"
-            self.source = f"captured snapshot {os.path.basename(archive)}{note}"
-            return Location(snap.root, None, None, **self._store_options())
+            self.source = f"captured snapshot {os.path.basename(archive)}{snap.note}"
+            return Location(
+                snap.root,
+                None,
+                None,
+                containerd_root=getattr(self.args, "containerd_root", None),
+                namespace=getattr(self.args, "namespace", None),
+            )
         options = self._store_options()
         root = self.args.root
         conf_path = getattr(self.args, "storage_conf", None)
@@ -53,12 +65,16 @@ class Context:
             conf = read_storage_conf(conf_path)
             root = root or conf.graph_root
             options["run_root"] = conf.run_root
-        loc = locate(root, offline=self.args.offline, **options)
-        self.source = (
-            f"{loc.root} (daemon {loc.daemon.server_version} at {loc.daemon.host})"
-            if loc.daemon
-            else f"{loc.root} (offline)"
-        )
+        # Located once: a daemon that does not answer is waited for once, not per call.
+        if self._located is None:
+            self._located = locate(root, offline=self.args.offline, **options)
+        loc = self._located
+        if loc.daemon is not None:
+            self.source = f"{loc.root} (daemon {loc.daemon.server_version} at {loc.daemon.host})"
+        elif loc.daemon_problems:  # a daemon that may serve it could not be asked
+            self.source = f"{loc.root} (daemon unavailable: the disk alone)"
+        else:
+            self.source = f"{loc.root} (offline)"
         return loc
 
     def _store_options(self) -> dict[str, str | None]:
@@ -74,6 +90,10 @@ class Context:
 
     def _opened(self, loc: Location) -> Host:
         host = open_host(loc)
+        if loc.daemon is not None and host.daemon is None:
+            self.source = f"{loc.root} (the daemon at {loc.daemon.host} gave no usable view)"
+        if self.warn:
+            warn_daemon_problems(host)
         # A Docker 29 data root is read with the containerd root beside it: say so.
         more = [r for r in host.all_roots if r != host.root]
         if more:
@@ -96,3 +116,21 @@ class Context:
             return host
         self._host = self._opened(loc)
         return self._host
+
+
+def warn_daemon_problems(host: Host) -> None:
+    """One line on stderr when the daemon could not be used, and one when it answered
+    what its API never does: the answers are then the disk's (`check` lists each)."""
+    for p in host.problems:
+        if p.kind is ProblemKind.DAEMON_UNAVAILABLE:
+            sys.stderr.write(
+                f"overlayscope: warning: {printable(p.detail)} ({printable(p.path)})\n"
+            )
+    bad = [p for p in host.problems if p.kind is ProblemKind.BAD_DAEMON_REPLY]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        sys.stderr.write(
+            f"overlayscope: warning: the Docker daemon answered what its API never does "
+            f"({printable(bad[0].detail)}{more}): those answers are not used "
+            "(`overlayscope check` lists them)\n"
+        )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -15,6 +17,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from overlayscope.cli.context import Context
+from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
 from overlayscope.cli.output import (
     LARGE,
     Encoded,
@@ -27,16 +30,28 @@ from overlayscope.cli.output import (
     write_json,
 )
 from overlayscope.cli.progress import scan_progress
-from overlayscope.errors import ExitCode, UnknownReference
-from overlayscope.names import printable
+from overlayscope.errors import ExitCode, OverlayscopeError, UnknownReference
+from overlayscope.names import input_names, printable
 from overlayscope.root.model import Container, Host, Image
 from overlayscope.root.refs import describe, resolve
 from overlayscope.scan.entry import Kind, parent_of
-from overlayscope.union import Change, LayerStack, changes, resolve_merged, unified_diff
-from overlayscope.union.content import open_in_layer
+from overlayscope.union import (
+    Change,
+    HitState,
+    LayerStack,
+    changes,
+    resolve_merged,
+    unified_diff,
+)
+from overlayscope.union.content import NotARegularFile, open_layer_fd, type_name
+from overlayscope.union.extents import DEFAULT_MAX_HOLE_BYTES, iter_content
 from overlayscope.union.host_stacks import build_stack
+from overlayscope.union.resolve import ResolvedPath
 from overlayscope.union.stack import normalize
 from overlayscope.union.summary import ChangeTotals, change_totals
+from overlayscope.union.textdiff import shown_lines
+from overlayscope.union.unread import UnreadPart, unread_in_changes
+from overlayscope.usage.ci import parse_bytes
 
 KIND_STYLE = {"A": "green", "C": "yellow", "D": "red"}
 
@@ -58,6 +73,24 @@ def register(sub: Any) -> None:
         p = sub.add_parser(name, help=help_)
         p.add_argument("ref", metavar="REF", help="container or image: name, tag, id or prefix")
         p.add_argument("path", metavar="PATH", help="absolute path inside the container or image")
+        if name == "cat":
+            p.add_argument(
+                "--max-bytes",
+                metavar="SIZE",
+                type=_max_bytes,
+                default=_DEFAULT,
+                help="refuse a file larger than SIZE (e.g. 512MiB; 'off': no bound); "
+                "default: 1GiB with --json, no bound for the raw bytes",
+            )
+        if name == "diff":
+            p.add_argument(
+                "--hash-max-holes",
+                metavar="SIZE",
+                type=_hole_bound,
+                default=DEFAULT_MAX_HOLE_BYTES,
+                help="leave unhashed a sparse file with more than SIZE bytes of holes, which "
+                "SHA-256 must still process as zeros (default 16GiB; 'off': no bound)",
+            )
         p.set_defaults(func=func)
 
 
@@ -69,7 +102,43 @@ def _stack(host: Host, obj: Container | Image) -> LayerStack:
 def _target(ctx: Context) -> tuple[Host, Container | Image, LayerStack]:
     host = ctx.host()
     obj = resolve(host, ctx.args.ref)
-    return host, obj, _stack(host, obj)
+    stack = _stack(host, obj)
+    if isinstance(getattr(ctx.args, "path", None), str):
+        ctx.args.path = _named(stack, ctx.args.path)
+    return host, obj, stack
+
+
+def _named(stack: LayerStack, text: str) -> str:
+    """PATH as the user gave it: a name as the tool printed it (`\\xNN` escapes read
+    back), else the text as typed (a real name holding a backslash); the first that any
+    layer holds, else the escapes read back (the error then names what was meant)."""
+    candidates = input_names(text)
+    for candidate in candidates:
+        if stack.resolve(candidate).hits:
+            return candidate
+    return candidates[0]
+
+
+def _unread(
+    ctx: Context, parts: Sequence[UnreadPart], consequence: str, *, always: bool = False
+) -> None:
+    """Warn on stderr about what the answer could not read (human output; with `always`,
+    --json too: a document with no room for it); `_incomplete` then makes the exit
+    status say so."""
+    if parts and (always or not ctx.json):
+        warn_unread(parts, consequence)
+    ctx.args._unread = tuple(parts)
+
+
+def _incomplete(func: Callable[[Context], int]) -> Callable[[Context], int]:
+    """A command whose answer may depend on unread parts (`_unread`): exit 4 when it did."""
+
+    @functools.wraps(func)
+    def run(ctx: Context) -> int:
+        code = func(ctx)
+        return exit_code(code, getattr(ctx.args, "_unread", ()))
+
+    return run
 
 
 # -- container ---------------------------------------------------------------------------
@@ -138,6 +207,7 @@ def totals_json(t: ChangeTotals) -> dict[str, int]:
     }
 
 
+@_incomplete
 def cmd_container(ctx: Context) -> int:
     host = ctx.host()
     obj = resolve(host, ctx.args.ref, images=False)
@@ -152,6 +222,8 @@ def cmd_container(ctx: Context) -> int:
     found = [c for c in every if not c.runtime]
     runtime = [c for c in every if c.runtime]
     totals = change_totals(stack, found)
+    unread = unread_in_changes(stack.layers)
+    _unread(ctx, unread, "changes at or beneath it are unknown (missing from the list and totals)")
     if ctx.json:
         write_json(
             {
@@ -164,6 +236,7 @@ def cmd_container(ctx: Context) -> int:
                 "layers": [{"id": layer.id, "role": layer.role} for layer in stack.layers],
                 "changes": changes_json(every),
                 "totals": totals_json(totals),
+                "problems": unread_json(unread),
             }
         )
         return ExitCode.OK
@@ -179,6 +252,9 @@ def cmd_container(ctx: Context) -> int:
         depth = min(MAX_TREE_DEPTH, max(4, (console.width - 40) // 4))
         console.print(_change_tree(found, depth))
     console.print(_totals_line(totals))
+    if unread:  # beside the totals they leave short; the warnings on stderr say why
+        where = ", ".join(f"{printable(p.path)} ({p.role})" for p in unread)
+        console.print(Text(f"incomplete: unknown at or beneath {where}", style="yellow"))
     if runtime:
         console.print(
             Text(
@@ -223,7 +299,7 @@ def _label_parts(change: Change, name: str) -> list[tuple[str, str]]:
     if change.copy_up and not is_dir:
         parts.append(("  copy-up", "cyan"))
         if change.content == "same":
-            parts.append((" (metadata only)", "cyan"))
+            parts.append((" (same bytes)", "cyan"))
     if change.meta and change.kind == "C" and not is_dir:
         parts.append((f"  {', '.join(change.meta)}", "dim"))
     return parts
@@ -274,22 +350,31 @@ def _totals_line(t: ChangeTotals) -> Text:
     text.append(", ")
     text.append(f"{t.deleted} deleted ({size(t.deleted_bytes)})", style="red")
     text.append(f"; {t.copied_up} copied up ({size(t.copied_up_bytes)}), ")
-    text.append(f"{t.metadata_only} for a metadata change only ({size(t.metadata_only_bytes)})")
+    text.append(f"{t.metadata_only} with the same bytes ({size(t.metadata_only_bytes)})")
+    # what the numbers count (docs/json.md `totals`)
+    text.append(" [counts: entries, dirs included; bytes: files, hard links once]", style="dim")
     return text
 
 
 # -- where / ls ------------------------------------------------------------------------
 
 
+@_incomplete
 def cmd_where(ctx: Context) -> int:
     _, obj, stack = _target(ctx)
     prov = stack.provenance(ctx.args.path)
+    _unread(
+        ctx,
+        prov.unknown,
+        "what it holds there may hide or replace the layers beneath (their state is unknown)",
+    )
     if ctx.json:
         write_json(
             {
                 "path": prov.path,
                 "store": str(ctx.host().store),
                 "visible": prov.visible,
+                "known": prov.known,
                 "winner": prov.winner.layer_id if prov.winner else None,
                 "stack": [
                     {
@@ -311,38 +396,57 @@ def cmd_where(ctx: Context) -> int:
                     for hit in prov.stack
                 ],
                 "notes": list(prov.notes),
+                "problems": unread_json(prov.unknown),
             }
         )
         return ExitCode.OK
     console = stdout_console()
     title = Text(printable(prov.path), style="bold")
-    title.append(
-        "  visible" if prov.visible else "  not visible", style="green" if prov.visible else "red"
-    )
+    if not prov.known:
+        title.append("  unknown: a layer above could not be read there", style="yellow")
+    else:
+        title.append(
+            "  visible" if prov.visible else "  not visible",
+            style="green" if prov.visible else "red",
+        )
     console.print(title)
     if not prov.stack:
-        console.print(safe(f"no layer of {describe(obj)} holds this path"))
-    rows = []
+        held = "that could be read " if prov.unknown else ""
+        console.print(safe(f"no layer of {describe(obj)} {held}holds this path"))
+    rows: list[tuple[int, tuple[Text | str, ...]]] = []
     for hit in prov.stack:
         why = ""
         if hit.hidden_by:
             blocker = hit.hidden_by
             why = f"by {blocker.kind} {printable(blocker.path)} in {short(blocker.layer_id)}"
-        rows.append(
-            (
-                short(hit.layer_id),
-                hit.role,
-                str(hit.entry.kind),
-                size(hit.entry.size),
-                Text(str(hit.state), style="green" if hit.state.visible else "red"),
-                safe(why),
-            )
+        style = "green" if hit.state.visible else "red"
+        if hit.state is HitState.UNKNOWN:
+            style, why = "yellow", "beneath a layer that could not be read"
+        cells = (
+            short(hit.layer_id),
+            hit.role,
+            str(hit.entry.kind),
+            size(hit.entry.size),
+            Text(str(hit.state), style=style),
+            safe(why),
         )
+        rows.append((hit.position, cells))
+    for part in prov.unknown:  # where the stack could not be read, in its place
+        cells = (
+            short(part.layer_id),
+            part.role,
+            "?",
+            "?",
+            Text("unread", style="yellow"),
+            safe(f"{part.detail}: {part.host_path}"),
+        )
+        rows.append((part.position, cells))
+    rows.sort(key=lambda row: row[0])
     console.print(
         table(
             None,
             ["layer", "role", "entry", "size", "state", "hidden"],
-            rows,
+            [cells for _, cells in rows],
             right=["size"],
             flexible=["hidden"],
         )
@@ -352,9 +456,17 @@ def cmd_where(ctx: Context) -> int:
     return ExitCode.OK
 
 
+@_incomplete
 def cmd_ls(ctx: Context) -> int:
     _, _, stack = _target(ctx)
     listing = stack.listdir(ctx.args.path)
+    # An array has no room for problems: on stderr in both modes, entries marked `known`.
+    _unread(
+        ctx,
+        stack.unread_in_listing(ctx.args.path),
+        "entries may be missing, and those marked unknown may be hidden or replaced",
+        always=True,
+    )
     if ctx.json:
         write_json(
             [
@@ -365,18 +477,27 @@ def cmd_ls(ctx: Context) -> int:
                     "layer": e.layer_id,
                     "role": e.role,
                     "size": e.entry.size,
+                    "known": e.known,
+                    "nlink": e.entry.nlink,
+                    # one inode with several names: its bytes count once (docs/json.md)
+                    "hardlink": e.entry.nlink > 1 and not e.entry.kind.is_dir,
                 }
                 for e in listing
             ]
         )
         return ExitCode.OK
+    unsure = any(not e.known for e in listing)
     rows = []
     for e in listing:
         name = printable(e.name) + ("/" if e.entry.kind.is_dir else "")
         if e.entry.kind is Kind.SYMLINK:
             name += " -> " + printable(e.entry.target or "")
+        if e.entry.nlink > 1 and not e.entry.kind.is_dir:
+            name += f"  [hard link: {e.entry.nlink} names]"
+        seen = (Text("" if e.known else "unknown", style="yellow"),) if unsure else ()
         rows.append(
             (
+                *seen,
                 f"{e.entry.mode & 0o7777:04o}",
                 str(e.entry.kind),
                 size(e.entry.size),
@@ -388,7 +509,7 @@ def cmd_ls(ctx: Context) -> int:
     stdout_console().print(
         table(
             None,
-            ["mode", "entry", "size", "layer", "role", "name"],
+            [*(["state"] if unsure else []), "mode", "entry", "size", "layer", "role", "name"],
             rows,
             right=["size"],
             flexible=["name"],
@@ -400,42 +521,69 @@ def cmd_ls(ctx: Context) -> int:
 # -- cat / diff ------------------------------------------------------------------------
 
 TTY_LIMIT = 1 << 20  # on a terminal, show at most this much
+JSON_CAT_LIMIT = 1 << 30  # --json cat refuses a larger file unless --max-bytes says otherwise
+_DEFAULT = object()  # --max-bytes not given
 
 
+class TooLarge(OverlayscopeError):
+    title = "too large"
+
+
+def _max_bytes(text: str) -> int | None:
+    try:
+        return parse_bytes(text, "--max-bytes")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _hole_bound(text: str) -> int | None:
+    try:
+        return parse_bytes(text, "--hash-max-holes")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+@_incomplete
 def cmd_cat(ctx: Context) -> int:
     _, _, stack = _target(ctx)
     where = resolve_merged(stack, ctx.args.path)
+    _unread(ctx, where.unknown, "a layer above the file shown may hide or replace it")
     if where.entry.kind is not Kind.FILE:
-        from overlayscope.union import NotARegularFile
-
+        # never opened: a fifo would block, a device would talk to the host's
+        shown = normalize(ctx.args.path)
+        if where.path != shown:
+            shown += f" (resolved to {where.path})"
         raise NotARegularFile(
-            f"{printable(ctx.args.path)}: {printable(where.path)} is a {where.entry.kind}"
+            f"{shown} is {type_name(where.entry.mode)} in layer {short(where.layer_id)} "
+            f"({where.role}); cat reads regular files only"
         )
-    with open_in_layer(where.content_dir, where.entry.path) as f:
-        if ctx.json:
-            data = f.read()
-            write_json(
-                {
-                    "path": normalize(ctx.args.path),
-                    "store": str(ctx.host().store),
-                    "resolved": where.path,
-                    "symlinks": list(where.symlinks),
-                    "layer": where.layer_id,
-                    "role": where.role,
-                    "size": len(data),
-                    "encoding": "base64",
-                    "data": base64.b64encode(data).decode("ascii"),
-                }
+    limit = ctx.args.max_bytes
+    if limit is _DEFAULT:
+        limit = JSON_CAT_LIMIT if ctx.json else None
+    fd = open_layer_fd(where.content_dir, where.entry.path)
+    try:
+        file_size = os.fstat(fd).st_size
+        if limit is not None and file_size > limit:
+            raise TooLarge(
+                f"{ctx.args.path}: {size(file_size)} ({file_size} bytes), more than "
+                f"--max-bytes ({size(limit)}{' by default with --json' * ctx.json})",
+                hint="raise --max-bytes (or 'off'); without --json, cat with stdout "
+                "redirected to a file writes the raw bytes",
             )
+        if ctx.json:
+            _cat_json(ctx, where, fd, file_size)
             return ExitCode.OK
         if not sys.stdout.isatty():
+            # Streamed: memory stays one chunk whatever the size; holes are not read.
             sys.stdout.flush()
             out = sys.stdout.buffer
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                out.write(chunk)
+            for piece in iter_content(fd, file_size):
+                out.write(piece)
             out.flush()
             return ExitCode.OK
-        data = f.read(TTY_LIMIT + 1)
+        data = b"".join(bytes(p) for p in iter_content(fd, min(file_size, TTY_LIMIT + 1)))
+    finally:
+        os.close(fd)
     # A terminal: never write raw control bytes from the evidence.
     if b"\0" in data[:8192]:
         sys.stderr.write(
@@ -451,6 +599,36 @@ def cmd_cat(ctx: Context) -> int:
     return ExitCode.OK
 
 
+def _cat_json(ctx: Context, where: ResolvedPath, fd: int, file_size: int) -> None:
+    """The cat document, its base64 `data` streamed a chunk at a time (never the whole file
+    in memory), `size` last: the bytes `data` holds."""
+    head = {
+        "path": normalize(ctx.args.path),
+        "store": str(ctx.host().store),
+        "resolved": where.path,
+        "symlinks": list(where.symlinks),
+        "layer": where.layer_id,
+        "role": where.role,
+        "encoding": "base64",
+        "problems": unread_json(where.unknown),
+    }
+    out = sys.stdout
+    out.write(json.dumps(head, indent=2, ensure_ascii=True)[: -len("\n}")])
+    out.write(',\n  "data": "')
+    carry = b""  # base64 encodes 3 bytes at a time: pieces are cut at a multiple of 3
+    written = 0
+    for piece in iter_content(fd, file_size):
+        written += len(piece)
+        if carry:
+            piece = carry + bytes(piece)
+        cut = len(piece) - len(piece) % 3
+        out.write(base64.b64encode(piece[:cut]).decode("ascii"))
+        carry = bytes(piece[cut:])
+    out.write(base64.b64encode(carry).decode("ascii"))
+    out.write(f'",\n  "size": {written}\n}}\n')
+    out.flush()
+
+
 def _version_json(v: Any) -> dict[str, Any] | None:
     if v is None:
         return None
@@ -461,12 +639,17 @@ def _version_json(v: Any) -> dict[str, Any] | None:
         "size": v.size,
         "sha256": v.sha256,
         "target": v.target,
+        "type": v.type,
     }
 
 
+@_incomplete
 def cmd_diff(ctx: Context) -> int:
     _, _, stack = _target(ctx)
-    d = unified_diff(stack, ctx.args.path)
+    d = unified_diff(stack, ctx.args.path, max_hole_bytes=ctx.args.hash_max_holes)
+    unread = [*stack.unread_at(d.path, above_winner=True)]
+    unread += stack.below().unread_at(d.path, above_winner=True)
+    _unread(ctx, unread, "a layer above a version shown may hide or replace it")
     if ctx.json:
         write_json(
             {
@@ -478,6 +661,7 @@ def cmd_diff(ctx: Context) -> int:
                 "binary": d.binary,
                 "diff": d.text,
                 "note": d.note,
+                "problems": unread_json(unread),
             }
         )
         return ExitCode.OK
@@ -487,8 +671,9 @@ def cmd_diff(ctx: Context) -> int:
         if v is None:
             line.append("(absent)")
         else:
+            kind = v.type if v.kind == "other" else v.kind  # say fifo, socket, device
             line.append(
-                f"{v.kind} {size(v.size)} sha256:{(v.sha256 or '-')[:16]}  "
+                f"{kind} {size(v.size)} sha256:{(v.sha256 or '-')[:16]}  "
                 f"layer {short(v.layer_id)} ({v.role})"
             )
             if v.target is not None:
@@ -497,17 +682,20 @@ def cmd_diff(ctx: Context) -> int:
     if d.identical:
         console.print("identical content")
     elif d.text is not None:
-        for raw in d.text.splitlines():
+        for text in shown_lines(d.text):
+            if not console.is_terminal:  # as written: Rich would expand the header's tab
+                console.file.write(text + "\n")
+                continue
             style = (
                 "green"
-                if raw.startswith("+")
+                if text.startswith("+")
                 else "red"
-                if raw.startswith("-")
+                if text.startswith("-")
                 else "cyan"
-                if raw.startswith("@@")
+                if text.startswith("@@")
                 else ""
             )
-            console.print(Text(printable(raw), style=style))
-    elif d.note:
+            console.print(Text(text, style=style))
+    if d.note:  # also beside "identical": a digest left out says why
         console.print(safe(d.note, style="dim"))
     return ExitCode.OK

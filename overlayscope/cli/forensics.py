@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +26,8 @@ from overlayscope.audit import (
     load_iocs,
 )
 from overlayscope.audit.bodyfile import CSV_HEADER, bodyfile_line, csv_row
+from overlayscope.audit.findings import GROUP_AT, FindingGroup, finding_groups, fold_findings
+from overlayscope.audit.hashing import DEFAULT_MAX_HOLE_BYTES, NOT_HASHED
 from overlayscope.audit.timeline import TimelineEntry, timeline, timeline_layers
 from overlayscope.audit.times import iso_ns, parse_rfc3339_ns
 from overlayscope.cli import shapes
@@ -31,10 +35,11 @@ from overlayscope.cli.context import Context
 from overlayscope.cli.output import safe, short, stderr_console, stdout_console, table, write_json
 from overlayscope.cli.progress import delayed_bar
 from overlayscope.errors import ExitCode
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.root.model import Host
 from overlayscope.root.refs import resolve
 from overlayscope.scan.cache import set_enabled as set_cache_enabled
+from overlayscope.usage.ci import parse_bytes
 from overlayscope.usage.images import image_sizes
 
 SEVERITIES = [str(s) for s in Severity]
@@ -51,6 +56,7 @@ def register(sub: Any) -> None:
     a.add_argument(
         "--hash", action="store_true", help="SHA-256 of every file the audited layers hold"
     )
+    _hole_bound(a)
     a.add_argument(
         "--ioc",
         metavar="FILE",
@@ -70,6 +76,12 @@ def register(sub: Any) -> None:
         help="leave findings below SEVERITY out of the output (default: info, i.e. all)",
     )
     a.add_argument(
+        "--ungrouped",
+        action="store_true",
+        help=f"one row per finding (by default more than {GROUP_AT} alike in one layer are one "
+        "row with a count and examples; --json always has every finding)",
+    )
+    a.add_argument(
         "--reference-time",
         metavar="TIME",
         type=_rfc3339,
@@ -85,8 +97,27 @@ def register(sub: Any) -> None:
     t.add_argument("--all", action="store_true", help="every container's rw and init layers")
     t.add_argument("--images", action="store_true", help="image layers too")
     t.add_argument("--hash", action="store_true", help="MD5 and SHA-256 of every regular file")
+    _hole_bound(t)
     t.add_argument("--csv", action="store_true", help="CSV with nanosecond times instead")
     t.set_defaults(func=cmd_timeline)
+
+
+def _hole_bound(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hash-max-holes",
+        metavar="SIZE",
+        type=_byte_count,
+        default=DEFAULT_MAX_HOLE_BYTES,
+        help="leave unhashed (a not-hashed problem) a sparse file with more than SIZE bytes of "
+        "holes, which SHA-256 must still process as zeros (default 16GiB; 'off': no bound)",
+    )
+
+
+def _byte_count(text: str) -> int | None:
+    try:
+        return parse_bytes(text, "--hash-max-holes")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- audit ---------------------------------------------------------------------------
@@ -106,7 +137,11 @@ def cmd_audit(ctx: Context) -> int:
     iocs = load_iocs(args.ioc) if args.ioc else None
     host = ctx.host()
     options = AuditOptions(
-        images=args.images, hash=args.hash, iocs=iocs, reference_ns=args.reference_time
+        images=args.images,
+        hash=args.hash,
+        iocs=iocs,
+        reference_ns=args.reference_time,
+        max_hole_bytes=args.hash_max_holes,
     )
     with progress_bar() as progress:
         report = audit(host, options, progress=progress)
@@ -114,7 +149,7 @@ def cmd_audit(ctx: Context) -> int:
     if ctx.json:
         write_json(audit_json(host, report, shown))
     else:
-        _print_audit(ctx, host, report, shown)
+        _print_audit(ctx, host, report, shown, ungrouped=args.ungrouped)
     if args.fail_on and report.at_least(Severity(args.fail_on)):
         return ExitCode.FINDINGS
     return ExitCode.OK
@@ -160,6 +195,8 @@ def audit_json(host: Host, report: AuditReport, findings: list[Finding]) -> dict
             for a in report.audited
         ],
         "findings": [finding_json(f) for f in findings],
+        # every finding again, counted by (kind, severity, layer) with a few example paths
+        "groups": [group_json(g) for g in finding_groups(findings)],
         "hashes": [
             {
                 "container": h.container,
@@ -168,6 +205,7 @@ def audit_json(host: Host, report: AuditReport, findings: list[Finding]) -> dict
                 "role": h.role,
                 "path": h.path,
                 "change": h.change,
+                "copy_up": h.copy_up,
                 "size": h.size,
                 "sha256": h.sha256,
             }
@@ -190,38 +228,61 @@ def finding_json(f: Finding) -> dict[str, Any]:
     }
 
 
+def group_json(g: FindingGroup) -> dict[str, Any]:
+    return {
+        "kind": str(g.kind),
+        "severity": str(g.severity),
+        "container": g.container,
+        "image": g.image,
+        "layer": g.layer,
+        "role": g.role,
+        "count": g.count,
+        "examples": list(g.examples),
+        "detail": g.detail,
+    }
+
+
 def problem_json(p: AuditProblem) -> dict[str, Any]:
     return {"kind": p.kind, "path": p.path, "detail": p.detail}
 
 
-def _print_audit(ctx: Context, host: Host, report: AuditReport, shown: list[Finding]) -> None:
+def _print_audit(
+    ctx: Context, host: Host, report: AuditReport, shown: list[Finding], *, ungrouped: bool
+) -> None:
     console = stdout_console()
     names = {c.id: c.name for c in host.containers.values()}
     tags = {i.id: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
     roles = Counter(a.role for a in report.audited)
     console.print(
         Text(
-            f"Audit of {printable(host.root)}: {roles['rw']} container layer(s), "
-            f"{roles['init']} init layer(s), {roles['image']} image layer(s); "
+            f"Audit of {printable(host.root)}: {plural(roles['rw'], 'container layer')}, "
+            f"{plural(roles['init'], 'init layer')}, {plural(roles['image'], 'image layer')}; "
             f"reference time {iso_ns(report.reference_ns)}"
         )
     )
     if shown:
         rows: list[tuple[Text | str, ...]] = []
-        for f in shown:
+        # Many findings alike (one kind in one layer) are one row: a count and examples.
+        for f in fold_findings(shown, at=len(shown) if ungrouped else GROUP_AT):
             owner = names.get(f.container, short(f.container)) if f.container else None
             where = f"{owner} ({f.role})" if owner else tags.get(f.image or "", short(f.image))
+            if isinstance(f, FindingGroup):
+                listed = ", ".join(printable(p) for p in f.examples)
+                path: Text = Text(f"{f.count:,} paths, e.g. {listed}, …")
+                detail = f"{f.detail} (the first of {f.count:,} alike; all in --json)"
+            else:
+                path, detail = safe(f.path), f.detail
             rows.append(
                 (
                     Text(str(f.severity), style=_STYLE[str(f.severity)]),
                     str(f.kind),
                     safe(where),
                     short(f.layer),
-                    safe(f.path),
+                    path,
                 )
             )
             # The detail goes under the path, the one column that folds to fit.
-            rows.append(("", "", "", "", _detail(f.detail)))
+            rows.append(("", "", "", "", _detail(detail)))
         console.print(
             table(
                 None,
@@ -233,16 +294,31 @@ def _print_audit(ctx: Context, host: Host, report: AuditReport, shown: list[Find
     counts = Counter(str(f.severity) for f in report.findings)
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in reversed(SEVERITIES))
     hidden = len(report.findings) - len(shown)
-    line = f"\n{len(report.findings)} finding(s): {summary}"
+    line = f"\n{plural(len(report.findings), 'finding')}: {summary}"
     if hidden:
         line += f" ({hidden} below --min-severity not shown)"
     console.print(Text(line + "."))
     if report.hashed:
-        console.print(Text(f"{len(report.hashes)} file(s) hashed; the digests are in --json."))
-    problems = len(host.problems) + len(report.problems)
+        console.print(
+            Text(f"{plural(len(report.hashes), 'file')} hashed; the digests are in --json.")
+        )
+        unhashed = sum(1 for p in report.problems if p.kind == NOT_HASHED)
+        if unhashed:
+            console.print(
+                Text(
+                    f"{plural(unhashed, 'sparse file')} not hashed: more holes than "
+                    "--hash-max-holes "
+                    "(each is a not-hashed problem in --json).",
+                    style="yellow",
+                )
+            )
+    problems = len(host.problems) + sum(1 for p in report.problems if p.kind != NOT_HASHED)
     if problems:
         console.print(
-            Text(f"{problems} problem(s) reading the root; see `overlayscope check` and --json.")
+            Text(
+                f"{plural(problems, 'problem')} reading the root; "
+                "see `overlayscope check` and --json."
+            )
         )
 
 
@@ -269,7 +345,13 @@ def cmd_timeline(ctx: Context) -> int:
     layers = timeline_layers(host, obj, images=args.images)
     problems: list[AuditProblem] = []
     with progress_bar() as progress:
-        entries = timeline(layers, hash=args.hash, problems=problems, progress=progress)
+        entries = timeline(
+            layers,
+            hash=args.hash,
+            problems=problems,
+            progress=progress,
+            max_hole_bytes=args.hash_max_holes,
+        )
         if ctx.json:
             _timeline_json(layers_json(layers), entries, problems)
         elif args.csv:
@@ -286,7 +368,19 @@ def cmd_timeline(ctx: Context) -> int:
             err.print(
                 Text(f"overlayscope: warning: {p.kind}: {printable(p.path)}: {printable(p.detail)}")
             )
+    # Entries it could not read are missing from the timeline: exit 4 (docs/cli.md). What
+    # vanished while it read (a live container) was simply no longer there.
+    if any(p.kind == "unreadable" and p.detail not in _VANISHED for p in problems):
+        return ExitCode.INCOMPLETE
     return ExitCode.OK
+
+
+# The walk (audit/walk.py) records the system's words for what it could not read: these
+# say the entry was deleted or replaced while it looked (scan/problems.py's `vanished`).
+_VANISHED = frozenset(
+    [os.strerror(code) for code in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ESTALE)]
+    + ["replaced while walking; not followed"]
+)
 
 
 def layers_json(layers: list[Any]) -> list[dict[str, Any]]:
@@ -349,4 +443,10 @@ def progress_bar() -> Iterator[Callable[[AuditProgress], None]]:
     """A progress callback for the audit's phases; a delayed bar on stderr."""
     labels = {"scan": "scanning layers", "check": "checking", "hash": "hashing", "walk": "walking"}
     with delayed_bar() as bar:
-        yield lambda p: bar.update(p.phase, labels.get(p.phase, p.phase), p.done, p.total)
+        yield lambda p: bar.update(
+            p.phase,
+            labels.get(p.phase, p.phase),
+            p.done,
+            p.total,
+            f"layers, {p.entries:,} entries" if p.entries else "",
+        )

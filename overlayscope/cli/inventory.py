@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -12,11 +11,28 @@ from rich.text import Text
 
 from overlayscope.cli import shapes
 from overlayscope.cli.context import Context
-from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
+from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
+from overlayscope.cli.output import (
+    columns_option,
+    pick,
+    safe,
+    short,
+    size,
+    stdout_console,
+    table,
+    write_json,
+)
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode
-from overlayscope.names import printable
-from overlayscope.root.model import Host, Role
+from overlayscope.names import plural
+from overlayscope.root.model import Container, Host, Role, Store
+from overlayscope.union.unread import UnreadPart
+from overlayscope.usage.advice import (
+    orphan_advice,
+    removal_command,
+    unresolved_advice,
+)
+from overlayscope.usage.advice import shell_word as shell_word  # where tests import it
 from overlayscope.usage.images import image_sizes
 from overlayscope.usage.sizes import measure_layers
 
@@ -32,55 +48,104 @@ def register(sub: Any) -> None:
     ):
         p: argparse.ArgumentParser = sub.add_parser(name, help=help_)
         p.set_defaults(func=func)
+        if name in COLUMNS:  # the table commands: --columns, as `docker ps --format` picks
+            columns_option(p, COLUMNS[name])
+        if name == "images":
+            p.add_argument(
+                "--all",
+                action="store_true",
+                help="intermediate images too (a classic build's steps), as `docker images -a`",
+            )
 
 
-def _measure(host: Host, ids: list[str]) -> dict[str, int]:
+# Every column a table command can show (--columns), in the default order; `namespace`
+# shows by default only on hosts with several.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "containers": (
+        "namespace", "container", "name", "state", "image", "layer", "size", "virtual",
+    ),
+    "images": (
+        "namespace", "image", "tags", "layers", "size", "shared", "unique", "containers",
+    ),
+    "layers": ("layer", "role", "owners", "lower", "size", "problems"),
+    "orphans": ("layer", "path", "size"),
+}  # fmt: skip
+
+
+def _shown(ctx: Context, host: Host, command: str) -> list[str]:
+    """The columns to show: --columns, else every one (namespace only where there are
+    several)."""
+    wanted: list[str] | None = getattr(ctx.args, "columns", None)
+    if wanted:
+        return wanted
+    every = COLUMNS[command]
+    return [c for c in every if c != "namespace" or len(host.namespaces) > 1]
+
+
+def _measure(host: Host, ids: list[str]) -> tuple[dict[str, int], dict[str, list[UnreadPart]]]:
+    """Sizes as the engine counts them; a layer with a part that could not be read has
+    none (unknown, not short): warned on stderr (the documents are arrays), and exit 4."""
+    unread: dict[str, list[UnreadPart]] = {}
     with scan_progress("measuring layers") as progress:
-        return measure_layers(host, ids, progress=progress)
+        sizes = measure_layers(host, ids, progress=progress, unread=unread)
+    for lid, parts in unread.items():
+        sizes.pop(lid, None)
+        warn_unread(parts, f"the size of layer {short(lid)} is unknown")
+    return sizes, unread
 
 
 def cmd_containers(ctx: Context) -> int:
     host = ctx.host()
     containers = sorted(host.containers.values(), key=lambda c: (c.name, c.id))
-    sizes = _measure(host, [c.layer for c in containers if c.layer])
+    sizes, unread = _measure(host, [c.layer for c in containers if c.layer])
     if ctx.json:
         write_json(
-            [shapes.container(c, sizes.get(c.layer) if c.layer else None) for c in containers]
+            [
+                shapes.container(
+                    c,
+                    sizes.get(c.layer) if c.layer else None,
+                    root_fs=root_fs_size(host, c, sizes),
+                )
+                for c in containers
+            ]
         )
-        return ExitCode.OK
+        return _done(unread)
     tags = {i.key: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
     rows: list[tuple[Text | str, ...]] = [
         (
-            *_ns(host, c.namespace),
+            safe(c.namespace or ""),
             short(c.id),
             safe(c.name),
             _state(c.state),
             safe(tags.get(c.image_key, short(c.image_id) if c.image_id else c.image_ref or "")),
             short(c.layer),
             size(sizes.get(c.layer) if c.layer else None),
+            size(root_fs_size(host, c, sizes)),
         )
         for c in containers
     ]
+    columns, rows = pick(COLUMNS["containers"], rows, _shown(ctx, host, "containers"))
     console = stdout_console()
-    console.print(
-        table(
-            None,
-            [*_ns_header(host), "container", "name", "state", "image", "layer", "size"],
-            rows,
-            right=["size"],
-            flexible=["name", "image"],
-        )
-    )
-    return ExitCode.OK
+    console.print(table(None, columns, rows, right=["size", "virtual"], flexible=["name", "image"]))
+    return _done(unread)
 
 
-def _ns(host: Host, namespace: str | None) -> tuple[Text, ...]:
-    """The namespace cell, on hosts whose objects live in several namespaces."""
-    return (safe(namespace or ""),) if len(host.namespaces) > 1 else ()
+def root_fs_size(host: Host, container: Container, sizes: dict[str, int]) -> int | None:
+    """Docker's SizeRootFs (`docker ps -s`'s "virtual"): the writable layer's size plus
+    the recorded sizes of the image layers beneath it; None when any is unknown, and on
+    the stores whose engines count it otherwise (Podman: the image's layers alone,
+    measured; containerd: snapshot usage) — not computed there yet."""
+    if container.store not in (Store.DOCKER_OVERLAY2, Store.DOCKER_OVERLAY):
+        return None
+    image = host.images.get(container.image_key or "")
+    rw = sizes.get(container.layer) if container.layer else None
+    if image is None or rw is None or any(lay.size is None for lay in image.layers):
+        return None
+    return rw + sum(lay.size or 0 for lay in image.layers)
 
 
-def _ns_header(host: Host) -> list[str]:
-    return ["namespace"] if len(host.namespaces) > 1 else []
+def _done(unread: dict[str, list[UnreadPart]]) -> int:
+    return exit_code(ExitCode.OK, [p for parts in unread.values() for p in parts])
 
 
 def layer_order(layer_id: str) -> tuple[int, int, str]:
@@ -100,16 +165,20 @@ def cmd_images(ctx: Context) -> int:
         host.images.values(),
         key=lambda i: (i.intermediate, not i.tags, i.namespace or "", i.tags, i.id),
     )
-    if ctx.json:
+    if ctx.json:  # every image, each with its `intermediate` flag (docs/json.md)
         write_json([shapes.image(host, i, sizes[i.key]) for i in images])
         return ExitCode.OK
     rows: list[tuple[Text | str, ...]] = []
+    hidden = 0
     for i in images:
+        if i.intermediate and not ctx.args.all:  # `docker images` hides them too
+            hidden += 1
+            continue
         label = ", ".join(i.tags) or ("<intermediate>" if i.intermediate else "<none>")
         s = sizes[i.key]
         rows.append(
             (
-                *_ns(host, i.namespace),
+                safe(i.namespace or ""),
                 short(i.id),
                 safe(label),
                 str(len(i.layers)),
@@ -119,24 +188,22 @@ def cmd_images(ctx: Context) -> int:
                 str(len(i.containers)),
             )
         )
-    stdout_console().print(
+    columns, rows = pick(COLUMNS["images"], rows, _shown(ctx, host, "images"))
+    console = stdout_console()
+    console.print(
         table(
             None,
-            [
-                *_ns_header(host),
-                "image",
-                "tags",
-                "layers",
-                "size",
-                "shared",
-                "unique",
-                "containers",
-            ],
+            columns,
             rows,
             right=["layers", "size", "shared", "unique", "containers"],
             flexible=["tags"],
         )
     )
+    if hidden:  # on stderr: stdout stays the table alone, for a pipe
+        sys.stderr.write(
+            f"overlayscope: {plural(hidden, 'intermediate image')} not shown (--all shows "
+            f"{'it' if hidden == 1 else 'them'})\n"
+        )
     return ExitCode.OK
 
 
@@ -145,10 +212,13 @@ def cmd_layers(ctx: Context) -> int:
     layers = sorted(
         host.layers.values(), key=lambda layer: (str(layer.role), layer_order(layer.id))
     )
-    sizes = _measure(host, [layer.id for layer in layers])
+    sizes, unread = _measure(host, [layer.id for layer in layers])
     if ctx.json:
-        write_json([shapes.layer(host, layer, sizes.get(layer.id)) for layer in layers])
-        return ExitCode.OK
+        docs = [shapes.layer(host, layer, sizes.get(layer.id)) for layer in layers]
+        for doc in docs:  # what could not be read of it, among its problems
+            doc["problems"] += unread_json(unread.get(doc["id"], ()))
+        write_json(docs)
+        return _done(unread)
     names = {c.key: c.name for c in host.containers.values()}
     tags = {i.key: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
     rows = []
@@ -168,47 +238,43 @@ def cmd_layers(ctx: Context) -> int:
                 Text(str(len(layer.problems) or ""), style="red"),
             )
         )
+    columns, picked = pick(COLUMNS["layers"], rows, _shown(ctx, host, "layers"))
     stdout_console().print(
         table(
             None,
-            ["layer", "role", "owners", "lower", "size", "problems"],
-            rows,
+            columns,
+            picked,
             right=["lower", "size", "problems"],
             flexible=["owners"],
         )
     )
-    return ExitCode.OK
+    return _done(unread)
 
 
 def cmd_orphans(ctx: Context) -> int:
     host = ctx.host()
     orphans = sorted(host.orphans, key=lambda layer: layer_order(layer.id))
-    sizes = _measure(host, [o.id for o in orphans])
+    sizes, unread = _measure(host, [o.id for o in orphans])
     if ctx.json:
         write_json([shapes.orphan(o, sizes.get(o.id)) for o in orphans])
-        return ExitCode.OK
+        return _done(unread)
     console = stdout_console()
     if orphans:
         rows = [(safe(o.id), safe(o.path), size(sizes.get(o.id))) for o in orphans]
-        console.print(
-            table(None, ["layer", "path", "size"], rows, right=["size"], flexible=["path"])
-        )
+        columns, picked = pick(COLUMNS["orphans"], rows, _shown(ctx, host, "orphans"))
+        console.print(table(None, columns, picked, right=["size"], flexible=["path"]))
         total = sum(sizes.get(o.id, 0) for o in orphans)
-        console.print(f"\n{_count(len(orphans), 'orphaned dir')}, {size(total)} reclaimable.")
-        console.print(
-            "overlayscope deletes nothing. Once no pull or build is running (a layer being "
-            "written has no record yet), an operator could remove them with:"
-        )
+        console.print(f"\n{plural(len(orphans), 'orphaned dir')}, {size(total)} reclaimable.")
+        # the TUI says the same (usage/advice.py); soft_wrap: on a terminal too, each
+        # command stays one line (folded, it would paste as two commands)
+        console.print(orphan_advice(len(orphans)), soft_wrap=True)
         for o in orphans:
-            line = f"  rm -rf -- {shell_word(o.path)}"
-            if o.link_path:
-                line += f" {shell_word(o.link_path)}"
-            console.print(Text(line))
+            console.print(Text(f"  {removal_command(o)}"), soft_wrap=True)
     else:
         console.print("No orphaned layer dirs.")
     _unresolved(console, host)
     _collectable(console, host)
-    return ExitCode.OK
+    return _done(unread)
 
 
 def _unresolved(console: Console, host: Host) -> None:
@@ -221,14 +287,7 @@ def _unresolved(console: Console, host: Host) -> None:
     if not unresolved:
         return
     console.print()
-    console.print(
-        Text(
-            f"{_count(len(unresolved), 'layer dir')} no readable record names, maybe in use: "
-            "not orphans, nothing to remove. `overlayscope check` shows the damage; the orphan "
-            "list above is withheld for these.",
-            style="yellow",
-        )
-    )
+    console.print(Text(unresolved_advice(len(unresolved)), style="yellow"))
     rows = [(safe(lay.id), safe(lay.unresolved or "")) for lay in unresolved]
     console.print(table(None, ["layer", "why"], rows, flexible=["why"]))
 
@@ -242,8 +301,9 @@ def _collectable(console: Console, host: Host) -> None:
         return
     console.print()
     console.print(
-        f"Not orphans, but nothing the store keeps references them: {_count(len(layers), 'layer')}"
-        f" and {_count(len(blobs), 'blob')} its garbage collection would remove."
+        "Not orphans, but nothing the store keeps references them: "
+        f"{plural(len(layers), 'layer')} and {plural(len(blobs), 'blob')} its garbage "
+        "collection would remove."
     )
     if host.collect_hint:
         console.print(Text(host.collect_hint, style="dim"))
@@ -257,26 +317,6 @@ def _collectable(console: Console, host: Host) -> None:
     ]
     rows += [("blob", safe(", ".join(b.namespaces) or "none"), safe(b.digest)) for b in blobs]
     console.print(table(None, ["what", "namespace", "id"], rows, flexible=["id"]))
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def shell_word(path: str) -> str:
-    """`path` quoted for a POSIX shell, and safe to print: a name with control characters,
-    undecodable bytes or invisible characters becomes bash's $'...' with \\xNN escapes,
-    which names the same bytes and shows nothing raw."""
-    if printable(path) == path:
-        return shlex.quote(path)
-    out = []
-    for byte in os.fsencode(path):
-        ch = chr(byte)
-        if byte < 0x80 and ch.isprintable() and ch not in "'\\":
-            out.append(ch)
-        else:
-            out.append(f"\\x{byte:02x}")
-    return "$'" + "".join(out) + "'"
 
 
 def cmd_check(ctx: Context) -> int:
@@ -300,7 +340,7 @@ def cmd_check(ctx: Context) -> int:
             ]
             console.print(
                 table(
-                    f"{len(problems)} problem(s) in {host.root}",
+                    f"{plural(len(problems), 'problem')} in {host.root}",
                     ["kind", "path", "detail"],
                     rows,
                     flexible=["path", "detail"],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import errno
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -17,13 +20,70 @@ from rich.text import Text
 from overlayscope.names import printable
 
 
+class _Stdout(Console):
+    """Rich's console, but a reader that went away (`| head`) is a BrokenPipeError for
+    `cli.main` to answer, not Rich's own `SystemExit(1)` (1 means "found problems")."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+class _Stderr(Console):
+    """Rich's console on stderr: a closed stderr silences it, nothing more."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+
+
+# The width of output that is not a terminal's: no line is ever folded (Rich's default
+# would be 80 columns, cutting ids and paths into fragments and `rm -rf --` lines in two).
+UNBOUNDED = 1_000_000
+
+
 def stdout_console() -> Console:
+    """The results' console: on a terminal, tables fit its width; into a pipe or a file,
+    every line whole (UNBOUNDED), whatever COLUMNS says."""
     # highlight=False: never colour numbers or paths inside evidence by guessing.
-    return Console(highlight=False, soft_wrap=False)
+    console = _Stdout(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = UNBOUNDED
+    return console
 
 
-def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+def columns_option(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """`--columns a,b,…`: the table's columns to show, in that order (names checked when
+    the arguments are parsed: a wrong one is a usage error)."""
+
+    def parse(text: str) -> list[str]:
+        wanted = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in wanted if name not in names]
+        if unknown or not wanted:
+            what = f"unknown column {unknown[0]!r}" if unknown else "no column named"
+            raise argparse.ArgumentTypeError(f"{what}; the columns: {','.join(names)}")
+        return wanted
+
+    parser.add_argument(
+        "--columns",
+        metavar="LIST",
+        type=parse,
+        help=f"the columns to show, comma-separated, in order: {','.join(names)}",
+    )
+
+
+def pick(
+    columns: Sequence[str], rows: Iterable[Sequence[Text | str]], wanted: Sequence[str]
+) -> tuple[list[str], list[tuple[Text | str, ...]]]:
+    """`rows` (cells in `columns` order) cut down to the `wanted` columns, in their order."""
+    index = [list(columns).index(name) for name in wanted]
+    return list(wanted), [tuple(row[i] for i in index) for row in rows]
+
+
+def stderr_console(*, soft_wrap: bool = True) -> Console:
+    """Warnings and errors: soft_wrap, so a line is never broken at the terminal's width
+    (a path cut in two cannot be copied, nor grepped). Progress bars, drawn in place,
+    keep to the width (soft_wrap=False)."""
+    return _Stderr(stderr=True, highlight=False, soft_wrap=soft_wrap)
 
 
 class Encoded(list[str]):

@@ -41,7 +41,7 @@ class DelayedBar:
                     TextColumn("{task.completed}/{task.total} {task.fields[note]}", markup=False),
                     TimeElapsedColumn(),
                     transient=True,
-                    console=stderr_console(),
+                    console=stderr_console(soft_wrap=False),
                     # Never capture stdout: results may stream there while the bar shows.
                     redirect_stdout=False,
                     redirect_stderr=False,

@@ -13,7 +13,7 @@ def problem(p: Problem) -> dict[str, Any]:
     return {"kind": str(p.kind), "path": p.path, "detail": p.detail}
 
 
-def container(c: Container, size: int | None) -> dict[str, Any]:
+def container(c: Container, size: int | None, root_fs: int | None = None) -> dict[str, Any]:
     k8s = c.kubernetes
     return {
         "id": c.id,
@@ -23,6 +23,7 @@ def container(c: Container, size: int | None) -> dict[str, Any]:
         "layer": c.layer,
         "init_layer": c.init_layer,
         "size": size,
+        "size_root_fs": root_fs,
         "store": str(c.store),
         "namespace": c.namespace,
         "image_ref": c.image_ref,

@@ -12,11 +12,21 @@ from rich.text import Text
 
 from overlayscope.cli import usage_json
 from overlayscope.cli.context import Context
-from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
+from overlayscope.cli.output import (
+    safe,
+    short,
+    size,
+    stderr_console,
+    stdout_console,
+    table,
+    write_json,
+)
 from overlayscope.cli.progress import scan_progress
 from overlayscope.cli.usage_efficiency import cmd_efficiency
 from overlayscope.errors import ExitCode
+from overlayscope.names import plural
 from overlayscope.root.model import Host
+from overlayscope.union.copyup import SAME_BYTES
 from overlayscope.usage import ci
 from overlayscope.usage.copyup import CopiedUp
 from overlayscope.usage.df import Category, DiskUsage, disk_usage
@@ -54,8 +64,9 @@ def register(sub: Any) -> None:
     df.add_argument(
         "--containers",
         action="store_true",
-        help="also find each container's copy-ups (bytes copied up, and those copied "
-        "only for a metadata change) and largest additions; reads every layer",
+        help="also find each container's copy-ups (bytes copied up, and those with the "
+        "same bytes: copied only for a metadata change) and largest additions; reads "
+        "every layer",
     )
     df.set_defaults(func=cmd_df)
 
@@ -119,9 +130,12 @@ def cmd_df(ctx: Context) -> int:
     top = ctx.args.top
     with scan_progress("measuring the data root") as progress:
         du = disk_usage(host, top=top, copy_ups=ctx.args.containers, progress=progress)
+    # A layer whose content could not be read leaves the answer short: exit 4 (docs/cli.md).
+    code = ExitCode.INCOMPLETE if du.unread_layers else ExitCode.OK
+    _unread(du)
     if ctx.json:
         write_json({"store": str(host.store), **usage_json.disk_usage(du)})
-        return ExitCode.OK
+        return code
     console = stdout_console()
     console.print(safe(f"Data root {ctx.source or du.root}", style="bold"))
     _categories(console, du)
@@ -129,7 +143,7 @@ def cmd_df(ctx: Context) -> int:
     _containers(console, du, with_copy_ups=ctx.args.containers)
     _volumes(console, du)
     _notes(console, du)
-    return ExitCode.OK
+    return code
 
 
 def _categories(console: Console, du: DiskUsage) -> None:
@@ -216,7 +230,7 @@ def _containers(console: Console, du: DiskUsage, *, with_copy_ups: bool) -> None
 
 
 def _copy_ups(console: Console, du: DiskUsage) -> None:
-    cols = ["name", "copied up", "files", "same content", "files", "added", "files"]
+    cols = ["name", "copied up", "files", SAME_BYTES, "files", "added", "files"]
     rows = [
         (
             safe(c.name),
@@ -229,7 +243,7 @@ def _copy_ups(console: Console, du: DiskUsage) -> None:
     ]  # fmt: skip
     console.print()
     console.print(
-        table("Copy-ups (same content: copied up for a metadata change only)", cols, rows,
+        table(f"Copy-ups ({SAME_BYTES}: copied up for a metadata change only)", cols, rows,
               right=cols[1:], flexible=["name"])
     )  # fmt: skip
     items: list[tuple[Text | str, ...]] = []
@@ -251,7 +265,7 @@ def _copy_ups(console: Console, du: DiskUsage) -> None:
 
 def _why(up: CopiedUp) -> str:
     if up.content == "same":
-        return "same content" + (f", {', '.join(up.meta)} changed" if up.meta else "")
+        return SAME_BYTES + (f", {', '.join(up.meta)} changed" if up.meta else "")
     if up.content is None:
         return "renamed or linked here"
     return "content changed"
@@ -275,6 +289,20 @@ def _volumes(console: Console, du: DiskUsage) -> None:
     console.print(table("Volumes", cols, rows, right=cols[1:4], flexible=["volume"]))
 
 
+def _unread(du: DiskUsage) -> None:
+    """One warning line on stderr per layer whose content could not be read."""
+    err = stderr_console()
+    for u in du.unread_layers:
+        err.print(
+            safe(
+                f"overlayscope: warning: layer {short(u.id)} ({u.role}) unread: {u.unread}; "
+                "its size is unknown and not in the totals",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
+
+
 def _notes(console: Console, du: DiskUsage) -> None:
     console.print()
     console.print(
@@ -286,7 +314,7 @@ def _notes(console: Console, du: DiskUsage) -> None:
     )
     if du.skipped_mounts:
         console.print(
-            f"{len(du.skipped_mounts)} mount point(s) below the root not crossed "
+            f"{plural(len(du.skipped_mounts), 'mount point')} below the root not crossed "
             "(running containers' merged/ and shm: their bytes are counted in their layers).",
             markup=False,
         )
@@ -294,7 +322,7 @@ def _notes(console: Console, du: DiskUsage) -> None:
         first = du.problems[0]
         console.print(
             safe(
-                f"{len(du.problems)} path(s) could not be read; first: "
+                f"{plural(len(du.problems), 'path')} could not be read; first: "
                 f"{first.path} ({first.detail})",
                 style="yellow",
             )

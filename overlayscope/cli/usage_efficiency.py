@@ -7,14 +7,16 @@ from rich.text import Text
 
 from overlayscope.cli import usage_json
 from overlayscope.cli.context import Context
+from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
 from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
 from overlayscope.cli.progress import scan_progress
-from overlayscope.errors import ExitCode
+from overlayscope.errors import ExitCode, UnknownReference
 from overlayscope.names import printable
-from overlayscope.root.model import Container
+from overlayscope.root.model import Container, Host, Image
 from overlayscope.root.refs import describe, resolve
+from overlayscope.union.host_stacks import build_stack
 from overlayscope.usage import ci
-from overlayscope.usage.efficiency import Efficiency, image_efficiency
+from overlayscope.usage.efficiency import Efficiency, stack_efficiency
 
 
 def cmd_efficiency(ctx: Context) -> int:
@@ -25,8 +27,14 @@ def cmd_efficiency(ctx: Context) -> int:
         args._parser.error("the thresholds apply only with --ci")
     host = ctx.host()
     target = resolve(host, args.ref)
+    image = _image(host, target)
     with scan_progress("reading the image's layers") as progress:
-        eff = image_efficiency(host, target, progress=progress)
+        stack = build_stack(host, image, progress=progress)
+    eff = stack_efficiency(stack, image)
+    # Every byte figure sums the layers' entries: a part that could not be read is missing.
+    unread = stack.unread()
+    if unread and not ctx.json:
+        warn_unread(unread, "the figures leave out what lies there")
     verdict = None
     if args.ci:
         # an empty value disables a rule, as in dive: only an absent one takes the default
@@ -34,15 +42,35 @@ def cmd_efficiency(ctx: Context) -> int:
         limits = ci.Thresholds.parse(*(str(v) for v in chosen))
         verdict = ci.evaluate(eff, limits)
     if ctx.json:
-        write_json({**usage_json.efficiency(eff, verdict), "store": str(ctx.host().store)})
+        write_json(
+            {
+                **usage_json.efficiency(eff, verdict),
+                "store": str(ctx.host().store),
+                "problems": unread_json(unread),
+            }
+        )
     else:
         via = f", the image of {describe(target)}" if isinstance(target, Container) else ""
         _efficiency_report(stdout_console(), eff, via, args.top)
         if verdict is not None:
             _verdict(stdout_console(), verdict)
     if verdict is not None and not verdict.passed:
-        return ExitCode.FINDINGS
-    return ExitCode.OK
+        return ExitCode.FINDINGS  # the gate comes first, even on partial evidence (docs/cli.md)
+    return exit_code(ExitCode.OK, unread)
+
+
+def _image(host: Host, target: Container | Image) -> Image:
+    """The image to measure: `target`, or the image of a container."""
+    if isinstance(target, Image):
+        return target
+    found = host.image_of(target)
+    if found is None:
+        raise UnknownReference(
+            f"container {target.id[:12]} names image {target.image_id or target.image_ref}, "
+            "which is not among the images",
+            hint="run `overlayscope check` to see what is damaged",
+        )
+    return found
 
 
 def _pct(ratio: float | None) -> str:
@@ -84,7 +112,7 @@ def _efficiency_report(console: Console, e: Efficiency, what: str, top: int) -> 
             short(layer.id),
             size(layer.size),
             size(layer.hidden_bytes),
-            safe(_step(layer.created_by)),
+            Text(printable(_step(layer.created_by), backslash=False)),  # its own \
         )
         for i, layer in enumerate(e.layers)
     ]

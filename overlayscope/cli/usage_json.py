@@ -98,6 +98,7 @@ def disk_usage(du: DiskUsage) -> dict[str, Any]:
                 "allocated": u.allocated,
                 "owners": list(u.owners),
                 "reclaimable": u.reclaimable,
+                "unread": u.unread,
             }
             for u in du.layers
         ],

@@ -191,7 +191,7 @@ def test_human_output(
 ) -> None:
     root = str(engine.data_root)
     out = _human(capsys, "--root", root, "container", container)
-    assert "copy-up (metadata only)" in out and "opaque" not in out.split("\n")[0]
+    assert "copy-up (same bytes)" in out and "opaque" not in out.split("\n")[0]
     assert "deleted" in out.splitlines()[-1] or "deleted" in out
     out = _human(capsys, "--root", root, "where", image, "/f")
     assert "hidden-by-whiteout" in out and "not visible" in out

@@ -94,7 +94,7 @@ def human_commands(h: HostileRoot) -> dict[str, tuple[tuple[str | bytes, ...], l
             [shown(_h("osc-title")), r"\x1b]0;pwned\x07", "[bold]b[/bold]", shown(TAG)],
         ),
         "audit": (
-            ("audit", "--images", "--hash"),
+            ("audit", "--images", "--hash", "--ungrouped"),
             [shown(NAME), shown(b"/c/" + NAMES["controls"]), shown(b"/c/" + NAMES["bidi"])],
         ),
     }

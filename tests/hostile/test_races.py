@@ -12,6 +12,7 @@ entries vanishing between the scan and the read, and a user who is not root.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -205,7 +206,11 @@ def test_not_root_is_one_clear_line(
         assert_answered(run, {3})
         err = run.err.decode()
         assert "permission denied" in err and "run as root" in err, err
-        assert run.out == b""
+        if json_flag:  # one JSON document still: the error, with the same exit code
+            error = json.loads(run.out)["error"]
+            assert error["title"] == "permission denied" and error["exit_code"] == 3, error
+        else:
+            assert run.out == b""
 
 
 @pytest.mark.root

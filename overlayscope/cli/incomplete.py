@@ -1,0 +1,57 @@
+"""Saying what could not be read: warning lines on stderr, `problems` in JSON, exit 4.
+
+A command whose answer depends on a part of a layer that could not be read (`union/
+unread.py`) still answers with what it could read, and says so: one warning line per
+unread part on stderr (names escaped), the parts in its JSON document, and the exit
+status `ExitCode.INCOMPLETE` — unless the command found what it gates on (exit 1 wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.text import Text
+
+from overlayscope.cli.output import short, stderr_console
+from overlayscope.errors import ExitCode
+from overlayscope.names import printable
+from overlayscope.union.unread import UnreadPart, dedupe
+
+
+def unread_json(parts: Iterable[UnreadPart]) -> list[dict[str, Any]]:
+    """The `problems` of a command's document: one `unreadable` problem per part
+    (docs/json.md), with the layer and the path inside it whose content is unknown."""
+    return [
+        {
+            "kind": "unreadable",
+            "path": p.host_path,
+            "detail": f"{p.detail} ({p.kind}): what the layer holds at or beneath "
+            f"{p.path} is unknown",
+            "layer": p.layer_id,
+            "role": p.role,
+            "layer_path": p.path,
+        }
+        for p in dedupe(parts)
+    ]
+
+
+def warn_unread(parts: Sequence[UnreadPart], consequence: str) -> None:
+    """One line on stderr per unread part, naming it and saying what it leaves unknown
+    (`consequence`: "changes at or beneath it are unknown"...)."""
+    err = stderr_console()
+    for p in dedupe(parts):
+        line = (
+            f"overlayscope: warning: cannot read {printable(p.host_path)} "
+            f"({printable(p.detail)}; layer {short(p.layer_id)} {printable(p.role)}, "
+            f"{printable(p.path)}): {consequence}"
+        )
+        # soft_wrap: a long path is never broken across lines by the console's width
+        err.print(Text(line, style="yellow"), soft_wrap=True)
+
+
+def exit_code(code: int, parts: Sequence[UnreadPart]) -> int:
+    """`code`, or INCOMPLETE when it is OK and something could not be read."""
+    if parts and code == ExitCode.OK:
+        return int(ExitCode.INCOMPLETE)
+    return int(code)
