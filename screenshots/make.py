@@ -5,7 +5,8 @@
 Each screenshot is the real app (`build_app`, as the CLI makes it) on a captured root —
 Docker overlay2 (fixtures/snapshot/), a containerd root seen as a Kubernetes node and as
 Docker 29's image store (fixtures/containerd/), a Podman store (fixtures/podman/) — driven
-by the same keys a user would press, at 120x40, saved with `App.save_screenshot`.
+by the keys a user would press, each step checked (the file, the layer it names) before
+the next, at 120x40, exported with its title (`App.export_screenshot`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -32,10 +36,15 @@ SOURCE = "captured snapshot dataroot.tar.xz"
 
 @dataclass(frozen=True)
 class Shot:
+    """One screenshot: the screen `focus` opens on, then `steps` in order. A step is a
+    key as a user presses it, `L<n>` (choose layer n of an image), or a path (`/…`: the
+    tree's cursor goes there, as `:` would). Each step is checked before the next one, so
+    a slow worker never leaves the shot on another file than the one it names."""
+
     name: str
     title: str
     focus: str | None  # a container name or an image tag, or the overview
-    keys: Sequence[str] = ()
+    steps: Sequence[str] = ()
     host: str = "docker"  # which captured root: a key of HOSTS
 
 
@@ -45,52 +54,44 @@ SHOTS = (
         "container",
         "A container's changes, a file's provenance and content",
         "web",
-        ("enter", "down", "down", "enter", "down"),  # /app, /app/conf, /app/conf/app.conf
+        ("/app/conf/app.conf",),
     ),
     Shot(
         "container-diff",
         "A copied-up file against the version beneath",
         "stopped",
-        ("enter", "down", "enter", "down", "d"),  # /app/data/big.txt, diff
+        ("/app/data/big.txt", "d"),
     ),
-    Shot(
-        "container-deleted",
-        "A whiteout",
-        "web",
-        ("enter", "down", "down", "down", "enter", "down", "down"),
-    ),
+    Shot("container-deleted", "A whiteout", "web", ("/app/docs/readme.txt",)),
     Shot(
         "image",
         "An image's layers and one layer's own changes",
         "scope/app:1",
-        ("enter", "enter", "down"),
+        ("L4", "/app/data/doomed.txt"),
     ),
     Shot(
         "image-aggregate",
         "The merged view up to a layer",
         "scope/app:1",
-        ("up", "m", "enter", "enter"),
+        ("L3", "m", "/app/data"),
     ),
     Shot("image-waste", "Wasted space", "scope/app:1", ("w",)),
     Shot("keys", "Every key (?)", "stopped", ("question_mark",)),
+    Shot("container-config", "A container's config (i)", "stopped", ("i",)),
+    Shot("container-filter", "A filter reveals what it matches", "web", ("slash", *"css", "enter")),
+    Shot("root-browser", "The data root, as ncdu shows it (b)", None, ("b", "l")),
     Shot("k8s-node", "A Kubernetes node (containerd, namespace k8s.io)", None, host="k8s"),
     Shot(
         "k8s-container",
         "A pod's container on a Kubernetes node",
         "ovs-web-0/nginx",
-        ("enter", "down", "enter", "down"),  # /etc, /etc/nginx, nginx.conf
+        ("/etc/nginx/nginx.conf",),
         host="k8s",
     ),
     Shot("containerd", "A containerd root, every namespace", None, host="containerd"),
     Shot("docker29", "Docker 29's containerd image store", None, host="docker29"),
     Shot("podman", "A Podman host (containers/storage)", None, host="podman"),
-    Shot(
-        "podman-container",
-        "podman diff, the runtime files apart",
-        "web",
-        ("enter",),
-        host="podman",
-    ),
+    Shot("podman-container", "podman diff, the runtime files apart", "web", host="podman"),
 )
 
 
@@ -143,27 +144,59 @@ def find(host: Host, focus: str | None) -> Container | Image | None:
     return next(i for i in host.images.values() if focus in i.tags)
 
 
-async def settle(app: object) -> None:
-    from textual.app import App
-
-    assert isinstance(app, App)
-    for _ in range(100):
+async def settle(pilot: Pilot[Any]) -> None:
+    """Until no worker runs and what they posted is handled (twice in a row: a handled
+    message may start another worker)."""
+    app = pilot.app
+    for _ in range(200):
         await app.workers.wait_for_complete()
-        await asyncio.sleep(0.05)
+        await pilot.pause()
         if not any(w.is_running for w in app.workers):
-            return
+            await pilot.pause()
+            if not any(w.is_running for w in app.workers):
+                return
+    raise SystemExit("the app never settled")
 
 
-async def take(host: Host, source: str, shot: Shot, out: Path) -> None:
+async def step(pilot: Pilot[Any], shot: Shot, what: str) -> None:
+    """Do one step of `shot` and check it happened."""
+    from overlayscope.tui.screens.image import ImageScreen
+    from overlayscope.tui.screens.stack_screen import StackScreen
+    from overlayscope.tui.widgets.image.layer_table import LayerTable
+
+    screen = pilot.app.screen
+    if what.startswith("L") and what[1:].isdigit() and isinstance(screen, ImageScreen):
+        number = int(what[1:])
+        screen.query_one(LayerTable).move_cursor(row=number)
+        await settle(pilot)
+        if screen.shown_layer != number:
+            raise SystemExit(f"{shot.name}: the image screen shows L{screen.shown_layer}")
+    elif what.startswith("/") and isinstance(screen, StackScreen):
+        tree = screen.file_tree
+        if not tree.show_path(what):
+            raise SystemExit(f"{shot.name}: {what} is not in the tree")
+        tree.focus()
+        await settle(pilot)
+        if screen.file_panel.path != what:
+            raise SystemExit(f"{shot.name}: the file panel shows {screen.file_panel.path}")
+    else:
+        await pilot.press(what)
+        await settle(pilot)
+
+
+async def take(host: Host, source: str, shot: Shot, out: Path) -> Path:
     app = build_app(lambda: (host, source), focus=find(host, shot.focus))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app)
-        for key in shot.keys:
-            await pilot.press(key)
-            await settle(app)
-        await pilot.pause(0.3)
-        app.save_screenshot(filename=f"{shot.name}.svg", path=str(out))
-    print(out / f"{shot.name}.svg")
+        await settle(pilot)
+        for what in shot.steps:
+            await step(pilot, shot, what)
+        # The last frame: let the screen lay out what the last step changed.
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        svg = app.export_screenshot(title=f"overlayscope — {shot.title}")
+    path = out / f"{shot.name}.svg"
+    path.write_text(svg, encoding="utf-8")
+    return path
 
 
 def main(argv: Sequence[str] = ()) -> int:
@@ -175,7 +208,7 @@ def main(argv: Sequence[str] = ()) -> int:
         if shot.host not in loaded:
             loaded[shot.host] = HOSTS[shot.host]()
         host, source = loaded[shot.host]
-        asyncio.run(take(host, source, shot, HERE))
+        print(asyncio.run(take(host, source, shot, HERE)))
     return 0
 
 

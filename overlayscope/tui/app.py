@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, LoadingIndicator, Static
+from textual.widgets import Header, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from overlayscope.errors import OverlayscopeError
@@ -29,6 +29,7 @@ from overlayscope.tui.navigation import open_object
 from overlayscope.tui.screens.help import HelpScreen
 from overlayscope.tui.screens.overview import OverviewScreen
 from overlayscope.tui.services import HostLoader, Services
+from overlayscope.tui.widgets.common.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from overlayscope.cli.context import Context
@@ -44,6 +45,8 @@ class OverlayscopeApp(App[int]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        # As in every terminal program (Textual's default only says how to quit).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Keys", key_display="?"),
     ]
     COMMANDS = App.COMMANDS | {HostCommands}
@@ -77,7 +80,7 @@ class OverlayscopeApp(App[int]):
         yield Header()
         with Vertical(id="body"):
             yield LoadingIndicator()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load_host()

@@ -15,6 +15,7 @@ from overlayscope.tui.services import Services
 from tests.engine import CapturedRoot
 
 SIZE = (120, 40)
+SMALL = (80, 24)  # the smallest terminal the TUI must work in
 SOURCE = "captured snapshot dataroot.tar.xz"  # fixed: the unpacked path changes every run
 
 

@@ -1,10 +1,12 @@
-"""The change tree's model: children by directory, bytes per subtree, filters. No Textual."""
+"""The change tree's model: children by directory, ncdu's figures and sorts, filters. No
+Textual."""
 
 from __future__ import annotations
 
 import pytest
 
-from overlayscope.tui.change_index import ALL_KINDS, ChangeIndex, Order
+from overlayscope.tui.change_index import ALL_KINDS, ChangeIndex
+from overlayscope.tui.tree_model import NodeStats, Sort, SortKey
 from overlayscope.union import Change, ChangeKind
 
 A, C, D = ChangeKind.ADDED, ChangeKind.CHANGED, ChangeKind.DELETED
@@ -33,21 +35,56 @@ def index() -> ChangeIndex:
     return ChangeIndex(CHANGES)
 
 
+NAME, NAME_DESC = Sort(SortKey.NAME), Sort(SortKey.NAME, True)
+SIZE, SIZE_ASC = Sort(SortKey.SIZE, True), Sort(SortKey.SIZE, False)
+COUNT, MTIME = Sort(SortKey.COUNT, True), Sort(SortKey.MTIME, True)
+
+
 @pytest.mark.parametrize(
-    ("path", "order", "expected"),
+    ("path", "sort", "expected"),
     [
-        ("/", Order.NAME, ["/etc", "/srv", "/var"]),
-        ("/", Order.SIZE, ["/srv", "/etc", "/var"]),  # 5008 > 110 > 0 (a deletion adds nothing)
-        ("/etc", Order.NAME, ["/etc/hosts", "/etc/passwd"]),
-        ("/etc", Order.SIZE, ["/etc/passwd", "/etc/hosts"]),
-        ("/srv", Order.NAME, ["/srv/\x1b[1mbold", "/srv/big", "/srv/www"]),  # bytes order
-        ("/srv", Order.SIZE, ["/srv/big", "/srv/www", "/srv/\x1b[1mbold"]),
-        ("/var", Order.NAME, []),  # a deleted dir is one change, nothing beneath
-        ("/nowhere", Order.NAME, []),
+        ("/", NAME, ["/etc", "/srv", "/var"]),
+        ("/", NAME_DESC, ["/var", "/srv", "/etc"]),
+        ("/", SIZE, ["/srv", "/etc", "/var"]),  # 5008 > 110 > 0 (a deletion adds nothing)
+        ("/", SIZE_ASC, ["/var", "/etc", "/srv"]),
+        ("/", COUNT, ["/srv", "/etc", "/var"]),  # 4 changes beneath, 2, 0
+        ("/etc", NAME, ["/etc/hosts", "/etc/passwd"]),
+        ("/etc", SIZE, ["/etc/passwd", "/etc/hosts"]),
+        ("/srv", NAME, ["/srv/\x1b[1mbold", "/srv/big", "/srv/www"]),  # bytes order
+        ("/srv", SIZE, ["/srv/big", "/srv/www", "/srv/\x1b[1mbold"]),
+        ("/srv", COUNT, ["/srv/www", "/srv/\x1b[1mbold", "/srv/big"]),  # ties in name order
+        ("/var", NAME, []),  # a deleted dir is one change, nothing beneath
+        ("/nowhere", NAME, []),
     ],
 )
-def test_children(index: ChangeIndex, path: str, order: Order, expected: list[str]) -> None:
-    assert index.children(path, order=order) == expected
+def test_children(index: ChangeIndex, path: str, sort: Sort, expected: list[str]) -> None:
+    assert index.children(path, sort=sort) == expected
+
+
+@pytest.mark.parametrize(
+    ("pressed", "expected"),
+    [
+        ([SortKey.SIZE], Sort(SortKey.SIZE, True)),  # ncdu: the largest first
+        ([SortKey.SIZE, SortKey.SIZE], Sort(SortKey.SIZE, False)),  # again: turned round
+        ([SortKey.NAME], Sort(SortKey.NAME, True)),  # already by name: turned round
+        ([SortKey.MTIME, SortKey.NAME], Sort(SortKey.NAME, False)),  # A→Z first
+        ([SortKey.COUNT], Sort(SortKey.COUNT, True)),
+    ],
+)
+def test_sort_keys(pressed: list[SortKey], expected: Sort) -> None:
+    sort = Sort()
+    for key in pressed:
+        sort = sort.pressed(key)
+    assert sort == expected
+
+
+def test_mtimes_sort_by_the_newest_beneath(index: ChangeIndex) -> None:
+    # A change's mtime comes from its entry in the stack; here, a table of them.
+    mtimes = {"/etc/passwd": 50, "/etc/hosts": 10, "/srv/big": 20, "/srv/www/index.html": 40}
+    index.load_mtimes(lambda change: mtimes.get(change.path))
+    assert index.stats("/srv") == NodeStats(5008, 4, 40)  # the newest beneath
+    assert index.children("/", sort=MTIME) == ["/etc", "/srv", "/var"]  # 50 > 40 > none
+    assert index.children("/srv", sort=MTIME) == ["/srv/www", "/srv/big", "/srv/\x1b[1mbold"]
 
 
 @pytest.mark.parametrize(
@@ -56,6 +93,13 @@ def test_children(index: ChangeIndex, path: str, order: Order, expected: list[st
 )
 def test_subtree_bytes(index: ChangeIndex, path: str, expected: int) -> None:
     assert index.subtree_bytes[path] == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"), [("/", 9), ("/etc", 2), ("/srv", 4), ("/srv/www", 1), ("/var", 0)]
+)
+def test_items_beneath(index: ChangeIndex, path: str, expected: int) -> None:
+    assert index.stats(path).items == expected
 
 
 @pytest.mark.parametrize(
@@ -73,6 +117,22 @@ def test_matching(
     index: ChangeIndex, kinds: frozenset[ChangeKind], text: str, expected: set[str] | None
 ) -> None:
     assert index.matching(kinds, text) == expected
+
+
+def test_filtered_names_its_matches(index: ChangeIndex) -> None:
+    kept = index.filtered(ALL_KINDS, "s")
+    assert kept is not None
+    # Matches themselves (in name order), not the dirs that only hold them.
+    assert kept.matched == (
+        "/etc/hosts",
+        "/etc/passwd",
+        "/srv",
+        "/srv/\x1b[1mbold",
+        "/srv/big",
+        "/srv/www",
+        "/srv/www/index.html",
+    )
+    assert len(kept) == 7 and "/etc" in kept.keep
 
 
 def test_children_keep_only_what_the_filter_keeps(index: ChangeIndex) -> None:

@@ -1,4 +1,5 @@
-"""`/` filters, `f` kinds, `s` sort: on a container's change tree and on the overview's lists."""
+"""`/` filters (revealing what they match), dive's four change toggles, ncdu's sorts: on a
+container's trees and on the overview's lists, at 80x24 as on a larger terminal."""
 
 from __future__ import annotations
 
@@ -6,23 +7,34 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from overlayscope.root.model import Host
-from overlayscope.tui.change_index import Order
 from overlayscope.tui.screens.container import ContainerScreen
+from overlayscope.tui.tree_model import Show, Sort, SortKey
 from overlayscope.tui.widgets.common.filter_bar import FilterBar
 from overlayscope.tui.widgets.files.change_tree import ChangeTree
 from overlayscope.tui.widgets.files.file_panel import FilePanel
-from tests.tui.conftest import SIZE, AppFactory, container_named, settle
+from overlayscope.tui.widgets.files.merged_tree import MergedTree
+from overlayscope.tui.widgets.files.paged_tree import PagedTree
+from tests.tui.conftest import SIZE, SMALL, AppFactory, container_named, settle
 
 pytestmark = pytest.mark.root
 
 
-def top_level(tree: ChangeTree) -> list[str]:
+def top_level(tree: PagedTree) -> list[str]:
     return [str(node.data) for node in tree.root.children]
 
 
-async def test_slash_filters_the_change_tree(make_app: AppFactory, captured_host: Host) -> None:
+def visible_lines(tree: PagedTree) -> list[str]:
+    """The paths on the tree's lines, as laid out (open dirs' children included)."""
+    _ = tree.last_line
+    return [str(line.node.data) for line in tree._tree_lines]
+
+
+@pytest.mark.parametrize("size", [SMALL, SIZE])
+async def test_slash_reveals_what_it_matches(
+    make_app: AppFactory, captured_host: Host, size: tuple[int, int]
+) -> None:
     app = make_app(focus=container_named(captured_host, "web"))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ContainerScreen)
@@ -39,17 +51,20 @@ async def test_slash_filters_the_change_tree(make_app: AppFactory, captured_host
             "/srv/www/static/css",
             "/srv/www/static/css/site.css",
         }
-        assert top_level(tree) == ["/srv"]
-        assert screen.query_one(FilePanel).path == "/srv"  # the panel follows the cursor
-        assert "filter 'CSS'" in str(tree.border_subtitle)
-        await pilot.press("enter")  # keep the filter, back to the tree
+        # The dirs that hold the match are open, the cursor on the match itself, the
+        # file panel on it, and the subtitle counts the matches.
+        assert visible_lines(tree) == sorted(tree.keep)
+        assert tree.cursor_node is not None and tree.cursor_node.data == "/srv/www/static/css"
+        assert screen.query_one(FilePanel).path == "/srv/www/static/css"
+        assert "'CSS'" in str(tree.border_subtitle) and "2 matches" in str(tree.border_subtitle)
+        await pilot.press("enter")  # keep the filter; focus back in the tree
         assert app.focused is tree
-        await pilot.press("slash", *"zzz-nothing")
-        await pilot.pause(FilterBar.DEBOUNCE + 0.1)
+        await pilot.press("slash", *"zzz-nothing", "enter")
         await settle(pilot)
         assert top_level(tree) == []
+        assert "0 matches" in str(tree.border_subtitle)
         assert "nothing matches" in str(screen.query_one("#file-header", Static).render())
-        await pilot.press("enter")
+        assert app.focused is tree
         await pilot.press("escape")  # clears the filter (it does not leave the screen)
         await settle(pilot)
         assert app.screen is screen
@@ -57,32 +72,110 @@ async def test_slash_filters_the_change_tree(make_app: AppFactory, captured_host
         assert top_level(tree) == ["/app", "/srv"]
 
 
-async def test_f_cycles_the_kinds_and_s_sorts_by_size(
+async def test_a_match_deep_in_one_dir_is_shown_open(
+    make_app: AppFactory, captured_host: Host
+) -> None:
+    # The captured `web` wrote /app/tmpdir/…: a filter for a name beneath must not leave a
+    # single closed dir on screen (the `/pwned` → one collapsed `tmp/` of the issue).
+    app = make_app(focus=container_named(captured_host, "web"))
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(ChangeTree)
+        leaf = max(
+            (c.path for c in tree.index.by_path.values() if c.entry == "file"),
+            key=lambda p: p.count("/"),
+        )
+        name = leaf.rsplit("/", 1)[-1]
+        await pilot.press("slash", *name, "enter")
+        await settle(pilot)
+        lines = visible_lines(tree)
+        assert leaf in lines  # shown, its dirs open
+        assert tree.cursor_node is not None
+        assert tree.cursor_node.data in tree.keep  # type: ignore[operator]
+
+
+async def test_change_toggles_are_independent(make_app: AppFactory, captured_host: Host) -> None:
+    app = make_app(focus=container_named(captured_host, "web"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ContainerScreen)
+        tree = screen.query_one(ChangeTree)
+        index = tree.index
+
+        def kinds_kept() -> set[str]:
+            assert tree.keep is not None
+            return {index.get(p).kind.value for p in tree.keep if index.get(p) is not None}  # type: ignore[union-attr]
+
+        await pilot.press("A")  # added off
+        await settle(pilot)
+        assert screen.shown == frozenset({Show.REMOVED, Show.MODIFIED, Show.UNMODIFIED})
+        assert "/app/docs/README" not in tree.keep  # type: ignore[operator]
+        assert "/app/docs/readme.txt" in tree.keep  # type: ignore[operator]  # a D
+        assert "· C D U" in str(tree.border_subtitle)
+        await pilot.press("R")  # removed off too: only modified left
+        await settle(pilot)
+        assert kinds_kept() == {"C"}
+        assert "/app/conf/app.conf" in tree.keep  # type: ignore[operator]
+        await pilot.press("A")  # added back on, removed still off
+        await settle(pilot)
+        assert kinds_kept() == {"A", "C"}
+        assert "/app/logs" not in tree.keep  # type: ignore[operator]
+        await pilot.press("ctrl+r")  # dive's key for the same toggle
+        await settle(pilot)
+        assert tree.keep is None  # everything shown again
+        assert top_level(tree) == ["/app", "/srv"]
+
+
+async def test_unmodified_toggle_in_the_merged_view(
     make_app: AppFactory, captured_host: Host
 ) -> None:
     app = make_app(focus=container_named(captured_host, "web"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        tree = app.screen.query_one(ChangeTree)
-        seen = {}
-        for kind in ("A", "C", "D"):
-            await pilot.press("f")
-            await settle(pilot)
-            assert tree.keep is not None
-            leaves = {p for p in tree.keep if tree.index.get(p).kind.value == kind}  # type: ignore[union-attr]
-            seen[kind] = leaves
-            assert f"kind {kind}" in str(tree.border_subtitle)
-        assert "/app/docs/README" in seen["A"] and "/app/conf/app.conf" not in seen["A"]
-        assert "/app/conf/app.conf" in seen["C"]
-        assert {"/app/logs", "/app/docs/readme.txt"} <= seen["D"]
-        await pilot.press("f")  # back to all
+        screen = app.screen
+        assert isinstance(screen, ContainerScreen)
+        await pilot.press("m")  # the container's whole filesystem
         await settle(pilot)
-        assert tree.keep is None
-        assert top_level(tree) == ["/app", "/srv"]
+        merged = screen.query_one(MergedTree)
+        assert merged.display and app.focused is merged
+        assert "/bin" in top_level(merged)  # the image's, unchanged
+        await pilot.press("U")  # unmodified off: only what the container changed
+        await settle(pilot)
+        assert merged.keep is not None
+        assert "/bin" not in merged.keep
+        assert {"/app/conf/app.conf", "/srv/www/static/css/site.css"} <= merged.keep
+        assert "/app/docs/readme.txt" in merged.keep  # deleted: shown struck through
+        assert top_level(merged) == ["/app", "/srv"]
+
+
+async def test_sorts_by_size_name_count_and_back(make_app: AppFactory, captured_host: Host) -> None:
+    app = make_app(focus=container_named(captured_host, "web"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ContainerScreen)
+        tree = screen.query_one(ChangeTree)
         await pilot.press("s")  # by size: the 1 MB /srv first
         await settle(pilot)
-        assert tree.order is Order.SIZE
+        assert tree.sort == Sort(SortKey.SIZE, True)
         assert top_level(tree) == ["/srv", "/app"]
+        assert "by size ↓" in str(tree.border_subtitle)
+        await pilot.press("s")  # again: the smallest first
+        await settle(pilot)
+        assert top_level(tree) == ["/app", "/srv"]
+        await pilot.press("c")  # by entries beneath: /app holds more changes
+        await settle(pilot)
+        assert top_level(tree) == ["/app", "/srv"]
+        await pilot.press("n", "n")  # by name, then Z→A
+        await settle(pilot)
+        assert tree.sort == Sort(SortKey.NAME, True)
+        assert top_level(tree) == ["/srv", "/app"]
+        await pilot.press("t")  # by mtime: the figures are loaded in a worker first
+        await settle(pilot)
+        assert tree.index.newest is not None
+        newest = [tree.index.stats(p).mtime_ns for p in top_level(tree)]
+        assert newest == sorted(newest, reverse=True)
 
 
 async def test_slash_filters_the_overview(make_app: AppFactory) -> None:

@@ -15,6 +15,8 @@ from overlayscope.tui.screens.image import ImageScreen
 from overlayscope.tui.screens.overview import OverviewScreen
 from overlayscope.tui.widgets.files.change_tree import ChangeTree
 from overlayscope.tui.widgets.files.file_panel import FilePanel
+from overlayscope.tui.widgets.image.layer_details import layer_rows
+from overlayscope.tui.widgets.image.layer_table import LayerTable
 from tests.tui.conftest import SIZE, settle
 from tests.tui.hostile import (
     BOLD_NAME,
@@ -121,6 +123,11 @@ async def test_hostile_names_are_escaped_on_the_overview_and_image(tmp_path: Pat
         await settle(pilot)
         assert isinstance(app.screen, ImageScreen)
         shown = screen_text(app)
-        assert "RUN [@click=app.quit] echo \\x1b[2J[bold]boom" in shown  # created_by
+        # created_by, in the layer table and whole in the layer details
+        layers = app.screen.query_one(LayerTable)
+        assert str(layers.get_row_at(0)[4]) == "RUN [@click=app.quit] echo \\x1b[2J[bold]boom"
+        details = dict(layer_rows(host, app.screen.image, 0))
+        assert str(details["created by"]) == "/bin/sh -c [@click=app.quit] echo \\x1b[2J[bold]boom"
+        assert "RUN [@click=app.quit] echo \\x1b[2J[" in shown
         assert_no_raw_controls(shown)
         assert app.is_running

@@ -146,15 +146,26 @@ async def test_question_mark_lists_every_key(make_app: AppFactory, captured_host
         assert isinstance(app.screen, HelpScreen)
         rows = app.screen.rows
         for row in (
-            ("everywhere", "q", "Quit"),
+            ("everywhere", "q ^c", "Quit"),
             ("everywhere", "?", "Keys"),
-            ("this screen", "/", "Filter paths"),
-            ("this screen", "f", "Kind A/C/D"),
-            ("this screen", "s", "Sort name/size"),
-            ("this screen", "d", "Preview/diff"),
+            ("this screen", "/", "Filter"),
+            ("this screen", ":", "Jump to path"),
+            ("this screen", "A ^a", "Show added"),
+            ("this screen", "s", "Sort by size"),
+            ("this screen", "d", "Content/diff"),
+            ("this screen", "i", "Config"),
             ("this screen", "esc", "Back / cancel"),
+            ("trees", "l →", "Open dir / into it"),
+            ("trees", "ctrl+space", "Close all / open all"),
         ):
             assert row in rows
+        # The app's own keys first; overlayscope's keys only (no Textual editing keys).
+        assert [r[0] for r in rows[:2]] == ["everywhere", "everywhere"]
+        assert {r[0] for r in rows} <= {
+            "everywhere", "this screen", "trees", "tables", "text views", "filter bar",
+            "jump bar",
+        }  # fmt: skip
+        assert not any("cursor" in what.lower() or "delete" in what.lower() for *_, what in rows)
         await pilot.press("escape")
         assert isinstance(app.screen, ContainerScreen)
 

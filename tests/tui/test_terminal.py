@@ -2,8 +2,9 @@
 
 A private tmux server (its own socket, no user config) runs `python -m
 overlayscope --offline --root <captured root>` at 120x40; the test waits for
-the overview, opens a container, reads the screen with `capture-pane`, quits
-with `q` and checks the process exited 0.
+the overview, opens a container, reads the screen with `capture-pane`, filters
+it, opens and closes every dir, jumps to a path, quits with `q` and checks the
+process exited 0.
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError(f"still running; the screen:\n{screen}")
 
+    def wait_gone(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text not in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never went; the screen:\n{screen}")
+
     def kill(self) -> None:
         subprocess.run(
             ["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False, timeout=30
@@ -137,5 +148,25 @@ def test_open_a_container_in_a_real_terminal(tmux: Tmux, captured_root: Captured
     tmux.keys("Enter")  # expand /app
     screen = tmux.wait_for("C app/", "conf/", "tmpdir/", "A srv/", "copy-up (same bytes)")
     assert "opaque" in screen and "\x1b" not in screen
+    # A filter reveals its match: the dirs that hold it open, the count said.
+    tmux.keys("/")
+    tmux.keys("-l", "site.css")
+    tmux.keys("Enter")
+    screen = tmux.wait_for("site.css", "1 match", "www/", "static/")
+    assert "C app/" not in screen
+    tmux.keys("Escape")  # clears the filter; the cursor stays on the match
+    tmux.wait_for("C app/", "A srv/", "site.css")
+    tmux.wait_gone("1 match")
+    # ctrl+space closes every open dir, and again opens them all.
+    tmux.keys("C-Space")
+    tmux.wait_gone("site.css")
+    tmux.wait_for("C app/", "A srv/")
+    tmux.keys("C-Space")
+    tmux.wait_for("app.conf", "site.css")
+    # `:` jumps to a path the container did not change: the merged view shows it.
+    tmux.keys(":")
+    tmux.keys("-l", "bin/sh")  # after the "/" the bar starts with
+    tmux.keys("Enter")
+    tmux.wait_for("merged view", "/bin/sh", "wins")
     tmux.keys("q")
     assert tmux.wait_exit() == 0

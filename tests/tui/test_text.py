@@ -6,7 +6,9 @@ import pytest
 from rich.text import Text
 
 from overlayscope.tui.text import content_lines, hexdump, safe, short_id
-from overlayscope.tui.widgets.files.change_tree import change_label
+from overlayscope.tui.tree_model import NodeStats
+from overlayscope.tui.widgets.files.change_tree import change_head, change_label, change_marks
+from overlayscope.tui.widgets.files.tree_label import LabelParts, fit
 from overlayscope.tui.widgets.files.views import PREVIEW_BYTES, _render_data
 from overlayscope.tui.widgets.image.layer_table import created_by
 from overlayscope.union import Change, ChangeKind
@@ -91,4 +93,36 @@ def test_render_data(data: bytes, expect: str) -> None:
 )
 def test_change_label(change: Change, shown: str) -> None:
     name = change.path.rsplit("/", 1)[-1]
-    assert change_label(name, change, 0).plain == shown
+    size = change.size if change.entry == "file" else 0
+    assert change_label(name, change, size).plain == shown
+
+
+PARTS = LabelParts(
+    change_head("app.conf", Change("/a/app.conf", ChangeKind.CHANGED, "file", 5, True, "same")),
+    change_marks(Change("/a/app.conf", ChangeKind.CHANGED, "file", 5, True, "same", ("mode",))),
+    NodeStats(5120, 0),
+    share=0.5,
+)
+
+
+@pytest.mark.parametrize(
+    ("width", "shown"),
+    [
+        # Wide: every mark, then size, a bar of the parent's share, the share.
+        (
+            80,
+            "C app.conf  copy-up (same bytes)  mode" + " " * 14 + "5.1 kB ████      50%" + " " * 8,
+        ),
+        (60, "C app.conf  copy-up (same bytes)  mode" + " " * 11 + "5.1 kB  50%"),
+        # Narrower: whole marks go, last first; the size stays; nothing is cut mid-word.
+        (40, "C app.conf  copy-up" + " " * 10 + "5.1 kB  50%"),
+        (30, "C app.conf  copy-up" + " " * 5 + "5.1 kB"),
+        (24, "C app.conf" + " " * 3 + "5.1 kB  50%"),
+        # Too narrow for the size beside the name: the name alone, shortened with an ellipsis.
+        (8, "C app.c…"),
+    ],
+)
+def test_tree_lines_fit_whole(width: int, shown: str) -> None:
+    line = fit(PARTS, width)
+    assert line.cell_len <= width
+    assert line.plain == shown

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import threading
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Footer, Header, Static
+from textual.widgets import ContentSwitcher, Header, Static
 
 from overlayscope.errors import Cancelled
 from overlayscope.names import printable
 from overlayscope.root.model import Container, Host
 from overlayscope.tui.change_index import ChangeIndex
-from overlayscope.tui.screens.stack_screen import StackScreen
+from overlayscope.tui.screens.stack_screen import CHANGES, MERGED, StackScreen
 from overlayscope.tui.services import Services
 from overlayscope.tui.text import key_value, safe, short_id, size
 from overlayscope.tui.widgets.common.filter_bar import FilterBar
+from overlayscope.tui.widgets.common.jump_bar import JumpBar
+from overlayscope.tui.widgets.common.key_footer import KeyFooter
 from overlayscope.tui.widgets.common.scan_status import ScanStatus
+from overlayscope.tui.widgets.common.unread_banner import UnreadBanner
 from overlayscope.tui.widgets.files.change_tree import ChangeTree
 from overlayscope.tui.widgets.files.file_panel import FilePanel
-from overlayscope.tui.widgets.files.paged_tree import PagedTree
+from overlayscope.tui.widgets.files.merged_tree import MergedTree
 from overlayscope.tui.widgets.overview.tables import image_label
 from overlayscope.union import LayerStack, changes
 
@@ -59,13 +64,18 @@ def changes_summary(index: ChangeIndex) -> Text:
 
 
 class ContainerScreen(StackScreen):
-    """The change tree on the left, the selected file's provenance and content on the right."""
+    """The change tree (or the merged view) on the left, the selected file's provenance and
+    content on the right; `i` the container's config, `L` its logs."""
 
     DEFAULT_CSS = """
     ContainerScreen #info { height: auto; padding: 0 1; }
     ContainerScreen #main { height: 1fr; }
-    ContainerScreen #changes { width: 40%; }
+    ContainerScreen #trees { width: 45%; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("i", "details('config')", "Config"),
+        Binding("L", "details('logs')", "Logs"),
+    ]
 
     class Scanned(Message):
         def __init__(self, stack: LayerStack, index: ChangeIndex) -> None:
@@ -82,30 +92,29 @@ class ContainerScreen(StackScreen):
         yield Header()
         yield Static(container_info(self.host, self.container), id="info")
         yield ScanStatus(id="status")
+        yield UnreadBanner(id="unread")
         with Horizontal(id="main"):
-            yield ChangeTree(id="changes")
+            with ContentSwitcher(initial=CHANGES, id="trees"):
+                yield ChangeTree(id=CHANGES)
+                yield MergedTree(id=MERGED)
             yield FilePanel(id="file")
-        yield FilterBar("filter changed paths", id="filter")
-        yield Footer()
+        yield FilterBar("filter paths", id="filter")
+        yield JumpBar(id="jump")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = printable(f"container {self.container.name}")
-        self.file_tree.border_title = "changes"
-        self.file_tree.border_subtitle = self.describe_view()
+        self.set_titles()
         self.query_one(FilePanel).clear("scanning…")
+        self.file_tree.focus()
         self.rescan()
 
-    @property
-    def file_tree(self) -> PagedTree:
-        return self.query_one(ChangeTree)
+    def tree_title(self, mode: str) -> str:
+        return "changes" if mode == CHANGES else "merged view: what the container sees"
 
     @property
     def tree_index(self) -> ChangeIndex | None:
         return self.index
-
-    def show_tree(self, keep: set[str] | None) -> None:
-        if self.index is not None:
-            self.query_one(ChangeTree).load(self.index, keep=keep, order=self.order)
 
     subject_name = "container"
 
@@ -123,8 +132,14 @@ class ContainerScreen(StackScreen):
     def on_container_screen_scanned(self, message: ContainerScreen.Scanned) -> None:
         self.stack = message.stack
         self.index = message.index
+        self.show_unread(message.stack)
         self.status.finish(changes_summary(message.index))
         if len(message.index) == 0:
             self.query_one(FilePanel).clear("no changes: the container's layer adds nothing")
         self.refilter()
         self.file_tree.focus()
+
+    def action_details(self, tab: str) -> None:
+        from overlayscope.tui.screens.container_details import ContainerDetailsScreen
+
+        self.app.push_screen(ContainerDetailsScreen(self.host, self.container, tab))

@@ -1,4 +1,13 @@
-"""`?`: every key that works on the screen beneath, from the bindings themselves."""
+"""`?`: the keys of the screen beneath, from the bindings themselves, overlayscope's own only.
+
+Grouped by where they work: the app's own keys first (everywhere), then this screen's,
+then its trees', tables' and views'. Textual's own widget keys (text editing in the
+filter bar, its default table and scroll keys) are left out: they repeat the arrows.
+
+The screen is opaque: a translucent modal would redraw the whole screen beneath through
+a tint on every frame, which is what made `?` slow while a scan was updating the status
+line.
+"""
 
 from __future__ import annotations
 
@@ -7,55 +16,79 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-# Textual's own names for the widget classes, in words a user knows.
-_OWNER_NAMES = {
-    "App": "everywhere",
-    "DataTable": "tables",
-    "Tree": "trees",
-    "Input": "text input",
-    "ScrollableContainer": "scrolling",
-    "ContentTabs": "tabs",
+from overlayscope.tui.widgets.common.keyed import KeyedScroll
+
+_PACKAGE = "overlayscope."
+# Where a widget class's keys work, in words a user knows.
+_WHERE = {
+    "PagedTree": "trees",
+    "KeyedTable": "tables",
+    "KeyedScroll": "text views",
+    "FilterBar": "filter bar",
+    "JumpBar": "jump bar",
 }
 
+Row = tuple[str, str, str]  # where, key(s), what
 
-def _owner(node: DOMNode, screen: Screen[object]) -> str:
-    if node is screen.app:
-        return "everywhere"
-    if node is screen:
-        return "this screen"
+
+def _keys_display(screen: Screen[object], binding: Binding) -> str:
+    if binding.key_display:
+        return binding.key_display
+    keys = [k.strip() for k in binding.key.split(",") if k.strip()]
+    shown = [screen.app.get_key_display(Binding(k, binding.action)) for k in keys]
+    return " ".join(dict.fromkeys(shown))
+
+
+def _own_bindings(node: DOMNode) -> list[tuple[str, Binding]]:
+    """(class name, binding) declared by overlayscope's classes in `node`'s MRO."""
+    out = []
     for cls in type(node).__mro__:
-        if cls.__name__ in _OWNER_NAMES and "BINDINGS" in vars(cls):
-            return _OWNER_NAMES[cls.__name__]
-    return type(node).__name__
+        if not cls.__module__.startswith(_PACKAGE) or "BINDINGS" not in vars(cls):
+            continue
+        for item in vars(cls)["BINDINGS"]:
+            binding = item if isinstance(item, Binding) else Binding(*item)
+            out.append((cls.__name__, binding))
+    return out
 
 
-def key_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
-    """(where, key, what) for every described binding of the app, the screen and its widgets."""
-    rows: list[tuple[str, str, str]] = []
-    seen: set[tuple[str, str, str]] = set()
-    nodes: list[DOMNode] = [screen.app, screen, *screen.walk_children()]
-    for node in nodes:
-        for bindings in node._bindings.key_to_bindings.values():
-            for binding in bindings:
-                if not binding.description or binding.system:
-                    continue
-                row = (
-                    _owner(node, screen),
-                    screen.app.get_key_display(binding),
-                    binding.description,
-                )
-                if row not in seen:
-                    seen.add(row)
-                    rows.append(row)
-    return rows
+def key_rows(screen: Screen[object]) -> list[Row]:
+    """(where, key, what) for overlayscope's keys on `screen`: the app's own first (they
+    work everywhere), then the screen's, then its trees', tables' and views'. Keys bound
+    to the same thing in the same place share a row."""
+    groups: dict[str, list[Row]] = {
+        "everywhere": [
+            ("everywhere", _keys_display(screen, binding), binding.description)
+            for _, binding in _own_bindings(screen.app)
+            if binding.description
+        ],
+        "this screen": [
+            ("this screen", _keys_display(screen, binding), binding.description)
+            for _, binding in _own_bindings(screen)
+            if binding.description and not binding.system
+        ],
+    }
+    for widget in screen.walk_children():
+        for cls_name, binding in _own_bindings(widget):
+            where = _WHERE.get(cls_name)
+            if where is None or not binding.description:
+                continue
+            groups.setdefault(where, []).append(
+                (where, _keys_display(screen, binding), binding.description)
+            )
+    merged: dict[tuple[str, str], list[str]] = {}
+    for group in groups.values():
+        for where, key, what in group:
+            keys = merged.setdefault((where, what), [])
+            if key not in keys:
+                keys.append(key)
+    return [(where, " ".join(keys), what) for (where, what), keys in merged.items()]
 
 
-def keys_text(rows: list[tuple[str, str, str]]) -> Text:
+def keys_text(rows: list[Row]) -> Text:
     out = Text(no_wrap=True)
     width = max((len(key) for _, key, _ in rows), default=4) + 2
     where = None
@@ -77,14 +110,14 @@ class HelpScreen(ModalScreen[None]):
     """Keys of the screen it was opened from, grouped by where they work."""
 
     DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll {
-        width: 72; max-height: 90%; height: auto;
+    HelpScreen { align: center middle; background: $background; }
+    HelpScreen > KeyedScroll {
+        width: 76; max-width: 100%; max-height: 100%; height: auto;
         border: round $accent; background: $panel; padding: 0 1;
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "dismiss", "Close", show=False),
+        Binding("escape,q,question_mark", "dismiss", "Close", show=True, key_display="esc"),
     ]
 
     def __init__(self, beneath: Screen[object]) -> None:
@@ -92,9 +125,12 @@ class HelpScreen(ModalScreen[None]):
         self.rows = key_rows(beneath)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll() as scroll:
+        with KeyedScroll() as scroll:
             scroll.border_title = "keys (esc closes)"
             yield Static(keys_text(self.rows), id="keys")
+
+    def on_mount(self) -> None:
+        self.query_one(KeyedScroll).focus()
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

@@ -12,10 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import (
     ContentSwitcher,
     DataTable,
-    Footer,
     Header,
     Static,
     TabbedContent,
@@ -25,23 +25,25 @@ from textual.widgets import (
 from overlayscope.errors import OverlayscopeError
 from overlayscope.names import printable
 from overlayscope.root.model import Host, Image
-from overlayscope.tui.change_index import ALL_KINDS, ChangeIndex
-from overlayscope.tui.screens.stack_screen import StackScreen
+from overlayscope.tui.change_index import ChangeIndex
+from overlayscope.tui.screens.stack_screen import CHANGES, MERGED, StackScreen
 from overlayscope.tui.services import Services
 from overlayscope.tui.text import key_value, safe, short_id, size
 from overlayscope.tui.widgets.common.filter_bar import FilterBar
+from overlayscope.tui.widgets.common.jump_bar import JumpBar
+from overlayscope.tui.widgets.common.key_footer import KeyFooter
+from overlayscope.tui.widgets.common.keyed import KeyedScroll
 from overlayscope.tui.widgets.common.scan_status import ScanStatus
+from overlayscope.tui.widgets.common.unread_banner import UnreadBanner
 from overlayscope.tui.widgets.files.change_tree import ChangeTree
 from overlayscope.tui.widgets.files.file_panel import FilePanel
 from overlayscope.tui.widgets.files.merged_tree import MergedTree
-from overlayscope.tui.widgets.files.paged_tree import PagedTree
+from overlayscope.tui.widgets.image.layer_details import LayerDetails
 from overlayscope.tui.widgets.image.layer_table import LayerTable
-from overlayscope.tui.widgets.image.waste_table import WastedPaths, WastePanel
+from overlayscope.tui.widgets.image.waste_table import LayerWaste, WastedPaths, WastePanel
 from overlayscope.tui.widgets.overview.tables import image_label
 from overlayscope.union import LayerStack, changes
 from overlayscope.usage.images import image_sizes
-
-CHANGES, AGGREGATE = "layer-changes", "aggregate"
 
 
 def image_info(host: Host, image: Image) -> Text:
@@ -62,18 +64,21 @@ def image_info(host: Host, image: Image) -> Text:
 
 
 class ImageScreen(StackScreen):
-    """Layers on top; the chosen layer's files and the selected file beneath."""
+    """Layers and the chosen layer's details on top; its files and the selected file beneath."""
 
     DEFAULT_CSS = """
     ImageScreen #info { height: auto; padding: 0 1; }
     ImageScreen TabbedContent { height: 1fr; }
+    ImageScreen #top { height: auto; max-height: 40%; }
+    ImageScreen #layers { width: 3fr; }
+    ImageScreen #details-scroll {
+        width: 2fr; height: auto; max-height: 100%; border-left: vkey $surface-lighten-2;
+    }
     ImageScreen #main { height: 1fr; }
-    ImageScreen #trees { width: 40%; }
+    ImageScreen #trees { width: 45%; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("m", "mode", "Layer/aggregate"),
         Binding("w", "waste", "Wasted space"),
-        Binding("l", "layers", "Layers", show=False),
     ]
 
     class Scanned(Message):
@@ -91,41 +96,43 @@ class ImageScreen(StackScreen):
     def __init__(self, host: Host, image: Image, services: Services) -> None:
         super().__init__(host, services)
         self.image = image
-        self.mode = CHANGES
         self.chosen_layer: int | None = None  # chosen layer's number from the base
-        self.layer_stack: LayerStack | None = None  # the stack cut at the chosen layer
+        self.shown_layer: int | None = None  # the layer whose files the trees show
+        self.layer_stack: LayerStack | None = None  # the stack cut at the shown layer
         self.layer_index: ChangeIndex | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(image_info(self.host, self.image), id="info")
         yield ScanStatus(id="status")
+        yield UnreadBanner(id="unread")
         with TabbedContent(id="tabs"):
             with TabPane("Layers", id="layers-tab"), Vertical():
-                yield LayerTable(id="layers")
+                with Horizontal(id="top"):
+                    yield LayerTable(id="layers")
+                    with KeyedScroll(id="details-scroll"):
+                        yield LayerDetails(id="details")
                 with Horizontal(id="main"):
                     with ContentSwitcher(initial=CHANGES, id="trees"):
                         yield ChangeTree(id=CHANGES)
-                        yield MergedTree(id=AGGREGATE)
+                        yield MergedTree(id=MERGED)
                     yield FilePanel(id="file")
             with TabPane("Wasted space", id="waste-tab"):
                 yield WastePanel(id="waste")
         yield FilterBar("filter paths", id="filter")
-        yield Footer()
+        yield JumpBar(id="jump")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = printable(f"image {image_label(self.image)}")
         self.query_one(LayerTable).show(self.host, self.image)
-        for tree, title in ((CHANGES, "the layer's own changes"), (AGGREGATE, "merged view")):
-            self.query_one(f"#{tree}", PagedTree).border_title = title
+        self.query_one("#details-scroll").border_title = "layer details"
+        self.query_one(LayerDetails).show_layer(self.host, self.image, None)
+        self.set_titles()
         self.query_one(FilePanel).clear("scanning…")
         self.rescan()
 
     # -- StackScreen ------------------------------------------------------------
-
-    @property
-    def file_tree(self) -> PagedTree:
-        return self.query_one(f"#{self.mode}", PagedTree)
 
     @property
     def tree_stack(self) -> LayerStack | None:
@@ -135,32 +142,23 @@ class ImageScreen(StackScreen):
     def tree_index(self) -> ChangeIndex | None:
         return self.layer_index
 
-    def compute_keep(self) -> set[str] | None:
-        index, stack = self.layer_index, self.layer_stack
-        if index is None or stack is None:
-            return None
-        if self.mode == CHANGES or self.kinds != ALL_KINDS:
-            return index.matching(self.kinds, self.needle)
-        if not self.needle:
-            return None
-        needle = self.needle.casefold()
-        keep: set[str] = set()
-        for entry in stack.walk():
-            path = entry.path
-            if needle in path.casefold() or needle in printable(path).casefold():
-                while path != "/" and path not in keep:
-                    keep.add(path)
-                    path = path.rsplit("/", 1)[0] or "/"
-        return keep
+    def tree_title(self, mode: str) -> str:
+        # Says the layer whose files are shown, and which one is coming while it is read:
+        # never one layer's number over another's files.
+        shown, chosen = self.shown_layer, self.chosen_layer
+        what = "own changes" if mode == CHANGES else "merged view up to it"
+        if shown is None:
+            return f"L{chosen} {what}: reading…" if chosen is not None else what
+        title = f"L{shown} {what}"
+        if chosen is not None and chosen != shown:
+            title += f" (reading L{chosen}…)"
+        return title
 
-    def show_tree(self, keep: set[str] | None) -> None:
-        index, stack = self.layer_index, self.layer_stack
-        if index is None or stack is None:
-            return
-        if self.mode == CHANGES:
-            self.query_one(ChangeTree).load(index, keep=keep, order=self.order)
-        else:
-            self.query_one(MergedTree).load(stack, index, keep=keep, order=self.order)
+    def panes(self) -> list[Widget]:
+        if self.query_one(TabbedContent).active == "waste-tab":
+            return [self.query_one(WastedPaths), self.query_one(LayerWaste)]
+        details = self.query_one("#details-scroll", KeyedScroll)
+        return [self.query_one(LayerTable), details, *super().panes()]
 
     subject_name = "image"
 
@@ -172,20 +170,28 @@ class ImageScreen(StackScreen):
 
     def on_image_screen_scanned(self, message: ImageScreen.Scanned) -> None:
         self.stack = message.stack
+        self.show_unread(message.stack)
         self.status.finish(
             Text(f"{len(self.image.layers)} layers scanned (↑↓ choose a layer, m switches mode)")
         )
         table = self.query_one(LayerTable)
-        table.move_cursor(row=table.row_count - 1)
-        self.choose_layer(table.row_count - 1)
+        top = table.row_count - 1
+        table.move_cursor(row=top)
+        self.choose_layer(top)
         table.focus()
         if self.query_one(TabbedContent).active == "waste-tab":
             self._ensure_efficiency()
 
     @on(DataTable.RowHighlighted, "#layers")
     def _layer_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None and self.stack is not None:
-            self.choose_layer(int(event.row_key.value))
+        # A highlight still queued from before the cursor moved again (the table's first
+        # row, announced at mount) is stale: only the row the cursor is on now counts.
+        if event.cursor_row != event.data_table.cursor_row or event.row_key.value is None:
+            return
+        number = int(event.row_key.value)
+        self.query_one(LayerDetails).show_layer(self.host, self.image, number)
+        if self.stack is not None:
+            self.choose_layer(number)
 
     @on(DataTable.RowSelected, "#layers")
     def _layer_selected(self, event: DataTable.RowSelected) -> None:
@@ -195,6 +201,8 @@ class ImageScreen(StackScreen):
         if self.stack is None or number == self.chosen_layer or number >= len(self.stack.layers):
             return
         self.chosen_layer = number
+        self.query_one(LayerDetails).show_layer(self.host, self.image, number)
+        self.set_titles()
         position = len(self.stack.layers) - 1 - number
         self._layer_changes(number, LayerStack(self.stack.layers[position:]))
 
@@ -215,14 +223,11 @@ class ImageScreen(StackScreen):
 
     def on_image_screen_layer_ready(self, message: ImageScreen.LayerReady) -> None:
         if message.number != self.chosen_layer:
-            return
+            return  # the user moved on: another layer's files are coming
+        self.shown_layer = message.number
         self.layer_stack = message.stack
         self.layer_index = message.index
         s = message.index.summary()
-        for tree_id, what in ((CHANGES, "own changes"), (AGGREGATE, "merged view up to")):
-            self.query_one(f"#{tree_id}", PagedTree).border_title = (
-                f"L{message.number} {what}" if tree_id == CHANGES else f"{what} L{message.number}"
-            )
         self.status.finish(
             Text(
                 f"L{message.number}: {s.added:,} A · {s.changed:,} C · {s.deleted:,} D · "
@@ -232,11 +237,6 @@ class ImageScreen(StackScreen):
         self.refilter()
 
     # -- keys -------------------------------------------------------------------
-
-    def action_mode(self) -> None:
-        self.mode = AGGREGATE if self.mode == CHANGES else CHANGES
-        self.query_one("#trees", ContentSwitcher).current = self.mode
-        self.refilter()
 
     def action_layers(self) -> None:
         self.query_one(TabbedContent).active = "layers-tab"

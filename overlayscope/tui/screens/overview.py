@@ -9,24 +9,27 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
 from overlayscope.errors import Cancelled, OverlayscopeError
 from overlayscope.names import printable
-from overlayscope.root.model import Host
+from overlayscope.root.model import Host, Layer
 from overlayscope.tui.navigation import open_object
+from overlayscope.tui.screens.panes import PaneScreen
 from overlayscope.tui.screens.problems import ProblemsScreen
 from overlayscope.tui.services import ProgressCallback, Services
 from overlayscope.tui.text import size
 from overlayscope.tui.widgets.common.filter_bar import FilterBar
+from overlayscope.tui.widgets.common.key_footer import KeyFooter
 from overlayscope.tui.widgets.common.scan_status import ScanStatus
 from overlayscope.tui.widgets.overview.disk_usage import DiskUsagePanel
 from overlayscope.tui.widgets.overview.summary import HostSummary
 from overlayscope.tui.widgets.overview.tables import ContainerTable, ImageTable, OrphanTable
+from overlayscope.usage.advice import orphan_advice, removal_command, unresolved_advice
 from overlayscope.usage.sizes import measure_layers
 
 if TYPE_CHECKING:
@@ -35,20 +38,29 @@ if TYPE_CHECKING:
 TOP = 10  # how many of the largest items disk_usage lists per category
 
 
-class OverviewScreen(Screen[None]):
-    """Summary and disk bars on top, the three lists beneath; enter opens a row."""
+class OverviewScreen(PaneScreen):
+    """Summary and disk bars on top, the three lists beneath; enter opens a row.
+
+    The lists share the height left (each scrolls on its own), so at 80x24 every section
+    title stays on screen; the disk bars scroll within the top third when they must.
+    """
 
     DEFAULT_CSS = """
-    OverviewScreen #top { height: auto; max-height: 14; }
-    OverviewScreen .section {
-        height: 1; padding: 0 1; margin-top: 1; text-style: bold; color: $accent;
+    OverviewScreen #top { height: auto; max-height: 40%; }
+    OverviewScreen #disk-scroll { width: 1fr; height: auto; border-left: vkey $surface-lighten-2; }
+    OverviewScreen .section-title {
+        height: 1; padding: 0 1; text-style: bold; color: $accent;
     }
-    OverviewScreen #lists { height: 1fr; }
+    OverviewScreen .section { height: 1fr; }
+    OverviewScreen #orphans-section { height: auto; max-height: 1fr; }
+    OverviewScreen HostTable { height: 1fr; max-height: 100%; }
+    OverviewScreen #orphans { height: auto; max-height: 8; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("p", "problems", "Problems"),
-        Binding("r", "measure", "Re-measure"),
+        Binding("b", "browse", "Browse root"),
+        Binding("r", "measure", "Measure again", show=False),
         Binding("escape", "cancel", "Cancel scan", show=False),
     ]
 
@@ -83,17 +95,27 @@ class OverviewScreen(Screen[None]):
         yield Header()
         with Horizontal(id="top"):
             yield HostSummary(id="summary")
-            yield DiskUsagePanel(id="disk-usage")
+            with VerticalScroll(id="disk-scroll", can_focus=False):
+                yield DiskUsagePanel(id="disk-usage")
         yield ScanStatus(id="status")
-        with VerticalScroll(id="lists", can_focus=False):
-            yield Static(id="containers-title", classes="section")
+        with Vertical(id="containers-section", classes="section"):
+            yield Static(id="containers-title", classes="section-title")
             yield ContainerTable(id="containers")
-            yield Static(id="images-title", classes="section")
+        with Vertical(id="images-section", classes="section"):
+            yield Static(id="images-title", classes="section-title")
             yield ImageTable(id="images")
-            yield Static(id="orphans-title", classes="section")
+        with Vertical(id="orphans-section", classes="section"):
+            yield Static(id="orphans-title", classes="section-title")
             yield OrphanTable(id="orphans")
         yield FilterBar("filter containers, images and orphans by name, tag or id", id="filter")
-        yield Footer()
+        yield KeyFooter()
+
+    def panes(self) -> list[Widget]:
+        return [
+            self.query_one(ContainerTable),
+            self.query_one(ImageTable),
+            self.query_one(OrphanTable),
+        ]
 
     def on_mount(self) -> None:
         self.query_one(HostSummary).show(self.host, self.source)
@@ -208,28 +230,38 @@ class OverviewScreen(Screen[None]):
     def action_problems(self) -> None:
         self.app.push_screen(ProblemsScreen(self.host))
 
+    def action_browse(self) -> None:
+        from overlayscope.tui.screens.root_browser import RootBrowserScreen
+
+        self.app.push_screen(RootBrowserScreen(self.host))
+
+    def _advise(self, layer: Layer) -> None:
+        """The CLI's advice (`overlayscope orphans`), word for word: `usage/advice.py`."""
+        if layer.unresolved is not None:
+            self.notify(
+                printable(f"{layer.path}: {layer.unresolved}.\n{unresolved_advice(1)}"),
+                title="unresolved layer dir: maybe in use",
+                severity="warning",
+                markup=False,
+                timeout=20,
+            )
+            return
+        measured = (self.sizes or {}).get(layer.id)
+        self.notify(
+            printable(f"{layer.path} ({size(measured)}): no image and no container uses it.")
+            + f"\n{orphan_advice(1)}\n  {removal_command(layer)}",
+            title="orphaned layer dir",
+            markup=False,
+            timeout=30,
+        )
+
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value
         if key is None:
             return
         if isinstance(event.data_table, OrphanTable):
-            layer = self.host.layers[key]
-            if layer.unresolved is not None:
-                self.notify(
-                    f"{printable(layer.path)} is named by no record that could be read, "
-                    f"but it may be in use: {layer.unresolved}. Do not remove it.",
-                    title="unresolved layer dir",
-                    severity="warning",
-                    markup=False,
-                )
-                return
-            self.notify(
-                f"{printable(layer.path)} is referenced by no image and no container. "
-                "Stop the engine before removing it by hand.",
-                title="orphaned layer dir",
-                markup=False,
-            )
+            self._advise(self.host.layers[key])
             return
         obj = self.host.containers.get(key) or self.host.images.get(key)
         if obj is not None:

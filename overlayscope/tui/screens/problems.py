@@ -9,10 +9,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
+from overlayscope.names import plural
 from overlayscope.root.model import Host
 from overlayscope.tui.text import safe
+from overlayscope.tui.widgets.common.keyed import KeyedTable
+
+
+class ProblemTable(KeyedTable):
+    STRETCH = "path"
 
 
 class ProblemsScreen(ModalScreen[None]):
@@ -33,20 +39,22 @@ class ProblemsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"{len(self.host.problems)} problem(s) (esc closes)"
+            box.border_title = f"{plural(len(self.host.problems), 'problem')} (esc closes)"
             if not self.host.problems:
                 yield Static(Text("no problems found in this data root", style="green"))
-            yield DataTable[Text](id="problems", cursor_type="row", zebra_stripes=True)
+            yield ProblemTable(id="problems", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("kind", "detail", "path")
+        table = self.query_one(ProblemTable)
+        for label in ("kind", "detail", "path"):
+            table.add_column(label, key=label)
         for problem in self.host.problems:
             table.add_row(
                 Text(problem.kind.value, style="bold red"),
                 safe(problem.detail),
                 safe(problem.path, style="dim"),
             )
+        table.call_after_refresh(table.stretch)
         table.focus()
 
     async def action_dismiss(self, result: None = None) -> None:

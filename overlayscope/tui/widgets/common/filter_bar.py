@@ -11,13 +11,42 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 
-class FilterBar(Input):
-    """Hidden until opened; posts `Applied` as the user types (debounced) and on close."""
+class PromptBar(Input):
+    """A one-line input docked at the bottom, hidden until opened; closing it gives focus
+    back to the widget it was opened from (or the one named in `open`)."""
 
     DEFAULT_CSS = """
-    FilterBar { dock: bottom; display: none; border: tall $accent; height: 3; margin: 0 0 1 0; }
-    FilterBar.-open { display: block; }
+    PromptBar { dock: bottom; display: none; border: tall $accent; height: 3; margin: 0 0 1 0; }
+    PromptBar.-open { display: block; }
     """
+
+    def __init__(self, placeholder: str, *, id: str | None = None) -> None:
+        super().__init__(placeholder=placeholder, id=id)
+        self._return_to: Widget | None = None
+
+    def open(self, *, return_to: Widget | None = None) -> None:
+        """Show the bar and focus it; closing it focuses `return_to` (default: what had
+        focus before)."""
+        focused = self.screen.focused
+        self._return_to = return_to or (focused if focused is not self else self._return_to)
+        self.add_class("-open")
+        self.focus()
+
+    def close(self) -> None:
+        self.remove_class("-open")
+        self._give_back_focus()
+
+    def _give_back_focus(self) -> None:
+        target = self._return_to
+        if target is not None and target.is_attached and target.focusable:
+            target.focus()
+        else:
+            self.screen.focus_next()
+
+
+class FilterBar(PromptBar):
+    """Posts `Applied` as the user types (debounced) and on enter; esc clears it."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "clear", "Clear filter", show=True),
     ]
@@ -34,34 +63,24 @@ class FilterBar(Input):
             return self.bar
 
     def __init__(self, placeholder: str = "filter", *, id: str | None = None) -> None:
-        super().__init__(placeholder=f"{placeholder}  (enter keeps it, esc clears)", id=id)
+        super().__init__(f"{placeholder}  (enter keeps it, esc clears)", id=id)
         self._timer: Timer | None = None
         self._applied = ""
-        self._return_to: Widget | None = None
-
-    def open(self) -> None:
-        """Show the bar and focus it; closing it gives focus back to where it was."""
-        focused = self.screen.focused
-        if focused is not self:
-            self._return_to = focused
-        self.add_class("-open")
-        self.focus()
 
     def action_clear(self) -> None:
         self.value = ""
         self._apply()
-        self._close()
+        self.close()
 
-    def _close(self) -> None:
+    def clear_quietly(self) -> None:
+        """Empty it without a message: the screen cleared its filter itself."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        with self.prevent(Input.Changed):
+            self.value = ""
+        self._applied = ""
         self.remove_class("-open")
-        self._give_back_focus()
-
-    def _give_back_focus(self) -> None:
-        target = self._return_to
-        if target is not None and target.is_attached and target.focusable:
-            target.focus()
-        else:
-            self.screen.focus_next()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

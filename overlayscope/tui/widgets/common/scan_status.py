@@ -20,7 +20,7 @@ class ScanStatus(Horizontal):
 
     DEFAULT_CSS = """
     ScanStatus { height: 1; padding: 0 1; }
-    ScanStatus > Label { width: 1fr; color: $text-muted; }
+    ScanStatus > Label { width: 1fr; height: 1; color: $text-muted; }
     ScanStatus > ProgressBar { width: auto; display: none; }
     ScanStatus.-running > ProgressBar { display: block; }
     ScanStatus.-running > Label { color: $text; }
@@ -113,4 +113,7 @@ class ScanStatus(Horizontal):
         self.set_class(False, "-running")
 
     def _label(self, text: str | Text) -> None:
-        self.query_one(Label).update(text if isinstance(text, Text) else Text(text))
+        # layout=False: the line's size never depends on its text, and a layout pass of the
+        # whole screen ten times a second (every progress report) is what kept keys waiting
+        # while a scan ran.
+        self.query_one(Label).update(text if isinstance(text, Text) else Text(text), layout=False)

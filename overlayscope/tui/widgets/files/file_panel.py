@@ -7,14 +7,15 @@ from typing import ClassVar, Literal
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.names import printable
 from overlayscope.root.model import IdMap
 from overlayscope.tui.text import role_text, safe, short_id, size
+from overlayscope.tui.widgets.common.keyed import KeyedScroll, KeyedTable
 from overlayscope.tui.widgets.files.views import (
     change_summary,
     describe_entry,
@@ -29,17 +30,19 @@ from overlayscope.union import Change, LayerStack
 Mode = Literal["preview", "diff"]
 
 
-class ProvenanceTable(DataTable[Text]):
+class ProvenanceTable(KeyedTable):
     """Every layer holding the path, top → bottom, and what overlayfs does with each."""
 
     DEFAULT_CSS = """
     ProvenanceTable { height: auto; max-height: 12; }
     """
     COLUMNS: ClassVar[tuple[str, ...]] = ("layer", "id", "state", "size", "entry")
+    STRETCH = "entry"
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns(*self.COLUMNS)
+        for column in self.COLUMNS:
+            self.add_column(column, key=column)
 
 
 class FilePanel(Vertical):
@@ -79,8 +82,12 @@ class FilePanel(Vertical):
         yield ProvenanceTable(id="provenance")
         yield Static(id="provenance-summary")
         yield Static(id="view-title")
-        with VerticalScroll(id="view-scroll"):
+        with KeyedScroll(id="view-scroll"):
             yield Static(id="view")
+
+    @property
+    def view_scroll(self) -> KeyedScroll:
+        return self.query_one("#view-scroll", KeyedScroll)
 
     @property
     def path(self) -> str | None:
@@ -115,6 +122,7 @@ class FilePanel(Vertical):
                 Text("" if hit.entry.kind.is_dir else size(hit.entry.size), justify="right"),
                 describe_entry(hit.entry, self.id_maps),
             )
+        table.call_after_refresh(table.stretch)
         self.query_one("#provenance-summary", Static).update(provenance_summary(stack, prov))
         self._refresh_view()
 
@@ -164,4 +172,4 @@ class FilePanel(Vertical):
         message.stop()
         if message.token == self._token:
             self.query_one("#view", Static).update(message.text)
-            self.query_one("#view-scroll", VerticalScroll).scroll_home(animate=False)
+            self.view_scroll.scroll_home(animate=False)

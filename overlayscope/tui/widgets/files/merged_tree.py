@@ -1,27 +1,29 @@
-"""The merged view of an image up to one layer (dive's "aggregated" mode), one directory at a time.
+"""The merged view of a stack (dive's "aggregated" mode), one directory at a time.
 
-Every visible entry is listed with the layer it comes from; what the chosen
-layer itself adds or changes is coloured as in the change tree, and what it
-deletes is shown struck through where it used to be.
+Every visible entry is listed with the layer it comes from; what the top layer itself
+adds or changes is coloured as in the change tree, and what it deletes is shown struck
+through where it used to be. Directories carry ncdu's figures once `merged_figures` has
+walked the view (a worker; until then only files have a size).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from rich.text import Text
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.scan import parent_of
-from overlayscope.tui.change_index import ChangeIndex, Order
+from overlayscope.tui.change_index import ChangeIndex
 from overlayscope.tui.text import KIND_STYLE, kind_letter, safe, size
+from overlayscope.tui.tree_model import BY_NAME, NodeStats, Sort, sort_paths
 from overlayscope.tui.widgets.files.paged_tree import PagedTree
+from overlayscope.tui.widgets.files.tree_label import LabelParts
 from overlayscope.union import ChangeKind, LayerStack, MergedEntry
 
 
 class MergedTree(PagedTree):
-    """`stack.listdir` on expand, plus the chosen layer's deletions from its `ChangeIndex`."""
+    """`stack.listdir` on expand, plus the top layer's deletions from its `ChangeIndex`."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -29,8 +31,8 @@ class MergedTree(PagedTree):
         self.index = ChangeIndex(())
         self.keep: set[str] | None = None
         self._keep_dirs: set[str] = set()
-        self.order = Order.NAME
         self._entries: dict[str, MergedEntry] = {}
+        self.figures: dict[str, NodeStats] = {}
 
     def load(
         self,
@@ -38,19 +40,26 @@ class MergedTree(PagedTree):
         index: ChangeIndex,
         *,
         keep: set[str] | None = None,
-        order: Order = Order.NAME,
+        sort: Sort = BY_NAME,
+        figures: dict[str, NodeStats] | None = None,
     ) -> None:
-        """Show `stack` (the layer on top, `layers[0]`, is the chosen one) and its changes."""
+        """Show `stack` (`layers[0]` is the chosen layer, or the container's) and its changes."""
         self.stack = stack
         self.index = index
         self.keep = keep
         self._keep_dirs = {parent_of(p) for p in keep} if keep is not None else set()
-        self.order = order
+        self.sort = sort
+        self.figures = figures or {}
         self._entries = {}
         self.rebuild()
 
+    def set_figures(self, figures: dict[str, NodeStats]) -> None:
+        """The directories' figures, once walked: the lines say them from now on."""
+        self.figures = figures
+        self._invalidate()
+
     def layer_number(self, position: int) -> int:
-        """The layer's number counted from the image's base (0), as the layer table shows it."""
+        """The layer's number counted from the stack's base (0), as the layer table shows it."""
         return len(self.stack.layers) - 1 - position
 
     def child_paths(self, path: str) -> Sequence[str]:
@@ -70,18 +79,15 @@ class MergedTree(PagedTree):
                 paths.append(child)
         if self.keep is not None:
             paths = [p for p in paths if p in self.keep]
-        if self.order is Order.SIZE:
-            paths.sort(key=lambda p: (-self._entry_size(p), os.fsencode(p)))
-        else:
-            paths.sort(key=os.fsencode)
-        return paths
+        return sort_paths(paths, self.sort, self.stats)
 
-    def _entry_size(self, path: str) -> int:
+    def stats(self, path: str) -> NodeStats | None:
         entry = self._entries.get(path)
-        if entry is not None:
-            return 0 if entry.entry.kind.is_dir else entry.entry.size
-        change = self.index.get(path)
-        return change.size if change is not None else 0
+        if entry is None:
+            return self.figures.get(path) if path == "/" else None  # "/" or a deletion
+        if entry.entry.kind.is_dir:
+            return self.figures.get(path)
+        return NodeStats(entry.entry.size, 0, entry.entry.mtime_ns)
 
     def expandable(self, path: str) -> bool:
         entry = self._entries.get(path)
@@ -89,29 +95,31 @@ class MergedTree(PagedTree):
             return False
         return self.keep is None or path in self._keep_dirs
 
-    def label_for(self, path: str) -> Text:
+    def label_parts(self, path: str) -> LabelParts:
         name = path.rsplit("/", 1)[-1]
         entry = self._entries.get(path)
         change = self.index.get(path)
-        text = Text(no_wrap=True)
-        text.append(kind_letter(change.kind) if change is not None else Text(" "))
-        text.append(" ")
-        if entry is None:  # deleted by this layer
-            text.append(safe(name, style=f"{KIND_STYLE[ChangeKind.DELETED]} strike"))
-            return text
+        head = Text(no_wrap=True)
+        head.append(kind_letter(change.kind) if change is not None else Text(" "))
+        head.append(" ")
+        if entry is None:  # deleted by the top layer
+            head.append(safe(name, style=f"{KIND_STYLE[ChangeKind.DELETED]} strike"))
+            was = () if change is None else (Text(f"was {size(change.size)}", style="dim"),)
+            return LabelParts(head, was)
         kind = entry.entry.kind
         is_dir = kind.is_dir
-        mine = entry.position == 0
-        style = "bold" if mine else ""
+        style = "bold" if entry.position == 0 else ""
         if change is not None and not (is_dir and change.kind is ChangeKind.CHANGED):
             style += f" {KIND_STYLE[change.kind]}"
-        text.append(safe(name + ("/" if is_dir else ""), style=style))
+        head.append(safe(name + ("/" if is_dir else ""), style=style))
+        marks: list[Text] = []
         if kind.value == "symlink":
-            text.append(" → ", style="dim")
-            text.append(safe(entry.entry.target or "", style="cyan"))
-        elif not is_dir:
-            text.append(f"  {size(entry.entry.size)}", style="dim")
+            marks.append(
+                Text("→ ", style="dim").append_text(safe(entry.entry.target or "", style="cyan"))
+            )
         if kind.value == "opaque-dir":
-            text.append("  opaque", style="magenta")
-        text.append(f"  L{self.layer_number(entry.position)}", style="dim")
-        return text
+            marks.append(Text("opaque", style="magenta"))
+        if not entry.known:  # a layer above could not be read here: it may hide or replace it
+            marks.append(Text("unknown", style="bold yellow"))
+        marks.append(Text(f"L{self.layer_number(entry.position)}", style="dim"))
+        return LabelParts(head, tuple(marks), self.stats(path), show_items=is_dir)

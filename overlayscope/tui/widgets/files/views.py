@@ -38,6 +38,7 @@ STATE_STYLE = {
     HitState.WINS: "bold green",
     HitState.MERGED: "cyan",
     HitState.WHITEOUT: "bold red",
+    HitState.UNKNOWN: "bold yellow",  # beneath a layer that could not be read there
 }
 
 
@@ -111,7 +112,10 @@ def _position(stack: LayerStack, layer_id: str) -> int | None:
 def provenance_summary(stack: LayerStack, prov: Provenance) -> Text:
     """One sentence: who wins, or what hides the path."""
     text = Text(no_wrap=False)
-    if prov.winner is not None:
+    if not prov.known:
+        text.append("cannot tell whether it is visible: ", style="bold yellow")
+        text.append(_unread_layers(stack, prov))
+    elif prov.winner is not None:
         text.append("visible from ", style="dim")
         text.append(layer_name(stack, prov.winner.position), style="bold green")
         text.append(" (")
@@ -130,9 +134,24 @@ def provenance_summary(stack: LayerStack, prov: Provenance) -> Text:
         text.append(f" in {where} ({blocker.role}) hides it")
     else:
         text.append("in no layer of this stack", style="dim")
+    if prov.known and prov.unknown:
+        text.append("\nbeneath it, unknown: ", style="yellow")
+        text.append(_unread_layers(stack, prov))
     for note in prov.notes:
         text.append("\nnote: ", style="bold yellow")
         text.append(safe(note))
+    return text
+
+
+def _unread_layers(stack: LayerStack, prov: Provenance) -> Text:
+    """For each unread layer: `L3 could not be read at /app/conf (Permission denied)`."""
+    text = Text()
+    for i, part in enumerate(prov.unknown):
+        text.append("; " if i else "")
+        text.append(layer_name(stack, part.position), style="bold")
+        text.append(" could not be read at ")
+        text.append(safe(part.path))
+        text.append(safe(f" ({part.detail})", style="dim"))
     return text
 
 

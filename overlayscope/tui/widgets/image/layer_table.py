@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from overlayscope.root.model import Host, Image
 from overlayscope.tui.text import safe, short_id, size_text
+from overlayscope.tui.widgets.common.keyed import KeyedTable
 
 
 def created_by(step: str) -> Text:
@@ -21,8 +21,10 @@ def created_by(step: str) -> Text:
     return safe(" ".join(step.split()) or "(no history)", style="" if step else "dim")
 
 
-class LayerTable(DataTable[Text]):
+class LayerTable(KeyedTable):
     """Row keys are layer numbers from the base, "0" being the base layer."""
+
+    STRETCH = "created_by"
 
     DEFAULT_CSS = """
     LayerTable { height: auto; max-height: 10; }
@@ -50,3 +52,4 @@ class LayerTable(DataTable[Text]):
                 created_by(layer.created_by),
                 key=str(n),
             )
+        self.call_after_refresh(self.stretch)

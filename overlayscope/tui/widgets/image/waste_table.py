@@ -15,12 +15,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from overlayscope.errors import Cancelled, OverlayscopeError
 from overlayscope.names import printable
 from overlayscope.root.model import Image
 from overlayscope.tui.text import key_value, safe, short_id, size, size_text
+from overlayscope.tui.widgets.common.keyed import KeyedTable
 from overlayscope.tui.widgets.image.layer_table import created_by
 from overlayscope.union import LayerStack
 
@@ -42,12 +43,13 @@ def efficiency_summary(eff: Efficiency) -> Text:
     return key_value([("efficiency", score), ("wasted", wasted), ("unreadable", hidden)], width=12)
 
 
-class WastedPaths(DataTable[Text]):
+class WastedPaths(KeyedTable):
     """Every path found in more than one layer, the most bytes first."""
 
     DEFAULT_CSS = """
     WastedPaths { height: 1fr; width: 3fr; }
     """
+    STRETCH = "path"
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -64,18 +66,27 @@ class WastedPaths(DataTable[Text]):
                 Text(str(wasted.count), justify="right"),
                 safe(wasted.path),
             )
+        self.call_after_refresh(self.stretch)
 
 
-class LayerWaste(DataTable[Text]):
+class LayerWaste(KeyedTable):
     """Per layer: its file bytes and how many of them the merged image never shows."""
 
     DEFAULT_CSS = """
     LayerWaste { height: 1fr; width: 2fr; }
     """
+    STRETCH = "created_by"
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("#", "layer", "files", "unreadable", "created by")
+        for label, key in (
+            ("#", "n"),
+            ("layer", "id"),
+            ("files", "files"),
+            ("unreadable", "unreadable"),
+            ("created by", "created_by"),
+        ):
+            self.add_column(label, key=key)
 
     def show(self, eff: Efficiency) -> None:
         self.clear()
@@ -87,6 +98,7 @@ class LayerWaste(DataTable[Text]):
                 size_text(layer.hidden_bytes, style="red" if layer.hidden_bytes else "dim"),
                 created_by(layer.created_by),
             )
+        self.call_after_refresh(self.stretch)
 
 
 class WastePanel(Vertical):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual.widgets import DataTable
 
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.root.model import Container, Host, Image, Layer
 from overlayscope.tui.text import safe, short_id, size_text
+from overlayscope.tui.widgets.common.keyed import KeyedTable
 from overlayscope.usage.images import image_sizes
 
 STATE_STYLE = {"running": "bold green", "exited": "yellow", "created": "dim", "dead": "red"}
@@ -29,7 +29,7 @@ def image_label(image: Image) -> str:
     return "<intermediate>" if image.intermediate else "<none>"
 
 
-class HostTable(DataTable[Text]):
+class HostTable(KeyedTable):
     """A row per object; `key` of each row is the object's id."""
 
     DEFAULT_CSS = """
@@ -44,8 +44,13 @@ class HostTable(DataTable[Text]):
         for label, key in self.COLUMNS:
             self.add_column(label, key=key)
 
+    def filled(self) -> None:
+        """After the rows change: the stretching column takes the room left."""
+        self.call_after_refresh(self.stretch)
+
 
 class ContainerTable(HostTable):
+    STRETCH = "image"
     COLUMNS = (
         ("container", "id"),
         ("name", "name"),
@@ -70,6 +75,7 @@ class ContainerTable(HostTable):
                 self.writable(c, sizes),
                 key=c.key,
             )
+        self.filled()
 
     @staticmethod
     def writable(c: Container, sizes: dict[str, int] | None) -> Text:
@@ -81,6 +87,7 @@ class ContainerTable(HostTable):
 
 
 class ImageTable(HostTable):
+    STRETCH = "tags"
     COLUMNS = (
         ("image", "id"),
         ("tags", "tags"),
@@ -114,6 +121,7 @@ class ImageTable(HostTable):
                 Text(str(len(i.containers)) if i.containers else "", justify="right"),
                 key=i.key,
             )
+        self.filled()
 
 
 def namespaced(host: Host, namespace: str | None, label: Text) -> Text:
@@ -126,6 +134,7 @@ def namespaced(host: Host, namespace: str | None, label: Text) -> Text:
 
 
 class OrphanTable(HostTable):
+    STRETCH = "notes"
     COLUMNS = (("layer dir", "id"), ("size", "size"), ("content", "diff"), ("notes", "notes"))
 
     def show(self, host: Host, sizes: dict[str, int] | None, needle: str = "") -> None:
@@ -144,6 +153,7 @@ class OrphanTable(HostTable):
                 self.notes(layer),
                 key=layer.id,
             )
+        self.filled()
 
     @staticmethod
     def notes(layer: Layer) -> Text:
@@ -153,6 +163,6 @@ class OrphanTable(HostTable):
         if layer.merged:
             parts.append("mounted")
         if layer.problems:
-            parts.append(f"{len(layer.problems)} problem(s)")
+            parts.append(plural(len(layer.problems), "problem"))
         style = "red" if layer.problems else "yellow" if layer.unresolved is not None else ""
         return Text(", ".join(parts), style=style)
