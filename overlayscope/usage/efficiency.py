@@ -29,6 +29,9 @@ Two of dive's accidents are not copied: a whiteout of a path no lower layer
 holds stops dive's walk of that layer (the rest of it goes uncounted); here it
 is skipped and the walk goes on. And with no user bytes (`user_size` 0),
 dive's ratio is NaN or infinite; here it is None.
+
+The walk that computes these, a dir at a time rather than a path at a time, is in
+`efficiency_walk.py`.
 """
 
 from __future__ import annotations
@@ -40,10 +43,19 @@ from dataclasses import dataclass
 
 from overlayscope.errors import UnknownReference
 from overlayscope.root.model import Container, Host, Image
-from overlayscope.scan import Entry, Kind, LayerIndex, ScanProgress
-from overlayscope.scan.progress import check_cancel
-from overlayscope.union import HitState, LayerStack
+from overlayscope.scan import ScanProgress
+from overlayscope.union import LayerStack
 from overlayscope.union.host_stacks import build_stack
+from overlayscope.usage.efficiency_walk import image_figures, tar_sizes
+
+__all__ = [
+    "Efficiency",
+    "LayerEfficiency",
+    "WastedPath",
+    "image_efficiency",
+    "stack_efficiency",
+    "tar_sizes",
+]
 
 Progress = Callable[[ScanProgress], None]
 
@@ -112,13 +124,10 @@ def stack_efficiency(
     stack: LayerStack, image: Image, *, cancel: threading.Event | None = None
 ) -> Efficiency:
     """Efficiency of an image whose layers are already scanned into `stack` (top first)."""
-    bottom_up = [layer.index for layer in reversed(stack.layers)]
-    sightings, content = _dive(bottom_up, cancel)
-    wasted = sum(s.cumulative for s in sightings.values() if s.count > 1)
-    minimum = sum(s.minimum for s in sightings.values())
-    cumulative = sum(s.cumulative for s in sightings.values())
+    figures, hidden = image_figures(stack, cancel)
+    content = figures.content
+    wasted = sum(total for _, _, total in figures.wasted)
     user = sum(content[1:])
-    hidden = _hidden_bytes(stack, cancel)
     created = [il.created_by for il in image.layers]
     sizes = [il.size for il in image.layers]
     layers = tuple(
@@ -132,13 +141,14 @@ def stack_efficiency(
         for i, layer in enumerate(reversed(stack.layers))
     )
     paths = sorted(
-        (WastedPath(p, s.count, s.cumulative) for p, s in sightings.items() if s.count > 1),
+        (WastedPath(path, count, total) for path, count, total in figures.wasted),
         key=lambda w: (-w.cumulative_size, os.fsencode(w.path)),
     )
+    cumulative = figures.cumulative
     return Efficiency(
         image=image.id,
         tags=image.tags,
-        score=1.0 if cumulative == 0 else minimum / cumulative,
+        score=1.0 if cumulative == 0 else figures.minimum / cumulative,
         wasted_bytes=wasted,
         user_size=user,
         user_wasted_percent=_ratio(wasted, user),
@@ -153,138 +163,3 @@ def _ratio(wasted: int, user: int) -> float | None:
     if user == 0:
         return 0.0 if wasted == 0 else None
     return wasted / user
-
-
-class _Sighting:
-    __slots__ = ("count", "cumulative", "minimum")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.cumulative = 0
-        self.minimum = -1
-
-    def add(self, size: int) -> None:
-        self.count += 1
-        self.cumulative += size
-        if self.minimum < 0 or size < self.minimum:
-            self.minimum = size
-
-
-def _dive(
-    layers: list[LayerIndex], cancel: threading.Event | None
-) -> tuple[dict[str, _Sighting], list[int]]:
-    """dive's walk over layers bottom first: sightings per path, and each layer's size."""
-    view = _StackedView()
-    sightings: dict[str, _Sighting] = {}
-    content: list[int] = []
-    for index in layers:
-        check_cancel(cancel)
-        sizes = tar_sizes(index)
-        content.append(sum(sizes.values()))
-        for entry in index.entries.values():
-            if entry.path == "/" or index.children.get(entry.path):
-                continue  # not a leaf of this layer
-            if entry.kind is Kind.WHITEOUT:
-                below = view.nodes.get(entry.path)
-                if below is None:
-                    continue  # whites out nothing (dive would stop here; see module doc)
-                size = view.subtree_size(entry.path) if below[0] else 0
-            else:
-                size = sizes.get(entry.path, 0)
-            sighting = sightings.get(entry.path)
-            if sighting is None:
-                sighting = sightings[entry.path] = _Sighting()
-            sighting.add(size)
-        view.stack(index, sizes)
-    return sightings, content
-
-
-def tar_sizes(index: LayerIndex) -> dict[str, int]:
-    """The size each regular file has in the layer's tarball (dive's FileInfo.Size).
-
-    Docker's tar writer walks in lexical order and writes the first name of a
-    multiply-linked inode with its data, later names as hard links of size 0.
-    """
-    first: dict[int, str] = {}
-    sizes: dict[str, int] = {}
-    for entry in index.entries.values():
-        if entry.kind is not Kind.FILE:
-            continue
-        if entry.nlink > 1:
-            seen = first.get(entry.ino)
-            if seen is not None and _walk_key(seen) < _walk_key(entry.path):
-                continue
-            if seen is not None:
-                del sizes[seen]
-            first[entry.ino] = entry.path
-        sizes[entry.path] = entry.size
-    return sizes
-
-
-def _walk_key(path: str) -> list[bytes]:
-    return [os.fsencode(name) for name in path.split("/")]
-
-
-class _StackedView:
-    """The layers seen so far stacked as dive stacks them: whiteouts remove, opaque is ignored."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, tuple[bool, int]] = {}  # path -> (is_dir, size)
-        self.kids: dict[str, set[str]] = {}
-
-    def stack(self, index: LayerIndex, sizes: dict[str, int]) -> None:
-        for entry in index.entries.values():
-            if entry.path == "/":
-                continue
-            if entry.kind is Kind.WHITEOUT:
-                self._remove(entry.path)
-            else:
-                self._put(entry, sizes.get(entry.path, 0))
-
-    def _put(self, entry: Entry, size: int) -> None:
-        path = entry.path
-        if path not in self.nodes:
-            parent = path.rsplit("/", 1)[0] or "/"
-            self.kids.setdefault(parent, set()).add(path)
-        self.nodes[path] = (entry.kind.is_dir, size)
-
-    def _remove(self, path: str) -> None:
-        if path not in self.nodes:
-            return
-        parent = path.rsplit("/", 1)[0] or "/"
-        self.kids.get(parent, set()).discard(path)
-        pending = [path]
-        while pending:
-            p = pending.pop()
-            self.nodes.pop(p, None)
-            pending.extend(self.kids.pop(p, ()))
-
-    def subtree_size(self, path: str) -> int:
-        total = 0
-        pending = [path]
-        while pending:
-            p = pending.pop()
-            total += self.nodes.get(p, (False, 0))[1]
-            pending.extend(self.kids.get(p, ()))
-        return total
-
-
-def _hidden_bytes(stack: LayerStack, cancel: threading.Event | None) -> dict[str, int]:
-    """Per layer id: bytes of regular files the merged view never shows (each inode once)."""
-    hidden: dict[int, dict[int, int]] = {}  # position -> inode -> size
-    shown: dict[int, set[int]] = {}
-    for n, res in enumerate(stack.resolutions()):
-        if n % 4096 == 0:
-            check_cancel(cancel)
-        for hit in res.hits:
-            if hit.entry.kind is not Kind.FILE:
-                continue
-            if hit.state is HitState.WINS:
-                shown.setdefault(hit.position, set()).add(hit.entry.ino)
-            else:
-                hidden.setdefault(hit.position, {})[hit.entry.ino] = hit.entry.size
-    out: dict[str, int] = {}
-    for position, inodes in hidden.items():
-        visible = shown.get(position, set())
-        out[stack.layers[position].id] = sum(s for ino, s in inodes.items() if ino not in visible)
-    return out
