@@ -22,6 +22,7 @@ from overlayscope.audit.findings import (
     Finding,
     FindingKind,
     Severity,
+    read_refused,
     severity_for_role,
 )
 from overlayscope.audit.ioc import IocList
@@ -87,7 +88,9 @@ class LayerAuditor:
 
     def problem(self, path: str, exc: BaseException) -> None:
         where = self.top.content_dir + (path if path != "/" else "")
-        self.result.problems.append(AuditProblem("unreadable", where, str(exc)))
+        self.result.problems.append(
+            AuditProblem("unreadable", where, str(exc), unread=read_refused(exc))
+        )
 
     # -- the walk --------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class LayerAuditor:
                     "unreadable",
                     self.top.content_dir + problem.path,
                     f"{problem.kind}: {problem.detail}",
+                    unread=problem.kind != "vanished",
                 )
             )
         for count, entry in enumerate(index):

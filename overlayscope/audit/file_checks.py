@@ -10,7 +10,7 @@ from overlayscope.audit.findings import FindingKind, Severity
 from overlayscope.audit.sensitive import classify, escape_target
 from overlayscope.audit.times import iso_ns
 from overlayscope.errors import OverlayscopeError
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.scan import Entry, Kind
 from overlayscope.union import layer_xattr
 from overlayscope.union.provenance import StackHit
@@ -80,7 +80,7 @@ class FileChecks:
             FindingKind.EXECUTABLE_ADDED,
             severity,
             entry.path,
-            f"{what} {how}, {entry.size} bytes{links}" + (f", {odd}" if odd else ""),
+            f"{what} {how}, {plural(entry.size, 'byte')}{links}" + (f", {odd}" if odd else ""),
         )
 
     def _capability(self, entry: Entry, hit: StackHit | None, old: Entry | None) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from overlayscope.errors import PermissionDeniedError, ReadError
 
 
 class Severity(StrEnum):
@@ -118,11 +121,28 @@ class AuditProblem:
     `not-hashed` (a sparse file with more holes than the bound on holes hashed) or
     `audit-incomplete` (a layer chain is broken, so a layer was compared
     against fewer layers than it should have been, or not audited at all).
+    `unread` is set when what is there could not be read (refused, an I/O error): the
+    answer is incomplete (exit 4). An entry that vanished or was replaced while it was
+    read (a live container) is `unreadable` too, but not `unread`.
     """
 
     kind: str
     path: str
     detail: str
+    unread: bool = False
+
+
+# What a walk or a read meets when an entry is deleted or replaced under it (as
+# scan/problems.py classifies them): the entry is gone, not kept from us.
+_GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ESTALE})
+
+
+def read_refused(exc: BaseException) -> bool:
+    """Whether `exc` says the evidence is there but could not be read (permission, an I/O
+    error), rather than that it vanished or was replaced while it was read."""
+    if isinstance(exc, (PermissionDeniedError, ReadError)):  # union/content.py's words for them
+        return True
+    return isinstance(exc, OSError) and exc.errno not in _GONE
 
 
 # More findings alike than this (one kind and severity in one layer) show as one row with a

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from overlayscope.audit.findings import read_refused
 from overlayscope.audit.progress import AnyOf, CancelFlag, Reporter, check_cancel
 from overlayscope.errors import Cancelled, OverlayscopeError
 from overlayscope.union.content import open_layer_fd
@@ -47,6 +48,7 @@ class HashFailure:
     path: str
     detail: str
     kind: str = UNREADABLE
+    unread: bool = False  # refused or an I/O error, not gone (findings.read_refused)
 
 
 def default_hash_workers() -> int:
@@ -133,7 +135,7 @@ def hash_files(
                 except TooSparse as exc:
                     failures.append(HashFailure(job[0], job[1], exc.message, NOT_HASHED))
                 except (OSError, OverlayscopeError) as exc:
-                    failures.append(HashFailure(job[0], job[1], str(exc)))
+                    failures.append(HashFailure(job[0], job[1], str(exc), unread=read_refused(exc)))
                 nxt = next(todo, None)
                 if nxt is not None:
                     submit(nxt)

@@ -146,7 +146,10 @@ def audit(
             report=report,
             max_hole_bytes=options.max_hole_bytes,
         )
-        problems += [AuditProblem(f.kind, f.content_dir + f.path, f.detail) for f in failures]
+        problems += [
+            AuditProblem(f.kind, f.content_dir + f.path, f.detail, unread=f.unread)
+            for f in failures
+        ]
         for content_dir, path, number in to_hash:
             digest = digests.get((content_dir, path))
             if digest is None:

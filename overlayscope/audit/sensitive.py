@@ -245,7 +245,8 @@ def content_alerts(path: str, old: bytes | None, new: bytes) -> list[str]:
             before = _members(fields[0], old_lines)
             gained = sorted(members - before)
             if gained and (fields[0] in _PRIVILEGED_GROUPS or fields[2].strip() == "0"):
-                alerts.append(f"group {fields[0]!r} gained member(s) {', '.join(gained)}")
+                who = "member" if len(gained) == 1 else "members"
+                alerts.append(f"group {fields[0]!r} gained {who} {', '.join(gained)}")
             elif fields[2].strip() == "0" and fields[0] != "root":
                 alerts.append(f"group {fields[0]!r} has gid 0")
         elif (name == "sudoers" or "/sudoers.d/" in path) and "NOPASSWD" in line:

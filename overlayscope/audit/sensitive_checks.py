@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from overlayscope.audit.findings import FindingKind, Severity
 from overlayscope.audit.sensitive import SensitiveClass, classify, content_alerts
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.scan import Entry, Kind
 from overlayscope.union.provenance import StackHit
 
@@ -62,7 +62,7 @@ class SensitiveChecks:
         verb: str,
     ) -> None:
         auditor = self.auditor
-        detail = f"{verb} ({entry.size} bytes)"
+        detail = f"{verb} ({plural(entry.size, 'byte')})"
         if cls.name in ("account", "sudo"):
             new = auditor.read(auditor.top.content_dir, entry.path, MAX_CONTENT)
             old = None

@@ -160,7 +160,10 @@ def timeline(
                 report=report,
                 max_hole_bytes=max_hole_bytes,
             )
-            sink.extend(AuditProblem(f.kind, f.content_dir + f.path, f.detail) for f in failures)
+            sink.extend(
+                AuditProblem(f.kind, f.content_dir + f.path, f.detail, unread=f.unread)
+                for f in failures
+            )
         for w in walked:
             st = w.st
             digest = digests.get((layer.content_dir, w.path))

@@ -150,9 +150,21 @@ def cmd_audit(ctx: Context) -> int:
         write_json(audit_json(host, report, shown))
     else:
         _print_audit(ctx, host, report, shown, ungrouped=args.ungrouped)
+    unread = [p for p in report.problems if p.unread]
+    if not ctx.json:
+        err = stderr_console()
+        for p in unread:
+            err.print(
+                Text(
+                    f"overlayscope: warning: cannot read {printable(p.path)} "
+                    f"({printable(p.detail)}): findings at or beneath it are unknown"
+                ),
+                soft_wrap=True,
+            )
     if args.fail_on and report.at_least(Severity(args.fail_on)):
         return ExitCode.FINDINGS
-    return ExitCode.OK
+    # What it could not read may hold findings: a gate never passes on partial evidence.
+    return ExitCode.INCOMPLETE if unread else ExitCode.OK
 
 
 def audit_json(host: Host, report: AuditReport, findings: list[Finding]) -> dict[str, Any]:
@@ -448,5 +460,5 @@ def progress_bar() -> Iterator[Callable[[AuditProgress], None]]:
             labels.get(p.phase, p.phase),
             p.done,
             p.total,
-            f"layers, {p.entries:,} entries" if p.entries else "",
+            f"layers, {plural(p.entries, 'entry', 'entries')}" if p.entries else "",
         )

@@ -253,19 +253,35 @@ def test_a_closed_pipe_is_exit_141_quietly(many_root: Path, args: tuple[str, ...
 # --------------------------------------------------------------------------- stderr
 
 
-def test_stderr_warnings_are_never_wrapped(many_root: Path, tmp_path: Path) -> None:
+LONG_DIR = ("a-long-directory-name-" * 4).rstrip("-")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("timeline", "web"),
+        ("container", "web"),
+        ("where", "web", f"/{LONG_DIR}/locked/x"),
+        ("containers",),
+        ("audit",),
+        ("df",),
+    ],
+    ids=["timeline", "container", "where", "containers", "audit", "df"],
+)
+def test_stderr_warnings_are_never_wrapped(many_root: Path, args: tuple[str, ...]) -> None:
     """A warning naming a long path, on a 40-column terminal width: one line each,
-    the path whole (a path cut in two can neither be copied nor grepped). The warning is
-    timeline's, for a dir of the evidence this process may not read (root without
-    CAP_DAC_OVERRIDE, as setpriv runs it, and a dir owned by another user, mode 000)."""
-    long_dir = _rw_diff(many_root, "web") / ("a-long-directory-name-" * 4).rstrip("-")
+    the path whole (a path cut in two can neither be copied nor grepped). The warnings are
+    each command's own, for a dir of the evidence this process may not read (root without
+    CAP_DAC_OVERRIDE, as setpriv runs it, and a dir owned by another user, mode 000); `df`
+    names the layer, not the path (docs/cli.md)."""
+    long_dir = _rw_diff(many_root, "web") / LONG_DIR
     locked = long_dir / "locked"
     locked.mkdir(parents=True)
     os.chown(locked, 4242, 4242)
     os.chmod(locked, 0)
     try:
         run = run_sub(
-            "--offline", "--root", str(many_root), "timeline", "web",
+            "--offline", "--no-cache", "--root", str(many_root), *args,
             env=cli_env(COLUMNS="40"),
             prefix=["setpriv", "--bounding-set", "-dac_override,-dac_read_search"],
         )  # fmt: skip
@@ -273,9 +289,12 @@ def test_stderr_warnings_are_never_wrapped(many_root: Path, tmp_path: Path) -> N
         os.chmod(locked, 0o755)
         locked.rmdir()
         long_dir.rmdir()
-    assert b"Traceback" not in run.err, str(run)
+    assert run.code == 4 and b"Traceback" not in run.err, str(run)
     lines = run.err.decode().splitlines()
-    assert any(str(locked) in line for line in lines), lines
+    named = locked.parent.parent.parent.name[:12] if args == ("df",) else str(locked)
+    assert any(line.startswith("overlayscope: warning: ") and named in line for line in lines), (
+        lines
+    )
     for line in lines:
         assert line.startswith("overlayscope: "), lines  # no continuation lines
 
@@ -283,9 +302,9 @@ def test_stderr_warnings_are_never_wrapped(many_root: Path, tmp_path: Path) -> N
 # --------------------------------------------------------------------------- SIGTERM
 
 
-def _children(pid: int) -> set[int]:
-    """Live processes whose parent is `pid` (from /proc)."""
-    out = set()
+def _live_procs() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/PID/stat after the command name) of every process that
+    is not a zombie."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -294,9 +313,19 @@ def _children(pid: int) -> set[int]:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.add(int(name))
-    return out
+        if fields[0] != "Z":  # fields: state, ppid, pgrp, session…
+            yield int(name), fields
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is `pid`."""
+    return {child for child, fields in _live_procs() if int(fields[1]) == pid}
+
+
+def _in_session(sid: int) -> set[int]:
+    """Live processes of session `sid`: every descendant that did not leave it, whoever
+    its parent is now (an orphan is given to init or a subreaper)."""
+    return {pid for pid, fields in _live_procs() if int(fields[3]) == sid}
 
 
 def _is_worker(pid: int) -> bool:
@@ -326,6 +355,7 @@ def test_sigterm_ends_the_scan_workers_with_the_command(huge_root: Path) -> None
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=cli_env(),
+        start_new_session=True,  # its own session: any process it leaves behind is found
     )
     workers: set[int] = set()
     while proc.poll() is None and not workers:
@@ -336,6 +366,7 @@ def test_sigterm_ends_the_scan_workers_with_the_command(huge_root: Path) -> None
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert not [pid for pid in workers if _alive(pid)], "a scan worker outlived its command"
+    assert _in_session(proc.pid) == set(), "a process of the command outlived it"
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert err.decode().splitlines() == ["overlayscope: terminated (SIGTERM)"], err
     assert not RAW_CONTROL.search(err)

@@ -102,8 +102,8 @@ def _layer_record(root: Path, host: Host) -> Path:
     return root / "image/overlay2/layerdb/sha256" / chain
 
 
-def _mount(root: Path, host: Host) -> Path:
-    return root / "image/overlay2/layerdb/mounts" / _container(host)
+def _mount(root: Path, host: Host, name: str = "stopped") -> Path:
+    return root / "image/overlay2/layerdb/mounts" / _container(host, name)
 
 
 def _image_dirs(host: Host) -> list[str]:
@@ -339,6 +339,11 @@ def cache_id_control_chars(root: Path, host: Host) -> None:
     _replace(_layer_record(root, host) / "cache-id", "abc\x1b]0;pwned\x07\x1b[2J")
 
 
+def cache_id_emptied(root: Path, host: Host) -> None:
+    """The image layer three containers and four image chains stand on loses its dir's name."""
+    _replace(_layer_record(root, host) / "cache-id", b"")
+
+
 def cache_id_missing(root: Path, host: Host) -> None:
     (_layer_record(root, host) / "cache-id").unlink()
 
@@ -381,6 +386,16 @@ def layer_record_is_a_symlink(root: Path, host: Host) -> None:
 
 def layerdb_removed(root: Path, host: Host) -> None:
     shutil.rmtree(root / "image/overlay2/layerdb")
+
+
+def mount_id_emptied(root: Path, host: Host) -> None:
+    """The running container's mount record no longer names its rw dir (issue #15: its rw
+    and init dirs were then listed as orphans, with `rm -rf` lines)."""
+    _replace(_mount(root, host, "web") / "mount-id", b"")
+
+
+def init_id_emptied(root: Path, host: Host) -> None:
+    _replace(_mount(root, host, "web") / "init-id", b"")
 
 
 def mount_id_climbs(root: Path, host: Host) -> None:
@@ -496,6 +511,7 @@ CASES: list[tuple[Damage, set[str]]] = [
     (cache_id_non_ascii, {"bad-metadata", "missing-layer"}),
     (cache_id_climbs, {"bad-metadata"}),
     (cache_id_control_chars, {"missing-layer-dir"}),
+    (cache_id_emptied, {"bad-metadata", "missing-layer"}),
     (cache_id_missing, {"bad-metadata", "missing-layer"}),
     (layer_diff_missing, {"bad-metadata", "missing-layer"}),
     (layer_parent_garbage, {"bad-metadata"}),
@@ -506,6 +522,8 @@ CASES: list[tuple[Damage, set[str]]] = [
     (layer_record_is_a_file, {"bad-metadata", "missing-layer"}),
     (layer_record_is_a_symlink, {"symlink-in-root", "missing-layer"}),
     (layerdb_removed, {"missing-layer"}),
+    (mount_id_emptied, {"bad-metadata", "container-without-mount"}),
+    (init_id_emptied, {"lower-mismatch"}),
     (mount_id_climbs, {"bad-metadata", "container-without-mount"}),
     (mount_id_non_ascii, {"bad-metadata", "container-without-mount"}),
     (mount_record_is_a_symlink, {"symlink-in-root", "container-without-mount"}),
@@ -698,6 +716,10 @@ def test_damage_never_makes_a_layer_in_use_an_orphan(
     run = run_inproc(capsysbinary, *base, "orphans")
     assert_answered(run, {0})
     assert not {o["id"] for o in run.json()} & used
+    human = run_inproc(capsysbinary, *base[1:], "orphans")
+    assert_answered(human, {0})
+    removals = [line for line in human.text.splitlines() if "rm -rf" in line]
+    assert not [line for line in removals if any(dir_id in line for dir_id in used)], removals
     run = run_inproc(capsysbinary, *base, "df")
     assert_answered(run, {0})
     before = {la.id for la in pristine.layers.values()}

@@ -382,3 +382,53 @@ def test_timeline_of_a_layer_with_an_unreadable_dir(copy: Copy) -> None:
     assert closed in paths and not any(_beneath(p, closed) for p in paths)
     human = copy.run("timeline", "web")
     assert_answered(human, {INCOMPLETE})
+
+
+def _findings(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(f["kind"], f["layer"], f["path"]) for f in doc["findings"]}
+
+
+def test_audit_of_a_layer_with_an_unreadable_dir(copy: Copy) -> None:
+    """`audit` reports the findings it could read, names the closed dir (stderr and
+    `problems`) and exits 4: a `--fail-on` gate no finding reaches does not pass on
+    partial evidence (it used to exit 0, with only a count on stdout), one that a finding
+    reaches still exits 1."""
+    closed = "/app/conf"
+    readable = copy.run("--json", "audit", blind=False)
+    assert_answered(readable, {0})
+    host_path = _lock(copy.upper("web") / closed.lstrip("/"))
+
+    run = copy.run("--json", "audit")
+    assert_answered(run, {INCOMPLETE})
+    doc = run.json()
+    check_json("audit", doc)
+    assert host_path in _problem_paths(doc)
+    rw = copy.upper("web").parent.name
+    outside = {f for f in _findings(readable.json()) if not (f[1] == rw and _beneath(f[2], closed))}
+    assert _findings(doc) == outside  # nothing lost but what lies beneath the closed dir
+
+    human = copy.run("audit")
+    assert_answered(human, {INCOMPLETE})
+    assert _warned(human, host_path)
+    severities = {f["severity"] for f in doc["findings"]}
+    unmet = next(s for s in ("high", "medium", "low") if s not in severities)
+    assert_answered(copy.run("audit", "--fail-on", unmet), {INCOMPLETE})
+    assert_answered(copy.run("audit", "--fail-on", "info"), {int(ExitCode.FINDINGS)})
+
+
+def test_audit_hash_of_an_unreadable_file(copy: Copy) -> None:
+    """A file of the rw layer that cannot be opened has no digest: it is named, and
+    `audit --hash` exits 4, not 0."""
+    readable = copy.run("--json", "audit", "--hash", blind=False)
+    assert_answered(readable, {0})
+    upper = copy.upper("web")
+    hashed = [h["path"] for h in readable.json()["hashes"] if h["layer"] == upper.parent.name]
+    host_path = _lock(upper / hashed[0].lstrip("/"))
+    run = copy.run("--json", "audit", "--hash")
+    assert_answered(run, {INCOMPLETE})
+    doc = run.json()
+    assert host_path in _problem_paths(doc)
+    assert hashed[0] not in {h["path"] for h in doc["hashes"] if h["layer"] == upper.parent.name}
+    human = copy.run("audit", "--hash")
+    assert_answered(human, {INCOMPLETE})
+    assert _warned(human, host_path)

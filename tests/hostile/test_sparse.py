@@ -281,7 +281,7 @@ def test_audit_hash_is_the_logical_sha256_and_says_what_it_left_out(sparse: Spar
     # ...and the human report says so
     run = run_sub(*sparse.args("audit", "--hash"))
     assert_answered(run, {0})
-    assert "4 sparse file(s) not hashed" in run.text, run.text
+    assert "4 sparse files not hashed" in run.text, run.text
 
 
 def test_hash_max_holes_bounds_what_is_hashed(sparse: SparseRoot) -> None:
