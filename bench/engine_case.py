@@ -75,3 +75,36 @@ def engine_case(changes: int, log: Callable[[str], None] = print) -> Iterator[En
         yield EngineCase(engine, str(engine.data_root), CONTAINER, lines)
     finally:
         engine.stop()
+
+
+SMALL_CONTAINER = "small"
+# ~28 lines of `docker diff` (the issue's small container): files added, changed, deleted
+_SMALL_SCRIPT = (
+    "set -e; mkdir -p /data/logs; cd /data; seq 1 20 | xargs touch; "
+    "echo started > logs/app.log; echo 127.0.0.1 web >> /etc/hosts.extra; "
+    "touch /bin/ls; rm /bin/vi"
+)
+
+
+@contextlib.contextmanager
+def small_case(log: Callable[[str], None] = print) -> Iterator[EngineCase | str]:
+    """A running private engine with one stopped container of a few dozen changes on the
+    busybox base image; the reason (a str) when no engine can run here."""
+    reason = engine_unavailable_reason()
+    if reason is not None:
+        yield reason
+        return
+    engine = PrivateEngine()
+    try:
+        engine.start()
+    except EngineUnavailable as exc:
+        yield str(exc)
+        return
+    try:
+        engine.import_base(BASE_TAG)
+        engine.run(BASE_TAG, ["sh", "-c", _SMALL_SCRIPT], name=SMALL_CONTAINER, detach=False)
+        lines = engine.docker("diff", SMALL_CONTAINER).count("\n")
+        log(f"private engine at {engine.data_root}: docker diff {SMALL_CONTAINER}: {lines} changes")
+        yield EngineCase(engine, str(engine.data_root), SMALL_CONTAINER, lines)
+    finally:
+        engine.stop()

@@ -118,3 +118,36 @@ def paint_table(title: str, results: Sequence[PaintResult], notes: Sequence[str]
         )
     table.notes += list(notes)
     return table
+
+
+def ratios_table(
+    title: str, tools: Sequence[Tool], bases: Sequence[str], notes: Sequence[str] = ()
+) -> Table:
+    """Median and best wall, median CPU, peak RSS, and the ratio of each row's best wall
+    to each of `bases` (tools' names, all timed in the same rounds), one column a base.
+    The best of N: on a shared machine other work only ever adds time to a run."""
+    by_name = {t.name: t for t in tools}
+    table = Table(
+        title,
+        ["tool", "wall s (median)", "wall s (best)", *(f"best ÷ {b}" for b in bases), "CPU s",
+         "peak RSS MB", "runs"],
+    )  # fmt: skip
+    for t in tools:
+        if t.error is not None or not t.samples:
+            table.rows.append([t.name, "failed", "", *("" for _ in bases), "", "", "0"])
+            table.notes.append(f"{t.name}: {t.error}")
+            continue
+        best = min(s.wall for s in t.samples)
+        ratios = []
+        for name in bases:
+            base = by_name.get(name)
+            if base is None or base is t or base.error is not None or not base.samples:
+                ratios.append("")
+            else:
+                ratios.append(f"{best / min(s.wall for s in base.samples):.2f}x")
+        table.rows.append(
+            [t.name, f"{t.wall:.3f}", f"{best:.3f}", *ratios, f"{t.cpu:.3f}",
+             f"{t.maxrss / 1e6:.0f}", str(len(t.samples))]
+        )  # fmt: skip
+    table.notes += list(notes)
+    return table

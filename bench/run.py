@@ -35,7 +35,7 @@ if not __package__:  # run as `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import Tool, can_drop_caches, run_once, run_rounds
-from bench.report import Table, paint_table, tool_table
+from bench.report import Table, paint_table, ratios_table, tool_table
 from bench.synth import CACHE_DIR, Manifest, parse_size, synthetic_root
 from bench.tui_paint import PaintResult, measure_paint
 
@@ -173,6 +173,22 @@ def du_tools(path: str, label: str) -> list[Tool]:
         gdu = ["gdu", "-n", "-s", "-p", path]
         tools.append(Tool(f"gdu -n -s {label}", gdu, base=base))
     return tools
+
+
+def find_docker_explorer() -> list[str] | str:
+    """How to run docker-explorer's `de.py` (OVERLAYSCOPE_BENCH_DE, PATH, /opt/de-venv),
+    or why it cannot run."""
+    for candidate in (
+        os.environ.get("OVERLAYSCOPE_BENCH_DE"),
+        shutil.which("de.py"),
+        "/opt/de-venv/bin/de.py",
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return [candidate]
+    return (
+        "not installed (python3 -m venv /opt/de-venv && "
+        "/opt/de-venv/bin/pip install docker-explorer)"
+    )
 
 
 def precompile() -> None:
@@ -400,23 +416,90 @@ class Bench:
         )
 
     def startup_table(self) -> None:
-        """What a command costs before it does anything (the entry point, `--version`,
-        `--help`) beside `python -c pass`, and two small commands on the captured snapshot
-        (unpacked into the benchmark's cache by an untimed first run)."""
+        """What a command costs before it does anything, as ratios from one run (issue #16):
+        `overlayscope --version` beside `python3 -c pass` (target <= 3x); `containers` and
+        `container web` on the captured snapshot beside docker-explorer's `list
+        all_containers` of the same unpacked root (target <= 2x) and beside `docker diff` of
+        a small container on a private dockerd (target <= 3x), with `container` of that
+        container too. Every row in the same alternating rounds."""
+        from bench.engine_case import small_case
+        from overlayscope.snapshot import unpack
+
         script = Path(sys.executable).parent / "overlayscope"
         entry = [str(script)] if script.exists() else OVERLAYSCOPE
-        snap = [*entry, "--offline", "--root", str(SNAPSHOT)]
-        subprocess.run([*snap, "containers"], capture_output=True, check=False, env=self.env)
-        base = "python -c pass"
+        # one unpacked copy, read by both tools (an archive --root would also hash it each run)
+        root = unpack(str(SNAPSHOT), self.cache_home / "overlayscope" / "snapshots").root
+        snap = [*entry, "--offline", "--root", root]
+        # the interpreter itself: `python3` on PATH may be a shim (pyenv's is a shell script)
+        python3 = os.path.realpath(sys.executable)
+        de = find_docker_explorer()
+        pass_, de_name, diff_name = "python3 -c pass", "docker-explorer list all_containers", ""
         tools = [
-            Tool(base, [sys.executable, "-c", "pass"], env=self.env, base=base),
-            Tool("overlayscope --version", [*entry, "--version"], env=self.env, base=base),
-            Tool("overlayscope --help", [*entry, "--help"], env=self.env, base=base),
-            Tool("containers (snapshot)", [*snap, "containers"], env=self.env, base=base),
-            Tool("container web (snapshot)", [*snap, "container", "web"], env=self.env, base=base),
+            Tool(pass_, [python3, "-c", "pass"], env=self.env),
+            Tool("overlayscope --version", [*entry, "--version"], env=self.env),
+            Tool("overlayscope --help", [*entry, "--help"], env=self.env),
         ]
-        self._rounds("Start-up: a command's cost before its work (target: --version <= 3x)",
-                     tools, cold=False)  # fmt: skip
+        notes = [
+            f"snapshot: {SNAPSHOT.relative_to(SNAPSHOT.parents[2])} unpacked once to {root}; "
+            "overlayscope with --offline and its scan cache (filled by the warm-up run)",
+            f"python3: {python3}, the interpreter overlayscope runs on, without its venv",
+        ]
+        if isinstance(de, str):
+            notes.append(f"{de_name}: not run: {de}")
+        else:
+            tools.append(Tool(de_name, [*de, "-r", root, "list", "all_containers"], env=self.env))
+        tools += [
+            Tool("overlayscope containers (snapshot)", [*snap, "containers"], env=self.env),
+            Tool(
+                "overlayscope container web (snapshot)", [*snap, "container", "web"], env=self.env
+            ),
+        ]
+        with small_case(log) as case:
+            if isinstance(case, str):
+                notes.append(f"docker diff: no private dockerd here ({case}): not run")
+            else:
+                env = {**case.engine.env, "XDG_CACHE_HOME": str(self.cache_home)}
+                diff_name = f"docker diff {case.container} ({case.changes} changes, live engine)"
+                tools += [
+                    Tool(diff_name, ["docker", "diff", case.container], env=env),
+                    Tool(
+                        f"overlayscope container {case.container} (that engine, its daemon asked)",
+                        [*entry, "--root", case.root, "container", case.container],
+                        env=env,
+                    ),
+                    Tool(
+                        f"overlayscope --offline container {case.container} (that engine's root)",
+                        [*entry, "--offline", "--root", case.root, "container", case.container],
+                        env=env,
+                    ),
+                ]
+                notes.append(
+                    "asked: DOCKER_HOST names the private dockerd; overlayscope reads the disk "
+                    "and asks the daemon for every container and image, "
+                    "--offline reads the disk alone"
+                )
+            bases = [pass_] + ([de_name] if not isinstance(de, str) else [])
+            bases += [diff_name] if diff_name else []
+            load = os.getloadavg()
+            log(f"start-up: {self.rounds} rounds")
+            run_rounds(tools, self.rounds, log=log)
+        after = os.getloadavg()
+        notes.append(
+            "load average (1, 5, 15 min) before: "
+            + " ".join(f"{x:.2f}" for x in load)
+            + ", after: "
+            + " ".join(f"{x:.2f}" for x in after)
+            + f", on {os.cpu_count()} CPUs"
+        )
+        self.tables.append(
+            ratios_table(
+                "Start-up: what a command costs before its work (targets: --version <= 3x "
+                "python3 -c pass; containers, container <= 2x docker-explorer, <= 3x docker diff)",
+                tools,
+                bases,
+                notes,
+            )
+        )
 
     def dockerd_tables(self, seed: int, *, cold: bool) -> None:
         """A real engine's root (bench/engine_root.py), served by a private dockerd: df,

@@ -31,7 +31,7 @@ COMMANDS: tuple[Command, ...] = (
         "(SizeRootFs), as `docker ps -as` shows them.",
         (
             "overlayscope containers",
-            "overlayscope containers --json | jq '.[] | {name, size_rw}'",
+            "overlayscope containers --json | jq '.[] | {name, size, size_root_fs}'",
             "overlayscope containers --columns name,size,virtual",
         ),
     ),
@@ -46,7 +46,7 @@ COMMANDS: tuple[Command, ...] = (
         (
             "overlayscope images",
             "overlayscope images --all",
-            "overlayscope images --columns id,tags,unique",
+            "overlayscope images --columns image,tags,unique",
         ),
     ),
     Command(
@@ -78,7 +78,7 @@ COMMANDS: tuple[Command, ...] = (
         "Layer dirs that no record of the store references, with their size and the "
         "command an operator could remove each with (overlayscope deletes nothing). Dirs "
         "that may still be in use are listed apart, with no removal command.",
-        ("overlayscope orphans", "overlayscope orphans | grep '^rm -rf'"),
+        ("overlayscope orphans", "overlayscope orphans | grep 'rm -rf --'"),
     ),
     Command(
         "check",
@@ -153,8 +153,8 @@ COMMANDS: tuple[Command, ...] = (
         "A unified diff of PATH against the version beneath the top layer that holds it "
         "(sizes and sha256 for binary files); `patch` applies it.",
         (
-            "overlayscope diff web /app/notes.txt",
-            "overlayscope diff web /app/notes.txt | patch notes.txt.beneath",
+            "overlayscope diff web /app/conf/app.conf",
+            "overlayscope diff web /app/conf/app.conf | patch app.conf",
         ),
     ),
     Command(

@@ -31,7 +31,7 @@ from overlayscope.cli.output import (
 )
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode, OverlayscopeError, UnknownReference
-from overlayscope.names import input_names, printable
+from overlayscope.names import input_names, plural, printable
 from overlayscope.root.model import Container, Host, Image
 from overlayscope.root.refs import describe, resolve
 from overlayscope.scan.entry import Kind, parent_of
@@ -154,7 +154,15 @@ def change_json(change: Change) -> dict[str, Any]:
         "content": change.content,
         "meta": list(change.meta),
         "layer": change.layer_id,
+        "runtime": change.runtime,
+        "nlink": change.nlink,
+        "hardlink": _hard_link(change),
     }
+
+
+def _hard_link(change: Change) -> bool:
+    """A non-directory with other names in its layer: one inode, its bytes counted once."""
+    return change.nlink > 1 and change.entry not in (Kind.DIR, Kind.OPAQUE_DIR)
 
 
 class _ChangeEncoder:
@@ -182,7 +190,8 @@ class _ChangeEncoder:
             f'"entry": {text(c.entry)}, "size": {int(c.size)}, '
             f'"copy_up": {"true" if c.copy_up else "false"}, "content": {text(c.content)}, '
             f'"meta": {meta}, "layer": {text(c.layer_id)}, '
-            f'"runtime": {"true" if c.runtime else "false"}}}'
+            f'"runtime": {"true" if c.runtime else "false"}, "nlink": {int(c.nlink)}, '
+            f'"hardlink": {"true" if _hard_link(c) else "false"}}}'
         )
 
 
@@ -302,6 +311,8 @@ def _label_parts(change: Change, name: str) -> list[tuple[str, str]]:
             parts.append((" (same bytes)", "cyan"))
     if change.meta and change.kind == "C" and not is_dir:
         parts.append((f"  {', '.join(change.meta)}", "dim"))
+    if change.kind != "D" and _hard_link(change):  # as `ls` says it
+        parts.append((f"  [hard link: {change.nlink} names]", "dim"))
     return parts
 
 
@@ -587,7 +598,8 @@ def cmd_cat(ctx: Context) -> int:
     # A terminal: never write raw control bytes from the evidence.
     if b"\0" in data[:8192]:
         sys.stderr.write(
-            f"overlayscope: {printable(where.path)} is binary ({where.entry.size} bytes); "
+            f"overlayscope: {printable(where.path)} is binary "
+            f"({plural(where.entry.size, 'byte')}); "
             "redirect stdout to a file to get its bytes\n"
         )
         return ExitCode.OK

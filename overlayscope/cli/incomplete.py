@@ -46,6 +46,8 @@ def warn_unread(parts: Sequence[UnreadPart], consequence: str) -> None:
             f"({printable(p.detail)}; layer {short(p.layer_id)} {printable(p.role)}, "
             f"{printable(p.path)}): {consequence}"
         )
+        if p.kind == "permission":  # the one a user can fix: say how
+            line += " (hint: run as root)"
         # soft_wrap: a long path is never broken across lines by the console's width
         err.print(Text(line, style="yellow"), soft_wrap=True)
 

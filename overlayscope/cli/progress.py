@@ -7,12 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING
 
 from overlayscope.cli.output import stderr_console
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.scan.entry import ScanProgress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 DELAY = 1.0  # seconds before a bar appears
 
@@ -34,6 +36,9 @@ class DelayedBar:
             return
         with self._lock:
             if self._bar is None:
+                # Loaded here: a command done within DELAY never draws a bar, nor pays for one.
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
                 self._bar = Progress(
                     # Labels may name a container or a tag: evidence, so never markup.
                     TextColumn("{task.description}", markup=False),
@@ -72,5 +77,6 @@ def scan_progress(label: str) -> Iterator[Callable[[ScanProgress], None]]:
     """Yield a scan progress callback that drives a delayed bar."""
     with delayed_bar() as bar:
         yield lambda p: bar.update(
-            "scan", label, p.layers_done, p.layers_total, f"layers, {p.entries:,} entries"
-        )
+            "scan", label, p.layers_done, p.layers_total,
+            f"layers, {plural(p.entries, 'entry', 'entries')}",
+        )  # fmt: skip

@@ -253,7 +253,9 @@ def _copy_ups(console: Console, du: DiskUsage) -> None:
         for up in c.copy_ups.largest_copy_ups:
             items.append((safe(c.name), "copy-up", size(up.size), safe(up.path), _why(up)))
         for add in c.copy_ups.largest_additions:
-            items.append((safe(c.name), "added", size(add.size), safe(add.path), ""))
+            items.append(
+                (safe(c.name), "added", size(add.size), safe(add.path), _links(add.nlink).strip())
+            )
     if items:
         cols = ["name", "what", "size", "path", "note"]
         console.print()
@@ -264,11 +266,22 @@ def _copy_ups(console: Console, du: DiskUsage) -> None:
 
 
 def _why(up: CopiedUp) -> str:
+    return _why_copied(up) + _links(up.nlink)
+
+
+def _why_copied(up: CopiedUp) -> str:
+    if up.moved:
+        return "renamed or linked here"
     if up.content == "same":
         return SAME_BYTES + (f", {', '.join(up.meta)} changed" if up.meta else "")
     if up.content is None:
-        return "renamed or linked here"
+        return "content unknown (could not be read)"
     return "content changed"
+
+
+def _links(nlink: int) -> str:
+    """The mark of a hard link, as `container` and `ls` write it."""
+    return f" [hard link: {nlink} names]" if nlink > 1 else ""
 
 
 def _volumes(console: Console, du: DiskUsage) -> None:

@@ -11,7 +11,7 @@ from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
 from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode, UnknownReference
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.root.model import Container, Host, Image
 from overlayscope.root.refs import describe, resolve
 from overlayscope.union.host_stacks import build_stack
@@ -81,10 +81,10 @@ def _efficiency_report(console: Console, e: Efficiency, what: str, top: int) -> 
     label = ", ".join(e.tags) or "<none>"
     console.print(Text(printable(f"Image {short(e.image)} ({label}){what}"), style="bold"))
     user = f"{_pct(e.user_wasted_percent)} of {size(e.user_size)} added above the base layer"
-    hidden = f"{e.hidden_bytes:,} bytes ({size(e.hidden_bytes)}) that no container can see"
+    hidden = f"{plural(e.hidden_bytes, 'byte')} ({size(e.hidden_bytes)}) that no container can see"
     rows = [
         ("efficiency", f"{e.score * 100:.4f} %"),
-        ("wasted bytes", f"{e.wasted_bytes:,} bytes ({size(e.wasted_bytes)})"),
+        ("wasted bytes", f"{plural(e.wasted_bytes, 'byte')} ({size(e.wasted_bytes)})"),
         ("user wasted", user),
         ("hidden bytes", hidden),
         ("image size", size(e.size)),

@@ -26,10 +26,21 @@ def copy_ups(c: CopyUps | None) -> dict[str, Any] | None:
         "added_files": c.added_files,
         "added_bytes": c.added_bytes,
         "largest_copy_ups": [
-            {"path": u.path, "size": u.size, "content": u.content, "meta": list(u.meta)}
+            {
+                "path": u.path,
+                "size": u.size,
+                "content": u.content,
+                "meta": list(u.meta),
+                "moved": u.moved,
+                "nlink": u.nlink,
+                "hardlink": u.nlink > 1,
+            }
             for u in c.largest_copy_ups
         ],
-        "largest_additions": [{"path": a.path, "size": a.size} for a in c.largest_additions],
+        "largest_additions": [
+            {"path": a.path, "size": a.size, "nlink": a.nlink, "hardlink": a.nlink > 1}
+            for a in c.largest_additions
+        ],
     }
 
 

@@ -69,7 +69,8 @@ class Change:
     never a copy-up. `content` is "changed" or "same" ("same bytes") for a "C"
     between two regular files (None otherwise). `meta` lists the fields that
     differ from the version beneath, among "mode", "uid", "gid", "mtime",
-    "size", and, rarely, "rdev" and "capability".
+    "size", and, rarely, "rdev" and "capability". `nlink` is the entry's link count in
+    its layer (more than 1: a non-dir with other names, one inode; its bytes count once).
     """
 
     path: str
@@ -83,6 +84,7 @@ class Change:
     # A file the engine itself put in the container's layer (Podman's /etc/hosts…), which
     # its own diff leaves out: shown apart.
     runtime: bool = False
+    nlink: int = 1
 
 
 # A node of a merged view, as the differ needs it: the winning entry, the position of
@@ -216,7 +218,7 @@ class Differ:
         entry, pos, _ = old
         return Change(
             path, ChangeKind.DELETED, _KIND_NAME[entry.kind], entry.size,
-            layer_id=self.old_layers[pos].id,
+            layer_id=self.old_layers[pos].id, nlink=entry.nlink,
         )  # fmt: skip
 
     def _added(self, path: str, node: _Node, out: list[Change]) -> None:
@@ -229,7 +231,17 @@ class Differ:
             path, (entry, pos, merge) = pending.pop()
             layer_id = layers[pos].id
             moved = pos == 0 and moved_copy_up(entry)  # renamed or hard-linked after copy-up
-            append(Change(path, added, kind_name[entry.kind], entry.size, moved, layer_id=layer_id))
+            append(
+                Change(
+                    path,
+                    added,
+                    kind_name[entry.kind],
+                    entry.size,
+                    moved,
+                    layer_id=layer_id,
+                    nlink=entry.nlink,
+                )
+            )
             if not merge:
                 continue  # not a dir
             columns = layers[pos].index.columns
@@ -283,7 +295,7 @@ class Differ:
             meta.append("capability")
         return Change(
             path, ChangeKind.CHANGED, _KIND_NAME[b.kind], b.size,
-            copy_up, content, tuple(meta), self.new_layers[new_pos].id,
+            copy_up, content, tuple(meta), self.new_layers[new_pos].id, nlink=b.nlink,
         )  # fmt: skip
 
     def _files(
@@ -329,7 +341,7 @@ def _added_beneath(c: Columns, path: str, layer_id: str, out: list[Change], *, t
     slot = c.slot_of_path(path)
     if slot is None:
         return
-    attrs, attr, sizes = c.attrs, c.attr, c.size
+    attrs, attr, sizes, nlinks = c.attrs, c.attr, c.size, c.nlink
     xattrs = c.xattrs if top else {}
     added, kind_name, whiteout, file = ChangeKind.ADDED, _KIND_NAME, Kind.WHITEOUT, Kind.FILE
     append = out.append
@@ -342,7 +354,17 @@ def _added_beneath(c: Columns, path: str, layer_id: str, out: list[Change], *, t
                 continue
             x = xattrs.get(i) if xattrs else None
             moved = x is not None and kind is file and x.origin is not None
-            append(Change(child, added, kind_name[kind], sizes[i], moved, layer_id=layer_id))
+            append(
+                Change(
+                    child,
+                    added,
+                    kind_name[kind],
+                    sizes[i],
+                    moved,
+                    layer_id=layer_id,
+                    nlink=nlinks[i],
+                )
+            )
             if kind in _DIRS and (sub := c.slot_of_entry(i)) is not None:
                 pending.append(sub)
 

@@ -72,7 +72,10 @@ def _change(
     below = _lower_entry(lowers, path)
     if below is None:
         moved = moved_copy_up(entry)  # copied up, then renamed or hard-linked here
-        return Change(path, ChangeKind.ADDED, str(entry.kind), entry.size, moved, layer_id=top_id)
+        return Change(
+            path, ChangeKind.ADDED, str(entry.kind), entry.size, moved,
+            layer_id=top_id, nlink=entry.nlink,
+        )  # fmt: skip
     lower = below[1]
     if (
         entry.kind.is_dir
@@ -89,8 +92,9 @@ def _changed(differ: Differ, stack: LayerStack, path: str, entry: Entry) -> Chan
     old = stack.below().winner(path)
     if old is None:  # present beneath, yet hidden there (an opaque dir between): no facts
         return Change(
-            path, ChangeKind.CHANGED, str(entry.kind), entry.size, layer_id=stack.layers[0].id
-        )
+            path, ChangeKind.CHANGED, str(entry.kind), entry.size,
+            layer_id=stack.layers[0].id, nlink=entry.nlink,
+        )  # fmt: skip
     hidden = _under_opaque(stack.layers[0], path)
     return differ.changed(path, (old.entry, old.position, ()), (entry, 0, ()), hidden=hidden)
 

@@ -15,8 +15,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from overlayscope.usage.efficiency import Efficiency
+if TYPE_CHECKING:  # `parse_bytes` is the CLI's for other commands: no scan machinery for it
+    from overlayscope.usage.efficiency import Efficiency
 
 LOWEST_EFFICIENCY = "lowestEfficiency"
 HIGHEST_WASTED_BYTES = "highestWastedBytes"

@@ -41,6 +41,8 @@ class CopiedUp:
     size: int  # bytes of the copy in the rw layer
     content: str | None  # "same", "changed", or None when it could not be read
     meta: tuple[str, ...]  # metadata fields that differ from the file beneath
+    moved: bool = False  # copied up, then renamed or hard-linked here (content not compared)
+    nlink: int = 1  # names of its inode in the rw layer: more than 1, a hard link
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class Added:
 
     path: str
     size: int
+    nlink: int = 1  # names of its inode in the rw layer: more than 1, a hard link
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +114,13 @@ def copy_ups(
         )
         kind = copy_up_kind(entry, old)  # the one classification (union/copyup.py)
         if kind is None:
-            adds.append(Added(entry.path, entry.size))
+            adds.append(Added(entry.path, entry.size, entry.nlink))
             add_inodes[entry.ino] = entry.size
             continue
         if kind is CopyUpKind.MOVED or prev is None:
             # copied up, then renamed or hard-linked here: where from, only the
             # kernel's file handle says, so its content is not compared
-            ups.append(CopiedUp(entry.path, entry.size, None, ()))
+            ups.append(CopiedUp(entry.path, entry.size, None, (), True, entry.nlink))
             up_inodes[entry.ino] = entry.size
             continue
         content = _content(
@@ -128,9 +131,8 @@ def copy_ups(
             prev.entry.size,
             entry.size,
         )
-        ups.append(
-            CopiedUp(entry.path, entry.size, content, tuple(meta_differences(prev.entry, entry)))
-        )
+        meta = tuple(meta_differences(prev.entry, entry))
+        ups.append(CopiedUp(entry.path, entry.size, content, meta, nlink=entry.nlink))
         up_inodes[entry.ino] = entry.size
         if content == "same":
             same_inodes[entry.ino] = entry.size

@@ -122,3 +122,9 @@ def test_one_closed_layer_is_the_only_problem(nobody_root: Path) -> None:
     doc = json.loads(web.stdout)
     assert [(p["kind"], p["layer"]) for p in doc["problems"]] == [("unreadable", CLOSED_LAYER)]
     assert "missing" not in json.dumps(doc["problems"])
+    # in words: the refusal, and how to get past it
+    human = _as_nobody(nobody_root, "container", "web")
+    assert human.returncode == 4, human.stderr
+    warning = [line for line in human.stderr.splitlines() if CLOSED_LAYER[:12] in line]
+    assert warning and "Permission denied" in warning[0], human.stderr
+    assert warning[0].endswith("(hint: run as root)"), human.stderr

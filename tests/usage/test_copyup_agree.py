@@ -12,6 +12,7 @@ each. The hard-link totals are checked against the engine's own `SizeRw`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -139,6 +140,13 @@ def test_hard_links_count_once_as_the_engine_counts(
     busybox = added["/bb"]["size"]
     assert size_rw == busybox  # the engine counts the inode once
     assert doc["totals"]["added_bytes"] == size_rw  # and so do we, not twice
+    # each name is marked as a hard link, in JSON and in the tree
+    assert added["/bb"]["hardlink"] is True and added["/bb"]["nlink"] == 2
+    assert added["/bb2"]["hardlink"] is True
+    code, out, _ = run_text(capsys, "--root", scene["root"], "container", "agree-links")
+    marked = [line for line in out.splitlines() if re.search(r"\bA bb2? ", line)]
+    assert len(marked) == 2, out
+    assert all(line.endswith("[hard link: 2 names]") for line in marked), out
     code, listing = run_json(capsys, "--root", scene["root"], "ls", "agree-links", "/")
     by_name = {e["name"]: e for e in listing}
     assert by_name["bb"]["hardlink"] is True and by_name["bb"]["nlink"] == 2

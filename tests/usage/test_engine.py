@@ -168,7 +168,9 @@ def test_copy_ups(
     assert ups["metadata_only_files"] == 2
     assert ups["metadata_only_bytes"] == len(f["big"]) + len(f["other"])
     assert ups["added_files"] == 1 and ups["added_bytes"] == 64 * 1024
-    assert ups["largest_additions"] == [{"path": "/new.bin", "size": 64 * 1024}]
+    assert ups["largest_additions"] == [
+        {"path": "/new.bin", "size": 64 * 1024, "nlink": 1, "hardlink": False}
+    ]
     by_path = {u["path"]: u for u in ups["largest_copy_ups"]}
     assert by_path["/data/big"]["content"] == "same" and by_path["/data/big"]["meta"] == ["mode"]
     assert by_path["/data/other"]["content"] == "same"
