@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from overlayscope.errors import OverlayscopeError
-from overlayscope.untar import unpack_tar
 from overlayscope.userfiles import open_regular_file
 
 _ARCHIVE_NAME = "dataroot.tar.xz"
@@ -95,6 +94,8 @@ def unpack(archive: str, dest_base: Path | None = None) -> UnpackedSnapshot:
         work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=base))  # 0700, ours alone
         try:
             (work / "root").mkdir(mode=0o700)
+            from overlayscope.untar import unpack_tar  # only when an archive is unpacked
+
             result = unpack_tar(f, str(work / "root"), os.path.basename(archive))
             record = {
                 "layout": _LAYOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import subprocess
 import sys
@@ -57,9 +58,16 @@ HEAVY = {"textual", "docker", "requests", "urllib3", "prometheus_client"}
 PRESENTATION = {"rich", "humanize"}
 
 
-def _loaded_by(argv: list[str]) -> tuple[set[str], set[str]]:
+def _loaded_by(argv: list[str], env: dict[str, str] | None = None) -> tuple[set[str], set[str]]:
     """(top-level packages, overlayscope modules) imported by `main(argv)`, in a fresh
     interpreter; output and exit swallowed."""
+    modules = _modules_loaded_by(argv, env)
+    ours = {m for m in modules if m.startswith("overlayscope")}
+    return {m.split(".")[0] for m in modules}, ours
+
+
+def _modules_loaded_by(argv: list[str], env: dict[str, str] | None = None) -> set[str]:
+    """Every module `main(argv)` leaves in sys.modules, in a fresh interpreter."""
     code = (
         "import io, sys\n"
         "from overlayscope.cli.main import main\n"
@@ -72,11 +80,10 @@ def _loaded_by(argv: list[str]) -> tuple[set[str], set[str]]:
         "print(','.join(sorted(sys.modules)))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    modules = set(result.stdout.strip().splitlines()[-1].split(","))
-    ours = {m for m in modules if m.startswith("overlayscope")}
-    return {m.split(".")[0] for m in modules}, ours
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, check=True, timeout=120, env=env,
+    )  # fmt: skip
+    return set(result.stdout.strip().splitlines()[-1].split(","))
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"]])
@@ -104,17 +111,55 @@ def test_a_command_help_imports_its_own_module_only() -> None:
     assert not any(m.startswith(("overlayscope.tui", "overlayscope.audit")) for m in ours)
 
 
-@pytest.mark.parametrize(
-    "command", [["containers"], ["images", "--all"], ["history", "scope/app:1"], ["orphans"]]
-)
+# the commands the benchmark times at start-up (bench/run.py), and others; each with its
+# own module under overlayscope.cli
+OFFLINE = [
+    (["containers"], "inventory"),
+    (["images", "--all"], "inventory"),
+    (["history", "scope/app:1"], "history"),
+    (["orphans"], "inventory"),
+    (["check"], "inventory"),
+    (["container", "web"], "files"),
+    (["ls", "web", "/app"], "files"),
+    (["df"], "usage"),
+]
+COMMAND_MODULES = {"inventory", "history", "files", "usage", "forensics", "metrics"}
+
+
+@pytest.mark.parametrize(("command", "module"), OFFLINE, ids=[" ".join(c) for c, _ in OFFLINE])
 @pytest.mark.root
 def test_an_offline_command_imports_no_tui_and_no_daemon_client(
-    command: list[str], captured_root: CapturedRoot
+    command: list[str], module: str, captured_root: CapturedRoot
 ) -> None:
     """Offline, on the captured root (a whole answer): the command runs without Textual,
     the docker SDK or prometheus_client, and no other command's module."""
     tops, ours = _loaded_by(["--offline", "--root", str(captured_root.path), *command])
     assert "overlayscope.root.load" in ours  # it did read the root
     assert not tops & HEAVY, sorted(tops & HEAVY)
-    assert not any(m.startswith("overlayscope.tui") for m in ours)
-    assert "overlayscope.cli.metrics" not in ours and "overlayscope.cli.files" not in ours
+    assert not any(m.startswith(("overlayscope.tui", "overlayscope.metrics")) for m in ours)
+    others = {f"overlayscope.cli.{name}" for name in COMMAND_MODULES - {module}}
+    assert f"overlayscope.cli.{module}" in ours
+    assert not others & ours, sorted(others & ours)
+
+
+@pytest.mark.root
+def test_no_daemon_to_ask_loads_no_docker_sdk(captured_root: CapturedRoot) -> None:
+    """Without --offline, but with no DOCKER_HOST and no default socket, there is no daemon
+    to ask: the SDK (and requests, urllib3) is never imported."""
+    from overlayscope.root.docker.daemon import DEFAULT_SOCKET
+
+    if os.path.lexists(DEFAULT_SOCKET):
+        pytest.skip(f"{DEFAULT_SOCKET} exists here: a daemon may be asked")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    tops, ours = _loaded_by(["--root", str(captured_root.path), "container", "web"], env)
+    assert "overlayscope.root.load" in ours
+    assert not tops & HEAVY, sorted(tops & HEAVY)
+
+
+@pytest.mark.root
+def test_a_quick_command_loads_no_progress_bar(captured_root: CapturedRoot) -> None:
+    """The bar shows only past a second, on a terminal: a command done before never
+    imports Rich's progress machinery (rich.progress, rich.live)."""
+    modules = _modules_loaded_by(["--offline", "--root", str(captured_root.path), "containers"])
+    assert "overlayscope.cli.progress" in modules  # the bar was there to be shown
+    assert not {"rich.progress", "rich.live"} & modules

@@ -10,18 +10,24 @@ there is no such call and nothing is done.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from collections.abc import Callable
 
 _TRIM_AFTER = 100_000  # entries: below this, what could be returned is not worth a call
 
 
 def _load_trim() -> Callable[[int], int] | None:
+    # Loaded at the first big scan, not at import: ctypes and its library search (which may
+    # run `ldconfig -p`) are start-up time a small command does not need.
+    import ctypes
+    import ctypes.util
+
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")
     except OSError:
-        return None
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        except OSError:
+            return None
     trim = getattr(libc, "malloc_trim", None)
     if trim is None:
         return None
@@ -30,14 +36,19 @@ def _load_trim() -> Callable[[int], int] | None:
     return trim  # type: ignore[no-any-return]
 
 
-_trim = _load_trim()
+_trims: list[Callable[[int], int] | None] = []  # the loaded malloc_trim, once
 
 
 def release_free_memory(entries: int) -> bool:
     """After a scan of `entries` entries, return the heap's free memory to the system.
 
     Returns whether anything was asked of the allocator."""
-    if _trim is None or entries < _TRIM_AFTER:
+    if entries < _TRIM_AFTER:
         return False
-    _trim(0)
+    if not _trims:
+        _trims.append(_load_trim())
+    trim = _trims[0]
+    if trim is None:
+        return False
+    trim(0)
     return True

@@ -8,6 +8,7 @@ tests use it to hold both walks to the same answers; worker processes inherit it
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
@@ -21,10 +22,9 @@ def _load() -> ModuleType | None:
     if os.environ.get("OVERLAYSCOPE_PURE_PYTHON", "") not in ("", "0"):
         return None
     try:
-        from overlayscope.scan import _listdir  # type: ignore[attr-defined]
+        return importlib.import_module("overlayscope.scan._listdir")
     except ImportError:
         return None
-    return _listdir  # type: ignore[no-any-return]
 
 
 listdir: ModuleType | None = _load()

@@ -9,20 +9,60 @@ symlink out of the layer tree. Nothing here prints or imports a UI.
 
 from __future__ import annotations
 
-from overlayscope.union.changes import Change, ChangeKind, changes, same_fs_time
-from overlayscope.union.content import (
-    NotARegularFile,
-    layer_xattr,
-    open_in_layer,
-    read_in_layer,
-    same_content,
-    sha256_in_layer,
+from typing import TYPE_CHECKING
+
+from overlayscope.lazy import lazy_exports
+
+# `changes` is both a submodule and the function it defines: imported here, the function
+# holds the name; left lazy, importing the submodule would bind the module to it instead.
+from overlayscope.union.changes import changes
+
+if TYPE_CHECKING:
+    from overlayscope.union.changes import Change, ChangeKind, same_fs_time
+    from overlayscope.union.content import (
+        NotARegularFile,
+        layer_xattr,
+        open_in_layer,
+        read_in_layer,
+        same_content,
+        sha256_in_layer,
+    )
+    from overlayscope.union.lookup import StackLayer
+    from overlayscope.union.provenance import Blocker, BlockerKind, HitState, Provenance, StackHit
+    from overlayscope.union.resolve import ResolvedPath, open_merged, read_merged, resolve_merged
+    from overlayscope.union.stack import LayerStack, MergedEntry, NotADirectory
+    from overlayscope.union.textdiff import FileDiff, FileVersion, unified_diff
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Change": "changes",
+        "ChangeKind": "changes",
+        "same_fs_time": "changes",
+        "NotARegularFile": "content",
+        "layer_xattr": "content",
+        "open_in_layer": "content",
+        "read_in_layer": "content",
+        "same_content": "content",
+        "sha256_in_layer": "content",
+        "StackLayer": "lookup",
+        "Blocker": "provenance",
+        "BlockerKind": "provenance",
+        "HitState": "provenance",
+        "Provenance": "provenance",
+        "StackHit": "provenance",
+        "ResolvedPath": "resolve",
+        "open_merged": "resolve",
+        "read_merged": "resolve",
+        "resolve_merged": "resolve",
+        "LayerStack": "stack",
+        "MergedEntry": "stack",
+        "NotADirectory": "stack",
+        "FileDiff": "textdiff",
+        "FileVersion": "textdiff",
+        "unified_diff": "textdiff",
+    },
 )
-from overlayscope.union.lookup import StackLayer
-from overlayscope.union.provenance import Blocker, BlockerKind, HitState, Provenance, StackHit
-from overlayscope.union.resolve import ResolvedPath, open_merged, read_merged, resolve_merged
-from overlayscope.union.stack import LayerStack, MergedEntry, NotADirectory
-from overlayscope.union.textdiff import FileDiff, FileVersion, unified_diff
 
 __all__ = [
     "Blocker",

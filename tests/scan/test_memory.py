@@ -14,7 +14,7 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@pytest.mark.skipif(memory._trim is None, reason="no malloc_trim: not glibc")
+@pytest.mark.skipif(memory._load_trim() is None, reason="no malloc_trim: not glibc")
 def test_freed_heap_memory_is_returned() -> None:
     # 100 MB in 1 KiB pieces: malloc'd from the heap (below the mmap threshold), as a
     # scan's transient buffers are, then freed; glibc keeps most of it until trimmed
