@@ -1,16 +1,20 @@
 """Regenerate the SVG screenshots of every screen from the captured roots in fixtures/.
 
     .venv/bin/python screenshots/make.py            # as root: whiteouts and xattrs intact
+    .venv/bin/python screenshots/make.py image keys # only these
+    .venv/bin/python screenshots/make.py --out /tmp/shots   # elsewhere (to compare runs)
 
 Each screenshot is the real app (`build_app`, as the CLI makes it) on a captured root —
 Docker overlay2 (fixtures/snapshot/), a containerd root seen as a Kubernetes node and as
 Docker 29's image store (fixtures/containerd/), a Podman store (fixtures/podman/) — driven
 by the keys a user would press, each step checked (the file, the layer it names) before
-the next, at 120x40, exported with its title (`App.export_screenshot`).
+the next, at 120x40, exported with its title (`App.export_screenshot`) once two frames in a
+row are the same, segments simplified: the same screen gives the same SVG, run after run.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
@@ -158,6 +162,20 @@ async def settle(pilot: Pilot[Any]) -> None:
     raise SystemExit("the app never settled")
 
 
+async def still_frame(pilot: Pilot[Any], title: str) -> str:
+    """The screen once two frames in a row are the same: what the last step delivered is
+    laid out (a table measures new rows only when it is next idle; a frame taken before
+    shows the old column widths)."""
+    previous = None
+    for _ in range(50):
+        await settle(pilot)
+        svg = pilot.app.export_screenshot(title=title, simplify=True)
+        if svg == previous:
+            return svg
+        previous = svg
+    raise SystemExit(f"{title}: the screen never stopped changing")
+
+
 async def step(pilot: Pilot[Any], shot: Shot, what: str) -> None:
     """Do one step of `shot` and check it happened."""
     from overlayscope.tui.screens.image import ImageScreen
@@ -190,10 +208,7 @@ async def take(host: Host, source: str, shot: Shot, out: Path) -> Path:
         await settle(pilot)
         for what in shot.steps:
             await step(pilot, shot, what)
-        # The last frame: let the screen lay out what the last step changed.
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        svg = app.export_screenshot(title=f"overlayscope — {shot.title}")
+        svg = await still_frame(pilot, f"overlayscope — {shot.title}")
     path = out / f"{shot.name}.svg"
     path.write_text(svg, encoding="utf-8")
     return path
@@ -201,14 +216,28 @@ async def take(host: Host, source: str, shot: Shot, out: Path) -> Path:
 
 def main(argv: Sequence[str] = ()) -> int:
     """Every shot, or those named in `argv`."""
+    parser = argparse.ArgumentParser(
+        prog="screenshots/make.py",
+        description="Regenerate the TUI's SVG screenshots from the captured roots in fixtures/.",
+        epilog="shots: " + ", ".join(shot.name for shot in SHOTS),
+    )
+    parser.add_argument("names", nargs="*", metavar="SHOT", help="only these (default: all)")
+    parser.add_argument(
+        "--out", type=Path, default=HERE, help="directory to write to (default: screenshots/)"
+    )
+    args = parser.parse_args(list(argv))
+    unknown = sorted(set(args.names) - {shot.name for shot in SHOTS})
+    if unknown:
+        parser.error(f"no such shot: {', '.join(unknown)}")
+    args.out.mkdir(parents=True, exist_ok=True)
     loaded: dict[str, tuple[Host, str]] = {}
     for shot in SHOTS:
-        if argv and shot.name not in argv:
+        if args.names and shot.name not in args.names:
             continue
         if shot.host not in loaded:
             loaded[shot.host] = HOSTS[shot.host]()
         host, source = loaded[shot.host]
-        print(asyncio.run(take(host, source, shot, HERE)))
+        print(asyncio.run(take(host, source, shot, args.out)))
     return 0
 
 

@@ -52,6 +52,23 @@ async def settle(pilot: Pilot[Any], rounds: int = 50) -> None:
     raise AssertionError("workers still running")
 
 
+async def settle_frame(pilot: Pilot[Any], rounds: int = 50) -> str:
+    """`settle`, then until two frames in a row are the same; returns the last (an SVG).
+
+    What a worker delivered is on screen only once the widgets have laid it out (a
+    table measures new rows when it is next idle): a frame taken before shows the old
+    column widths. Snapshots and screen-text checks take the frame this returns."""
+    await settle(pilot)
+    previous = None
+    for _ in range(rounds):
+        await pilot.pause()
+        frame = pilot.app.export_screenshot(simplify=True)
+        if frame == previous:
+            return frame
+        previous = frame
+    raise AssertionError("the screen never settled")
+
+
 def container_named(host: Host, name: str) -> Container:
     return next(c for c in host.containers.values() if c.name == name)
 

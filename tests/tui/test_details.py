@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static, TabbedContent
 
+from overlayscope.root.load import load_host
 from overlayscope.root.model import Host
+from overlayscope.snapshot import unpack
+from overlayscope.tui.app import build_app
 from overlayscope.tui.change_index import ChangeIndex
 from overlayscope.tui.screens.container import ContainerScreen
 from overlayscope.tui.screens.container_details import ContainerDetailsScreen
@@ -197,3 +200,22 @@ async def test_b_browses_the_data_root_as_ncdu(
         assert names == sorted(names)
         await pilot.press("escape")
         assert not isinstance(app.screen, RootBrowserScreen)
+
+
+async def test_i_shows_the_mounts_of_a_captured_podman_container() -> None:
+    # The captured Podman store's containers carry the OCI spec's mounts: every one is
+    # listed, destination ← source and type, at 80x24.
+    root = unpack(str(Path(__file__).resolve().parents[2] / "fixtures/podman/rootful.tar.xz"))
+    host = load_host(root.root)
+    web = container_named(host, "web")
+    assert web.mounts
+    app = build_app(lambda: (host, "captured Podman store"))
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await app.push_screen(ContainerDetailsScreen(host, web, "config"))
+        await settle(pilot)
+        text = static_text(app.screen, "#config-scroll > Static")
+        assert f"mounts ({len(web.mounts)})" in text
+        for mount in web.mounts:
+            assert f"{mount.destination} ← {mount.source}  {mount.type}" in text
+        assert "ports (0)" in text and "none published" in text

@@ -8,6 +8,7 @@ from textual.widgets import DataTable, Static
 
 from overlayscope.root.model import Host
 from overlayscope.tui.screens.container import ContainerScreen
+from overlayscope.tui.screens.root_browser import DirTree
 from overlayscope.tui.tree_model import Show, Sort, SortKey
 from overlayscope.tui.widgets.common.filter_bar import FilterBar
 from overlayscope.tui.widgets.files.change_tree import ChangeTree
@@ -196,3 +197,74 @@ async def test_slash_filters_the_overview(make_app: AppFactory) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert containers.row_count == 4
+
+
+def line_of(tree: PagedTree, path: str) -> str:
+    node = tree.find(path)
+    assert node is not None, path
+    return tree.render_label(node, tree.rich_style, tree.rich_style).plain
+
+
+def by_figure(tree: PagedTree, key: str) -> list[int]:
+    out = []
+    for path in top_level(tree):
+        stats = tree.stats(path)
+        assert stats is not None, path
+        out.append({"size": stats.bytes, "count": stats.items}[key])
+    return out
+
+
+async def test_ncdu_habits_on_the_merged_view_and_the_root_browser(
+    make_app: AppFactory, captured_host: Host
+) -> None:
+    # The container's merged view and the data root: s and c sort largest first, the same
+    # key again smallest first; every dir line has its size, share bar, % and entries.
+    app = make_app(focus=container_named(captured_host, "web"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        merged = app.screen.query_one(MergedTree)
+        for key, letter in (("size", "s"), ("count", "c")):
+            await pilot.press(letter)
+            await settle(pilot)
+            figures = by_figure(merged, key)
+            assert figures == sorted(figures, reverse=True), (key, top_level(merged))
+            await pilot.press(letter)  # turned round
+            await settle(pilot)
+            assert by_figure(merged, key) == sorted(figures), key
+        largest = max(
+            (p for p in top_level(merged) if merged.expandable(p)),
+            key=lambda p: merged.stats(p).bytes,  # type: ignore[union-attr]
+        )
+        stats = merged.stats(largest)
+        assert stats is not None and stats.items > 0
+        line = line_of(merged, largest)
+        assert "%" in line and line.split()[-1] == f"{stats.items:,}"
+        assert any(block in line for block in "█▉▊▋▌▍▎▏"), line
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        tree = app.screen.query_one(DirTree)
+        root = tree.tops[0].path
+
+        def root_figures(key: str) -> list[int]:
+            stats = [tree.stats(p) for p in tree.child_paths(root)]
+            return [0 if s is None else s.bytes if key == "size" else s.items for s in stats]
+
+        for key, letter in (("size", "s"), ("count", "c")):
+            if tree.sort.key.value != key:
+                await pilot.press(letter)
+            figures = root_figures(key)
+            assert figures == sorted(figures, reverse=True), key
+            await pilot.press(letter)
+            assert root_figures(key) == sorted(figures), key
+        await pilot.press("t")  # newest first
+        newest = [tree.stats(p).mtime_ns for p in tree.child_paths(root)]  # type: ignore[union-attr]
+        assert newest == sorted(newest, reverse=True)
+        overlay = next(p for p in tree.child_paths(root) if p.endswith("/overlay2"))
+        line = line_of(tree, overlay)
+        assert "%" in line and line.split()[-1] == f"{tree.stats(overlay).items:,}"  # type: ignore[union-attr]

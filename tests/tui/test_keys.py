@@ -1,28 +1,28 @@
 """The keys of issue #16 at 80x24, as dive, ncdu/gdu, lazydocker and vim have them: j/k/h/l,
 → opens and ← closes or goes to the parent, g/G, ctrl+space, tab between the main panes
-only, ctrl+c quits, and every key answers while a scan is still running."""
+only, ctrl+c quits (keys while a scan runs: test_keys_while_busy.py)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
+from textual import events
 from textual.widgets import DataTable
 
-from overlayscope.errors import Cancelled
-from overlayscope.root.model import Container, Host, Image
-from overlayscope.scan import ScanProgress
+from overlayscope.root.model import Host
 from overlayscope.tui.screens.container import ContainerScreen
-from overlayscope.tui.screens.help import HelpScreen
+from overlayscope.tui.screens.image import ImageScreen
 from overlayscope.tui.screens.overview import OverviewScreen
-from overlayscope.tui.services import ProgressCallback, Services
+from overlayscope.tui.screens.root_browser import DirTree
+from overlayscope.tui.tree_model import Sort
 from overlayscope.tui.widgets.common.filter_bar import FilterBar
 from overlayscope.tui.widgets.common.jump_bar import JumpBar
+from overlayscope.tui.widgets.common.keyed import KeyedScroll
 from overlayscope.tui.widgets.files.change_tree import ChangeTree
 from overlayscope.tui.widgets.files.file_panel import FilePanel, ProvenanceTable
+from overlayscope.tui.widgets.image.layer_table import LayerTable
+from overlayscope.tui.widgets.image.waste_table import LayerWaste, WastedPaths
 from overlayscope.tui.widgets.overview.tables import ContainerTable, ImageTable, OrphanTable
-from overlayscope.union import LayerStack
-from tests.tui.conftest import SMALL, AppFactory, container_named, settle
+from tests.tui.conftest import SMALL, AppFactory, container_named, image_tagged, settle
 
 pytestmark = pytest.mark.root
 
@@ -154,58 +154,6 @@ async def test_ctrl_c_quits_like_q(make_app: AppFactory, captured_host: Host) ->
     assert app.return_code == 0
 
 
-class HeldScan:
-    """A stack builder that stays inside the scan until the test lets it go (or it is
-    cancelled): the keys below are pressed while the scan worker is blocked."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def build_stack(
-        self, host: Host, obj: Container | Image, cancel: threading.Event, report: ProgressCallback
-    ) -> LayerStack:
-        report(ScanProgress(0, 7, 10, "layer"))
-        self.started.set()
-        while not self.release.wait(0.05):
-            if cancel.is_set():
-                raise Cancelled("scan cancelled")
-        raise Cancelled("released")
-
-
-async def test_keys_answer_while_the_scan_worker_is_blocked(
-    make_app: AppFactory, captured_host: Host
-) -> None:
-    held = HeldScan()
-    app = make_app(
-        focus=container_named(captured_host, "web"), services=Services(build_stack=held.build_stack)
-    )
-    try:
-        async with app.run_test(size=SMALL) as pilot:
-            for _ in range(200):
-                await pilot.pause()
-                if held.started.is_set() and isinstance(app.screen, ContainerScreen):
-                    break
-            assert held.started.is_set()
-            screen = app.screen
-            assert isinstance(screen, ContainerScreen)
-            scans = [w for w in app.workers if w.group == "stack"]
-            # `?` opens the keys while the scan is held: its handler does no scan work.
-            await pilot.press("question_mark")
-            await pilot.pause()
-            assert isinstance(app.screen, HelpScreen)
-            assert all(w.is_running for w in scans) and not held.release.is_set()
-            await pilot.press("j", "G", "escape")
-            assert app.screen is screen
-            await pilot.press("slash", *"conf", "enter", "tab", "tab", "s", "A", "m")
-            assert all(w.is_running for w in scans)
-            await pilot.press("escape")  # cancels the scan
-            await settle(pilot)
-            assert not any(w.is_running for w in scans)
-    finally:
-        held.release.set()
-
-
 async def test_enter_on_a_table_row_still_opens_it(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SMALL) as pilot:
@@ -216,3 +164,74 @@ async def test_enter_on_a_table_row_still_opens_it(make_app: AppFactory) -> None
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen.query_one("#images", DataTable), ImageTable)
+
+
+async def test_tab_goes_round_the_image_and_root_browser_panes(
+    make_app: AppFactory, captured_host: Host
+) -> None:
+    app = make_app(focus=image_tagged(captured_host, "scope/app:1"))
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ImageScreen)
+        layers = screen.query_one(LayerTable)
+        assert app.focused is layers
+        expected = [
+            screen.query_one("#details-scroll", KeyedScroll),
+            screen.query_one(ChangeTree),
+            screen.query_one(ProvenanceTable),
+            screen.query_one(FilePanel).view_scroll,
+            layers,
+        ]
+        seen = []
+        for _ in expected:
+            await pilot.press("tab")
+            seen.append(app.focused)
+        assert seen == expected  # never the tab strip, the filter or the jump bar
+        await pilot.press("w")  # the wasted-space tab: its two tables only
+        await settle(pilot)
+        assert isinstance(app.focused, WastedPaths)
+        await pilot.press("tab")
+        assert isinstance(app.focused, LayerWaste)
+        await pilot.press("tab")
+        assert isinstance(app.focused, WastedPaths)
+
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        tree = app.screen.query_one(DirTree)
+        assert app.focused is tree
+        await pilot.press("tab")
+        assert app.focused is app.screen.query_one("#info-scroll", KeyedScroll)
+        await pilot.press("tab")
+        assert app.focused is tree
+
+
+async def test_keys_typed_ahead_after_slash_and_colon_go_to_the_bar(
+    make_app: AppFactory, captured_host: Host
+) -> None:
+    # A fast typist (or a paste, or tmux's send-keys) gets every key in before a frame: the
+    # keys after `:` and `/` are the bar's, never the screen's (`i` would open the config,
+    # `s` sort, `n` sort by name).
+    app = make_app(focus=container_named(captured_host, "web"))
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ContainerScreen)
+        for key, char in (("colon", ":"), *((c, c) for c in "bin"), ("slash", "/")):
+            app.post_message(events.Key(key, char))
+        for c in "sh":
+            app.post_message(events.Key(c, c))
+        await settle(pilot)
+        assert app.screen is screen
+        jump = screen.query_one(JumpBar)
+        assert app.focused is jump and jump.value == "/bin/sh"
+        await pilot.press("escape")
+        for key, char in (("slash", "/"), *((c, c) for c in "sin")):
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        bar = screen.query_one(FilterBar)
+        assert app.focused is bar and bar.value == "sin"
+        assert screen.sort == Sort()  # neither s nor n sorted the tree

@@ -19,8 +19,15 @@ from overlayscope.tui.widgets.common.key_footer import KeyFooter
 from overlayscope.tui.widgets.files.change_tree import ChangeTree, change_marks
 from overlayscope.tui.widgets.files.tree_label import LabelParts, fit
 from overlayscope.tui.widgets.image.layer_table import LayerTable
-from overlayscope.tui.widgets.overview.tables import ImageTable
-from tests.tui.conftest import SMALL, AppFactory, container_named, image_tagged, settle
+from overlayscope.tui.widgets.overview.tables import ContainerTable, ImageTable
+from tests.tui.conftest import (
+    SMALL,
+    AppFactory,
+    container_named,
+    image_tagged,
+    settle,
+    settle_frame,
+)
 
 pytestmark = pytest.mark.root
 
@@ -43,7 +50,7 @@ def footer_text(app: OverlayscopeApp) -> str:
 async def test_overview_at_80x24_keeps_summary_titles_and_footer(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SMALL) as pilot:
-        await settle(pilot)
+        await settle_frame(pilot)
         shown = "\n".join(screen_lines(app))
         for text in (
             "root ",
@@ -148,3 +155,29 @@ async def test_a_wide_terminal_stretches_the_tables(
             - sum(c.get_render_width(layers) for c in layers.columns.values() if c is not column)
             - 2 * layers.cell_padding
         )
+
+
+def header_line(app: OverlayscopeApp, *labels: str) -> str:
+    return next(line for line in screen_lines(app) if all(label in line for label in labels))
+
+
+async def test_a_stretched_table_is_drawn_at_its_new_widths(make_app: AppFactory) -> None:
+    # What is on screen, not only the columns' widths: the first frame after the rows
+    # arrive, and after each resize, is drawn at the stretched widths (not from the rows
+    # the table cached at the old ones, nor before the stretch ran).
+    app = make_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle_frame(pilot)
+        for width in (None, 160, 200, 120):
+            if width is not None:
+                await pilot.resize_terminal(width, 60)
+                await settle_frame(pilot)
+            for table, first, last in (
+                (app.screen.query_one(ContainerTable), "container", "writable"),
+                (app.screen.query_one(ImageTable), "tags", "containers"),
+            ):
+                line = header_line(app, first, last)
+                # The last column's header ends at the table's right edge (its border and
+                # padding aside): the stretching column took the room between.
+                end = line.index(last, line.index(first)) + len(last)
+                assert end >= table.region.right - 3, (width, line)

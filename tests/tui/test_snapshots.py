@@ -15,7 +15,14 @@ import pytest
 from textual.pilot import Pilot
 
 from overlayscope.root.model import Host
-from tests.tui.conftest import SIZE, AppFactory, container_named, image_tagged, settle
+from tests.tui.conftest import (
+    SIZE,
+    AppFactory,
+    container_named,
+    image_tagged,
+    settle,
+    settle_frame,
+)
 
 pytestmark = pytest.mark.root
 
@@ -23,7 +30,7 @@ SnapCompare = Callable[..., bool]
 
 
 def test_overview(snap_compare: SnapCompare, make_app: AppFactory) -> None:
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=settle)
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=settle_frame)
 
 
 def test_container_file_and_provenance(
@@ -34,7 +41,7 @@ def test_container_file_and_provenance(
         await pilot.press("enter")  # expand /app
         await pilot.press("down", "down")  # /app/conf
         await pilot.press("enter", "down")  # expand it, onto /app/conf/app.conf
-        await settle(pilot)
+        await settle_frame(pilot)
 
     app = make_app(focus=container_named(captured_host, "web"))
     assert snap_compare(app, terminal_size=SIZE, run_before=open_app_conf)
@@ -46,7 +53,7 @@ def test_container_diff(
     async def diff_big_txt(pilot: Pilot[Any]) -> None:
         await settle(pilot)
         await pilot.press("enter", "down", "enter", "down", "d")  # /app/data/big.txt, diff
-        await settle(pilot)
+        await settle_frame(pilot)
 
     app = make_app(focus=container_named(captured_host, "stopped"))
     assert snap_compare(app, terminal_size=SIZE, run_before=diff_big_txt)
@@ -57,7 +64,7 @@ def test_image_layers(snap_compare: SnapCompare, make_app: AppFactory, captured_
         await settle(pilot)
         await pilot.press("enter")  # L4: into its own changes
         await pilot.press("enter", "down")  # expand /app, onto /app/cache
-        await settle(pilot)
+        await settle_frame(pilot)
 
     app = make_app(focus=image_tagged(captured_host, "scope/app:1"))
     assert snap_compare(app, terminal_size=SIZE, run_before=open_l4)
@@ -67,7 +74,7 @@ def test_keys(snap_compare: SnapCompare, make_app: AppFactory, captured_host: Ho
     async def keys(pilot: Pilot[Any]) -> None:
         await settle(pilot)
         await pilot.press("question_mark")
-        await pilot.pause()
+        await settle_frame(pilot)
 
     app = make_app(focus=container_named(captured_host, "stopped"))
     assert snap_compare(app, terminal_size=SIZE, run_before=keys)

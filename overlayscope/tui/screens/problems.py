@@ -54,7 +54,7 @@ class ProblemsScreen(ModalScreen[None]):
                 safe(problem.detail),
                 safe(problem.path, style="dim"),
             )
-        table.call_after_refresh(table.stretch)
+        table.stretch()
         table.focus()
 
     async def action_dismiss(self, result: None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.timer import Timer
@@ -30,7 +31,9 @@ class PromptBar(Input):
         focused = self.screen.focused
         self._return_to = return_to or (focused if focused is not self else self._return_to)
         self.add_class("-open")
-        self.focus()
+        # At once, not on the next turn of the loop as `focus()` does: keys typed ahead
+        # (a paste, a fast typist) are already queued and would go to the old focus.
+        self.screen.set_focus(self)
 
     def close(self) -> None:
         self.remove_class("-open")
@@ -42,6 +45,37 @@ class PromptBar(Input):
             target.focus()
         else:
             self.screen.focus_next()
+
+
+OPENS_A_BAR = frozenset({"filter", "jump"})  # the screens' actions that open a bar
+
+
+async def keys_for_the_bar(widget: Widget, event: events.Key) -> None:
+    """Called by the focusable panes on every key: `/` and `:` open their bar at once, and
+    the keys queued behind them go to it.
+
+    A key goes to the widget focused when it is read, not when it is handled; the screen's
+    bindings run only once the key has bubbled up. So the keys typed right behind `/` or
+    `:` (a paste, a fast typist, tmux's send-keys) would be read as the screen's (`i`
+    opening the config, `s` sorting) or lost. Here the bar opens while the pane handles
+    the key, and every key still queued for the pane is passed on to the bar."""
+    screen = widget.screen
+    bar = screen.focused
+    if isinstance(bar, PromptBar) and bar is not widget and bar.has_class("-open"):
+        event.stop()
+        event.prevent_default()
+        bar.post_message(events.Key(event.key, event.character))
+        return
+    active = screen.active_bindings.get(event.key)
+    if (
+        active is not None
+        and active.node is screen
+        and active.enabled
+        and active.binding.action in OPENS_A_BAR
+    ):
+        event.stop()
+        event.prevent_default()
+        await screen.run_action(active.binding.action)
 
 
 class FilterBar(PromptBar):

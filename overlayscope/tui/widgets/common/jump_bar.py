@@ -88,6 +88,7 @@ class JumpBar(PromptBar):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("jump to a path, e.g. /etc/passwd  (tab completes, esc closes)", id=id)
         self.suggester = PathSuggester()
+        self.select_on_focus = False  # what is typed goes after the "/" it opens with
 
     @property
     def stack(self) -> LayerStack | None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
+
+from overlayscope.tui.widgets.common.filter_bar import keys_for_the_bar
 
 
 class KeyedTable(DataTable[Text]):
@@ -33,12 +36,17 @@ class KeyedTable(DataTable[Text]):
     def on_resize(self) -> None:
         self.call_after_refresh(self.stretch)
 
+    async def on_key(self, event: events.Key) -> None:
+        await keys_for_the_bar(self, event)
+
     def stretch(self) -> None:
         """Give the `STRETCH` column the room left, never less than its widest cell.
 
         Every width is measured from the cells themselves, not from the table's cached
         ones (those are brought up to date on a later refresh): the result does not
-        depend on which refresh ran first."""
+        depend on which refresh ran first. Called as soon as the rows change, not after
+        the next refresh: a frame (or a screenshot) taken between would show the table
+        unstretched."""
         if self.STRETCH is None or self.STRETCH not in self.columns:
             return
         region = self.scrollable_content_region.width
@@ -92,3 +100,6 @@ class KeyedScroll(VerticalScroll):
         Binding("g,home", "scroll_home", "Top", show=False),
         Binding("G,end", "scroll_end", "Bottom", show=False),
     ]
+
+    async def on_key(self, event: events.Key) -> None:
+        await keys_for_the_bar(self, event)

@@ -122,7 +122,7 @@ class FilePanel(Vertical):
                 Text("" if hit.entry.kind.is_dir else size(hit.entry.size), justify="right"),
                 describe_entry(hit.entry, self.id_maps),
             )
-        table.call_after_refresh(table.stretch)
+        table.stretch()
         self.query_one("#provenance-summary", Static).update(provenance_summary(stack, prov))
         self._refresh_view()
 

@@ -15,12 +15,14 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from overlayscope.tui.tree_model import NodeStats, Sort
+from overlayscope.tui.widgets.common.filter_bar import keys_for_the_bar
 from overlayscope.tui.widgets.files.tree_label import LabelParts, fit
 
 
@@ -198,6 +200,9 @@ class PagedTree(Tree[NodeData]):
         self.refresh()
 
     # -- keys -----------------------------------------------------------------------
+
+    async def on_key(self, event: events.Key) -> None:
+        await keys_for_the_bar(self, event)
 
     def action_open_or_enter(self) -> None:
         node = self.cursor_node

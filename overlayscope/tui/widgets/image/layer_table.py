@@ -52,4 +52,4 @@ class LayerTable(KeyedTable):
                 created_by(layer.created_by),
                 key=str(n),
             )
-        self.call_after_refresh(self.stretch)
+        self.stretch()

@@ -66,7 +66,7 @@ class WastedPaths(KeyedTable):
                 Text(str(wasted.count), justify="right"),
                 safe(wasted.path),
             )
-        self.call_after_refresh(self.stretch)
+        self.stretch()
 
 
 class LayerWaste(KeyedTable):
@@ -98,7 +98,7 @@ class LayerWaste(KeyedTable):
                 size_text(layer.hidden_bytes, style="red" if layer.hidden_bytes else "dim"),
                 created_by(layer.created_by),
             )
-        self.call_after_refresh(self.stretch)
+        self.stretch()
 
 
 class WastePanel(Vertical):

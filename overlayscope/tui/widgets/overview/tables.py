@@ -46,7 +46,7 @@ class HostTable(KeyedTable):
 
     def filled(self) -> None:
         """After the rows change: the stretching column takes the room left."""
-        self.call_after_refresh(self.stretch)
+        self.stretch()
 
 
 class ContainerTable(HostTable):
