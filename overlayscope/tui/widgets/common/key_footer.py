@@ -54,8 +54,14 @@ class KeyFooter(Static):
         return out
 
     def refresh_keys(self) -> None:
+        if not self.is_attached:  # its screen was left before this ran: nothing to draw
+            return
+        try:
+            key_style = self.get_component_rich_style("key-footer--key")
+        except KeyError:  # its CSS not applied yet (a screen pushed and left at once)
+            self.call_after_refresh(self.refresh_keys)
+            return
         width = max(self.content_region.width, 1)
-        key_style = self.get_component_rich_style("key-footer--key")
         line = Text(no_wrap=True, overflow="crop")
         for key, description, enabled in self.items():
             item = Text(no_wrap=True)
