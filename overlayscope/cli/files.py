@@ -156,13 +156,8 @@ def change_json(change: Change) -> dict[str, Any]:
         "layer": change.layer_id,
         "runtime": change.runtime,
         "nlink": change.nlink,
-        "hardlink": _hard_link(change),
+        "hardlink": change.hard_link,
     }
-
-
-def _hard_link(change: Change) -> bool:
-    """A non-directory with other names in its layer: one inode, its bytes counted once."""
-    return change.nlink > 1 and change.entry not in (Kind.DIR, Kind.OPAQUE_DIR)
 
 
 class _ChangeEncoder:
@@ -191,7 +186,7 @@ class _ChangeEncoder:
             f'"copy_up": {"true" if c.copy_up else "false"}, "content": {text(c.content)}, '
             f'"meta": {meta}, "layer": {text(c.layer_id)}, '
             f'"runtime": {"true" if c.runtime else "false"}, "nlink": {int(c.nlink)}, '
-            f'"hardlink": {"true" if _hard_link(c) else "false"}}}'
+            f'"hardlink": {"true" if c.hard_link else "false"}}}'
         )
 
 
@@ -311,7 +306,7 @@ def _label_parts(change: Change, name: str) -> list[tuple[str, str]]:
             parts.append((" (same bytes)", "cyan"))
     if change.meta and change.kind == "C" and not is_dir:
         parts.append((f"  {', '.join(change.meta)}", "dim"))
-    if change.kind != "D" and _hard_link(change):  # as `ls` says it
+    if change.kind != "D" and change.hard_link:  # as `ls` says it
         parts.append((f"  [hard link: {change.nlink} names]", "dim"))
     return parts
 

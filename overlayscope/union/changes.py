@@ -86,6 +86,11 @@ class Change:
     runtime: bool = False
     nlink: int = 1
 
+    @property
+    def hard_link(self) -> bool:
+        """A non-directory with other names in its layer: one inode, its bytes counted once."""
+        return self.nlink > 1 and self.entry not in (Kind.DIR, Kind.OPAQUE_DIR)
+
 
 # A node of a merged view, as the differ needs it: the winning entry, the position of
 # its layer, and the positions of the dirs merged there (winner first; () for non-dirs).

@@ -268,3 +268,22 @@ async def test_ncdu_habits_on_the_merged_view_and_the_root_browser(
         overlay = next(p for p in tree.child_paths(root) if p.endswith("/overlay2"))
         line = line_of(tree, overlay)
         assert "%" in line and line.split()[-1] == f"{tree.stats(overlay).items:,}"  # type: ignore[union-attr]
+
+
+async def test_the_hard_link_is_marked_in_the_tree(
+    make_app: AppFactory, captured_host: Host
+) -> None:
+    # The captured `web` ran `ln /app/bin/tool.sh /app/bin/tool-link`: its tree says so as
+    # `container` does (tests/cli/test_hard_links.py), on the line of the new name, where
+    # the pane is wide enough for every mark (narrower, whole marks go, the last first).
+    app = make_app(focus=container_named(captured_host, "web"))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(ChangeTree)
+        await pilot.press("slash", *"tool-link", "enter")
+        await settle(pilot)
+        assert "/app/bin/tool-link" in visible_lines(tree)
+        drawn = ["".join(seg.text for seg in tree.render_line(y)) for y in range(tree.size.height)]
+        line = next(text for text in drawn if "tool-link" in text)
+        assert "copy-up  [hard link: 2 names]" in line, drawn
+        assert not any("hard link" in text for text in drawn if "tool-link" not in text), drawn

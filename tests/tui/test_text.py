@@ -89,6 +89,12 @@ def test_render_data(data: bytes, expect: str) -> None:
         ),
         (Change("/a/d", ChangeKind.CHANGED, "opaque-dir", 4096), "C d/  opaque"),
         (Change("/a/gone", ChangeKind.DELETED, "dir", 4096), "D gone/"),
+        # A hard link is said as the CLI says it; a dir's link count is never one.
+        (
+            Change("/a/link", ChangeKind.ADDED, "file", 20, True, nlink=2),
+            "A link  20 Bytes  copy-up  [hard link: 2 names]",
+        ),
+        (Change("/a/sub", ChangeKind.ADDED, "dir", 4096, nlink=3), "A sub/"),
     ],
 )
 def test_change_label(change: Change, shown: str) -> None:

@@ -51,6 +51,8 @@ def change_marks(change: Change | None) -> tuple[Text, ...]:
         marks.append(Text(f"was {size(change.size)}", style="dim"))
     if change.kind is ChangeKind.CHANGED and not is_dir and change.meta:
         marks.append(Text(",".join(change.meta), style="dim italic"))
+    if change.kind is not ChangeKind.DELETED and change.hard_link:  # as the CLI says it
+        marks.append(Text(f"[hard link: {change.nlink} names]", style="dim"))
     return tuple(marks)
 
 
