@@ -62,14 +62,18 @@ def read_regular_file(path: str, limit: int, hint: str | None = None) -> bytes:
     file past its limit); errors as `open_regular_file`."""
     fd = open_regular_file(path, hint)
     try:
-        chunks = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+        return read_at_most(fd, limit + 1)
     finally:
         os.close(fd)
+
+
+def read_at_most(fd: int, n: int, chunk: int = 1 << 20) -> bytes:
+    """The next `n` bytes of `fd`, or fewer at its end: `chunk` bytes a read at most."""
+    chunks = []
+    while n > 0:
+        data = os.read(fd, min(n, chunk))
+        if not data:
+            break
+        chunks.append(data)
+        n -= len(data)
+    return b"".join(chunks)

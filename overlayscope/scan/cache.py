@@ -50,6 +50,7 @@ from typing import Any
 from overlayscope.scan.columns import COLUMNS, Columns
 from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs
 from overlayscope.scan.sizes import LayerSums, layer_sums
+from overlayscope.userfiles import read_at_most
 
 MAGIC = b"OVSCAN\x00\x01"
 FORMAT = 5  # 4: the header records `overlay_xattrs`; 5: a SHA-256 of the file ends it
@@ -263,15 +264,8 @@ def _read_own_file(fd: int) -> bytes | None:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
         return None
-    chunks = []
-    remaining = st.st_size + 1  # one byte more: a file that grew is seen (and fails its sum)
-    while remaining > 0:
-        chunk = os.read(fd, min(remaining, 1 << 24))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+    # one byte more: a file that grew is seen (and fails its sum)
+    return read_at_most(fd, st.st_size + 1, chunk=1 << 24)
 
 
 # -- the file format ----------------------------------------------------------------------
