@@ -19,7 +19,7 @@ from overlayscope.errors import Cancelled, OverlayscopeError
 from overlayscope.metrics.families import ScanStatus, families
 from overlayscope.metrics.figures import Figures
 from overlayscope.metrics.priority import lower_priority
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 
 Scan = Callable[[threading.Event], Figures]  # one scan; the event cancels it
 Log = Callable[[str], None]
@@ -130,9 +130,10 @@ class Exporter:
             self._finish(None, message)
             return False
         self._log(
-            f"scanned {figures.root} in {figures.duration:.1f} s: {len(figures.containers)} "
-            f"containers, {len(figures.images)} images, {figures.orphans} orphans, "
-            f"{sum(figures.problems.values())} problems"
+            f"scanned {figures.root} in {figures.duration:.1f} s: "
+            f"{plural(len(figures.containers), 'container')}, "
+            f"{plural(len(figures.images), 'image')}, {plural(figures.orphans, 'orphan')}, "
+            f"{plural(sum(figures.problems.values()), 'problem')}"
         )
         self._finish(figures, "")
         return True

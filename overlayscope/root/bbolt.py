@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Generic, TypeVar
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.names import plural
 
 MAGIC = 0xED0CDAED
 VERSION = 2
@@ -167,7 +168,7 @@ def _choose_meta(
     if size == 0:
         raise BoltError("the file is empty")
     if size < _META_END:
-        raise BoltError(f"the file is {size} bytes, too small to hold a bbolt meta page")
+        raise BoltError(f"the file is {plural(size, 'byte')}, too small to hold a bbolt meta page")
     meta0 = _parse_meta(read_at(0, _META_END), 0, size)
     meta1: _Meta | str = "not found at any page size"
     if isinstance(meta0, _Meta):
@@ -261,7 +262,7 @@ class BoltDB:
         if size < needed:
             self._problem(
                 None,
-                f"the file is {size} bytes but its {meta.hwm} pages need "
+                f"the file is {plural(size, 'byte')} but its {meta.hwm} pages need "
                 f"{needed}: a truncated copy?",
             )
 
@@ -493,7 +494,7 @@ class BoltDB:
         if entry.end - entry.start < _BUCKET_HEADER.size:
             self._problem(
                 page.pgid,
-                f"element {entry.index} is a bucket of {entry.end - entry.start} bytes, "
+                f"element {entry.index} is a bucket of {plural(entry.end - entry.start, 'byte')}, "
                 "shorter than a bucket header",
             )
             return None

@@ -12,6 +12,7 @@ import os
 import stat
 from typing import Any
 
+from overlayscope.names import plural
 from overlayscope.root.problems import Problem, ProblemKind, is_denied, permission_problem
 
 # Docker's record files are tiny; anything larger is damage, not data.
@@ -71,7 +72,7 @@ def read_bytes(path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
                 Problem(
                     ProblemKind.BAD_METADATA,
                     path,
-                    f"{st.st_size} bytes, larger than any record Docker writes ({limit})",
+                    f"{plural(st.st_size, 'byte')}, larger than any record Docker writes ({limit})",
                 )
             )
         chunks = []

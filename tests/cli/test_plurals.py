@@ -1,7 +1,7 @@
 """Singular and plural right in human output (issue #16: "1 layer", never "1 layers" nor
 "layer(s)"): a count written into a message goes through `names.plural`, unless it can
-never be 1. Read from the source of the presentation and audit code, so a new message
-that forgets it fails here before a user sees "1 bytes"."""
+never be 1. Read from the source of the presentation, audit, metrics and record code, so
+a new message that forgets it fails here before a user sees "1 bytes"."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from overlayscope.names import plural
 
 PACKAGE = Path(__file__).resolve().parents[2] / "overlayscope"
-CHECKED = ("cli", "usage", "audit")
+CHECKED = ("cli", "usage", "audit", "tui", "metrics", "root")
 # a counted noun, as a message spells its plural
 NOUN = re.compile(
     r"^ (bytes|layers|entries|files|dirs|containers|images|problems|findings|members|paths|"
@@ -27,6 +27,14 @@ NEVER_ONE = {
     ("cli/forensics.py", "f.count"),  # a group is more than 5 alike findings
     ("audit/file_checks.py", "len(cap)"),  # a security.capability xattr: 20 bytes or more
     ("audit/file_checks.py", "entry.size"),  # "(12 → 1 bytes)": the unit of a range
+    ("root/docker/daemon_view.py", "len(keys)"),  # a name given twice or more
+    ("root/refs.py", "len(matches)"),  # ambiguous: two matches or more
+    ("root/refs.py", "what"),  # "no image matches": a verb, not a count
+    ("root/refs.py", "ref"),  # "'ab' matches 2 objects": a verb
+    ("tui/screens/stack_screen.py", "event.built"),  # the tree's budget: many entries
+    ("tui/widgets/files/views.py", "HEX_BYTES"),  # a constant of many bytes
+    ("tui/widgets/files/views.py", "len(prov.stack)"),  # said only when more than one
+    ("tui/widgets/image/layer_details.py", "sharing"),  # said only when more than one
 }
 
 

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Header, Static
 
 from overlayscope.errors import Cancelled
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.root.model import Container, Host
 from overlayscope.tui.change_index import ChangeIndex
 from overlayscope.tui.screens.stack_screen import CHANGES, MERGED, StackScreen
@@ -51,7 +51,7 @@ def container_info(host: Host, container: Container) -> Text:
 def changes_summary(index: ChangeIndex) -> Text:
     s = index.summary()
     text = Text()
-    text.append(f"{s.total:,} changes: ")
+    text.append(f"{plural(s.total, 'change')}: ")
     text.append(f"{s.added:,} A", style="green")
     text.append(" · ")
     text.append(f"{s.changed:,} C", style="yellow")
@@ -119,7 +119,9 @@ class ContainerScreen(StackScreen):
     subject_name = "container"
 
     def rescan(self) -> None:
-        self.scan(self.container, f"the {len(self.container.stack())} layers of the container")
+        self.scan(
+            self.container, f"the {plural(len(self.container.stack()), 'layer')} of the container"
+        )
 
     def scanned(self, stack: LayerStack, cancel: threading.Event) -> Message:
         if cancel.is_set():

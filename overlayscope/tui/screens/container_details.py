@@ -116,7 +116,7 @@ def logs_text(tail: LogTail) -> Text:
     if tail.path:
         head.append_text(safe(tail.path, style="dim"))
         head.append(f"  ({tail.format}, {size(tail.size)}")
-        head.append(f"; the last {len(tail.lines):,} lines)" if tail.cut else ")")
+        head.append(f"; the last {plural(len(tail.lines), 'line')})" if tail.cut else ")")
     if tail.note:
         head.append("\n" if tail.path else "")
         head.append_text(safe(tail.note, style="yellow"))

@@ -23,7 +23,7 @@ from textual.widgets import (
 )
 
 from overlayscope.errors import OverlayscopeError
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.root.model import Host, Image
 from overlayscope.tui.change_index import ChangeIndex
 from overlayscope.tui.screens.stack_screen import CHANGES, MERGED, StackScreen
@@ -50,7 +50,7 @@ def image_info(host: Host, image: Image) -> Text:
     sizes = image_sizes(host).get(image.key)
     label = safe(image_label(image), style="bold")
     label.append(f"  {short_id(image.id)}", style="dim")
-    size_line = Text(f"{size(image.size)} in {len(image.layers)} layers")
+    size_line = Text(f"{size(image.size)} in {plural(len(image.layers), 'layer')}")
     if sizes is not None:
         size_line.append(f", {size(sizes.shared)} shared, {size(sizes.unique)} unique", style="dim")
     users = [host.containers[c].name for c in image.containers if c in host.containers]
@@ -163,7 +163,7 @@ class ImageScreen(StackScreen):
     subject_name = "image"
 
     def rescan(self) -> None:
-        self.scan(self.image, f"the {len(self.image.layers)} layers of the image")
+        self.scan(self.image, f"the {plural(len(self.image.layers), 'layer')} of the image")
 
     def scanned(self, stack: LayerStack, cancel: threading.Event) -> Message:
         return self.Scanned(stack)
@@ -172,7 +172,10 @@ class ImageScreen(StackScreen):
         self.stack = message.stack
         self.show_unread(message.stack)
         self.status.finish(
-            Text(f"{len(self.image.layers)} layers scanned (↑↓ choose a layer, m switches mode)")
+            Text(
+                f"{plural(len(self.image.layers), 'layer')} scanned "
+                "(↑↓ choose a layer, m switches mode)"
+            )
         )
         table = self.query_one(LayerTable)
         top = table.row_count - 1

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
 from overlayscope.errors import Cancelled, OverlayscopeError
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.root.model import Host, Layer
 from overlayscope.tui.navigation import open_object
 from overlayscope.tui.screens.panes import PaneScreen
@@ -204,7 +204,9 @@ class OverviewScreen(PaneScreen):
         orphaned = sum(sizes.get(o.id, 0) for o in self.host.orphans)
         text = Text(f"writable layers {size(rw)}, orphaned dirs {size(orphaned)}")
         if self.usage is not None and self.usage.problems:
-            text.append(f"; {len(self.usage.problems)} paths could not be measured", style="red")
+            text.append(
+                f"; {plural(len(self.usage.problems), 'path')} could not be measured", style="red"
+            )
         text.append("  (enter opens a row, / filters, ? lists every key)", style="dim")
         return text
 

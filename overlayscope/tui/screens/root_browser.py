@@ -22,6 +22,7 @@ from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from overlayscope.errors import Cancelled, OverlayscopeError
+from overlayscope.names import plural
 from overlayscope.root.model import Host, Role
 from overlayscope.tui.screens.panes import PaneScreen
 from overlayscope.tui.services import ProgressCallback
@@ -305,7 +306,10 @@ class RootBrowserScreen(PaneScreen):
         total = sum(t.allocated for t in message.tops)
         items = sum(t.items for t in message.tops)
         self.query_one(ScanStatus).finish(
-            Text(f"{size(total)} on disk in {items:,} entries  (s n c t sort, enter opens)")
+            Text(
+                f"{size(total)} on disk in {plural(items, 'entry', 'entries')}  "
+                "(s n c t sort, enter opens)"
+            )
         )
         self._show()
 

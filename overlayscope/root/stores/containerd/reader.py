@@ -16,6 +16,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from overlayscope.names import plural
 from overlayscope.root.docker.containers import ContainerRecord as DockerContainer
 from overlayscope.root.docker.containers import read_containers
 from overlayscope.root.docker.graph import docker_build_cache
@@ -694,7 +695,8 @@ def _blob_problems(meta: MetaDB, content: ContentStore, shown: dict[str, Blob]) 
                 Problem(
                     ProblemKind.BLOB_DIGEST_MISMATCH,
                     blob.path,
-                    f"holds {st.st_size} bytes, its record {blob.size}: not its digest's content",
+                    f"holds {plural(st.st_size, 'byte')}, its record {blob.size}: "
+                    "not its digest's content",
                 )
             )
     return out

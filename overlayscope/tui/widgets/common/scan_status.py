@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import Label, ProgressBar
 
 from overlayscope.errors import OverlayscopeError
-from overlayscope.names import printable
+from overlayscope.names import plural, printable
 from overlayscope.scan import ScanProgress
 
 
@@ -73,8 +73,8 @@ class ScanStatus(Horizontal):
         p = message.progress
         self.query_one(ProgressBar).update(total=max(p.layers_total, 1), progress=p.layers_done)
         self._label(
-            f"scanning {self._what}: {p.layers_done}/{p.layers_total} layers, "
-            f"{p.entries:,} entries… (esc cancels)"
+            f"scanning {self._what}: {p.layers_done}/{plural(p.layers_total, 'layer')}, "
+            f"{plural(p.entries, 'entry', 'entries')}… (esc cancels)"
         )
 
     def cancel(self) -> bool:

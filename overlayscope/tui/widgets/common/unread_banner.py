@@ -15,7 +15,7 @@ SHOWN = 3  # parts named in full; the rest counted
 
 
 def unread_text(parts: Sequence[UnreadPart]) -> Text:
-    """`⚠ could not read N part(s) …` and a line per part (its host path, the error and
+    """`⚠ could not read N parts …` and a line per part (its host path, the error and
     the layer), the first `SHOWN` of them; names escaped."""
     parts = dedupe(parts)
     text = Text(no_wrap=False)

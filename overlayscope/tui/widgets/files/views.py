@@ -12,6 +12,7 @@ import stat
 from rich.text import Text
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.names import plural
 from overlayscope.root.model import IdMap, inside_id
 from overlayscope.scan import Entry, Kind
 from overlayscope.tui.text import content_lines, hexdump, role_text, safe, short_id, size
@@ -128,7 +129,8 @@ def provenance_summary(stack: LayerStack, prov: Provenance) -> Text:
         blocker = prov.hidden_by
         position = _position(stack, blocker.layer_id)
         text.append("not visible: ", style="bold red")
-        text.append(f"a {blocker.kind.value} at ")
+        kind = blocker.kind.value
+        text.append(f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} at ")
         text.append(safe(blocker.path))
         where = layer_name(stack, position) if position is not None else short_id(blocker.layer_id)
         text.append(f" in {where} ({blocker.role}) hides it")
@@ -231,7 +233,9 @@ def _entry_view(stack: LayerStack, path: str, entry: Entry, content_dir: str) ->
 
 def _listing(stack: LayerStack, path: str) -> Text:
     entries = stack.listdir(path)
-    out = Text(f"directory, {len(entries)} entries in the merged view\n\n", style="dim")
+    out = Text(
+        f"directory, {plural(len(entries), 'entry', 'entries')} in the merged view\n\n", style="dim"
+    )
     for e in entries[:MAX_LISTING]:
         out.append(f"L{layer_number(stack, e.position):<3} ", style="dim")
         out.append(safe(e.name + ("/" if e.entry.kind.is_dir else "")))

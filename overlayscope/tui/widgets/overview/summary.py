@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from overlayscope.names import plural
 from overlayscope.root.model import Host, Role
 from overlayscope.tui.text import key_value, safe
 
@@ -26,7 +27,7 @@ def summary_text(host: Host, source: str) -> Text:
     if host.uid_map:
         root = host.uid_map[0]
         store.append(safe(f"   rootless: container root is host uid {root.outside}", style="dim"))
-    layers = f"{len(host.layers)} dirs: {rw} rw, {len(host.orphans)} orphaned"
+    layers = f"{plural(len(host.layers), 'dir')}: {rw} rw, {len(host.orphans)} orphaned"
     if host.unresolved:
         layers += f", {len(host.unresolved)} unresolved"
     return key_value(
