@@ -18,17 +18,8 @@ from rich.tree import Tree
 
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
-from overlayscope.cli.output import (
-    LARGE,
-    Encoded,
-    print_table,
-    safe,
-    short,
-    size,
-    stdout_console,
-    table,
-    write_json,
-)
+from overlayscope.cli.output import print_table, safe, stdout_console, table
+from overlayscope.cli.plain import LARGE, Encoded, short, size, write_json
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode, OverlayscopeError, UnknownReference
 from overlayscope.names import input_names, plural, printable

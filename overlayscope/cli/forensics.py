@@ -32,7 +32,8 @@ from overlayscope.audit.timeline import TimelineEntry, timeline, timeline_layers
 from overlayscope.audit.times import iso_ns, parse_rfc3339_ns
 from overlayscope.cli import shapes
 from overlayscope.cli.context import Context
-from overlayscope.cli.output import safe, short, stderr_console, stdout_console, table, write_json
+from overlayscope.cli.output import safe, stderr_console, stdout_console, table
+from overlayscope.cli.plain import short, write_json
 from overlayscope.cli.progress import delayed_bar
 from overlayscope.errors import ExitCode
 from overlayscope.names import plural, printable

@@ -9,15 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from overlayscope.audit.times import parse_rfc3339_ns
 from overlayscope.cli.context import Context
-from overlayscope.cli.output import (
-    columns_option,
-    pick,
-    short,
-    size,
-    stdout_console,
-    table,
-    write_json,
-)
+from overlayscope.cli.output import columns_option, pick, stdout_console, table
+from overlayscope.cli.plain import short, size, write_json
 from overlayscope.errors import ExitCode, UnknownReference
 from overlayscope.names import printable
 from overlayscope.root.model import Host, Image

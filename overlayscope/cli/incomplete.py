@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rich.text import Text
-
-from overlayscope.cli.output import short, stderr_console
+from overlayscope.cli.plain import short
 from overlayscope.errors import ExitCode
 from overlayscope.names import printable
 from overlayscope.union.unread import UnreadPart, dedupe
@@ -39,6 +37,10 @@ def unread_json(parts: Iterable[UnreadPart]) -> list[dict[str, Any]]:
 def warn_unread(parts: Sequence[UnreadPart], consequence: str) -> None:
     """One line on stderr per unread part, naming it and saying what it leaves unknown
     (`consequence`: "changes at or beneath it are unknown"...)."""
+    from rich.text import Text  # Rich only when there is something to warn about
+
+    from overlayscope.cli.output import stderr_console
+
     err = stderr_console()
     for p in dedupe(parts):
         line = (

@@ -12,16 +12,8 @@ from rich.text import Text
 from overlayscope.cli import shapes
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
-from overlayscope.cli.output import (
-    columns_option,
-    pick,
-    safe,
-    short,
-    size,
-    stdout_console,
-    table,
-    write_json,
-)
+from overlayscope.cli.output import columns_option, pick, safe, stdout_console, table
+from overlayscope.cli.plain import short, size, write_json
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode
 from overlayscope.names import plural

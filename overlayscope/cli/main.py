@@ -326,9 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(func: Command, ctx: Context, args: argparse.Namespace, watched: _Watched) -> int:
     """Run the command; map what it raises to one line on stderr (and, with --json, one
     error document on stdout) and an exit status."""
-    from overlayscope.cli.output import stderr_console  # Rich, once a command runs
-
-    err = stderr_console()
+    from overlayscope.cli.plain import error_line  # no Rich: an error is one plain line
 
     def fail(title: str, message: str, hint: str | None, code: int) -> int:
         line = (
@@ -336,7 +334,7 @@ def _run(func: Command, ctx: Context, args: argparse.Namespace, watched: _Watche
         )
         if hint:
             line += f" (hint: {printable(hint)})"
-        err.print(line, markup=False, highlight=False, soft_wrap=True)
+        error_line(line)
         if args.json and not watched.used:
             _write_error_json(title, message, hint, code)
         return code
@@ -366,7 +364,7 @@ def _run(func: Command, ctx: Context, args: argparse.Namespace, watched: _Watche
             _silence_stdout()
             where = os.fsdecode(exc.filename) if exc.filename is not None else "stdout"
             line = f"overlayscope: cannot write: {printable(exc.strerror or str(exc))}: "
-            err.print(line + printable(where), markup=False, highlight=False, soft_wrap=True)
+            error_line(line + printable(where))
             return int(ExitCode.ERROR)
         # the filesystem refused something no command expected
         message = exc.strerror or str(exc)

@@ -1,22 +1,19 @@
-"""Writing results: JSON on stdout, or rich tables with humanized sizes; errors on stderr."""
+"""Writing results for a person: Rich tables and consoles (JSON, sizes and ids: `cli/plain.py`)."""
 
 from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
-import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
-import humanize
 from rich.cells import cell_len, chop_cells
 from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from overlayscope.cli.plain import LARGE
 from overlayscope.names import printable
 
 
@@ -86,92 +83,9 @@ def stderr_console(*, soft_wrap: bool = True) -> Console:
     return _Stderr(stderr=True, highlight=False, soft_wrap=soft_wrap)
 
 
-class Encoded(list[str]):
-    """A list whose items are JSON texts already (what `json.dumps(item)` would give):
-    a large document's items are written as they are, a small one's are decoded and
-    indented like the rest."""
-
-
-def write_json(value: Any) -> None:
-    """JSON on stdout. ensure_ascii keeps undecodable names as \\udcNN escapes (docs/json.md).
-
-    Small documents are indented. A document whose lists (at the top, or one level down)
-    hold more than LARGE items is streamed instead, one item a line, each encoded on its
-    own: a million changes never become one giant string (memory and time stay linear).
-    """
-    write = sys.stdout.write
-    if _items(value) <= LARGE:
-        write(json.dumps(_decoded(value), indent=2, ensure_ascii=True, sort_keys=False))
-    else:
-        for chunk in _stream(value, 0):
-            write(chunk)
-    write("\n")
-
-
-def _decoded(value: Any) -> Any:
-    if isinstance(value, Encoded):
-        return [json.loads(item) for item in value]
-    if isinstance(value, dict) and any(isinstance(v, Encoded) for v in value.values()):
-        return {key: _decoded(item) for key, item in value.items()}
-    return value
-
-
-def _items(value: Any) -> int:
-    if isinstance(value, list):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(len(v) for v in value.values() if isinstance(v, list))
-    return 0
-
-
-_BATCH = 2048  # items joined into one write
-
-
-def _stream(value: Any, level: int) -> Iterator[str]:
-    pad = "  " * (level + 1)
-    if isinstance(value, dict) and level == 0 and value:
-        yield "{"
-        for i, (key, item) in enumerate(value.items()):
-            yield ("," if i else "") + "\n" + pad + json.dumps(key, ensure_ascii=True) + ": "
-            yield from _stream(item, level + 1)
-        yield "\n}"
-    elif isinstance(value, list) and value:
-        texts = value if isinstance(value, Encoded) else None
-        sep = ",\n" + pad
-        yield "[\n" + pad
-        for start in range(0, len(value), _BATCH):
-            batch = value[start : start + _BATCH]
-            if texts is None:
-                batch = [json.dumps(item, ensure_ascii=True) for item in batch]
-            yield (sep if start else "") + sep.join(batch)
-        yield "\n" + "  " * level + "]"
-    else:
-        yield json.dumps(value, ensure_ascii=True)
-
-
-def size(n: int | None) -> str:
-    return "?" if n is None else humanize.naturalsize(n, binary=False, format="%.1f")
-
-
-def short(id_: str | None, width: int = 12) -> str:
-    """A short id as docker prints it; an init layer keeps its "-init" suffix.
-
-    Escaped: a layer id is a layer dir name, and a planted dir's name is evidence.
-    """
-    if not id_:
-        return "-"
-    bare = id_.removeprefix("sha256:")
-    return printable(bare[:width] + ("-init" if bare.endswith("-init") else ""))
-
-
 def safe(text: str, style: str = "") -> Text:
     """A cell holding evidence: escaped, never parsed as markup."""
     return Text(printable(text), style=style)
-
-
-# Rows beyond which a table is drawn line by line (PlainRows) rather than by rich.Table,
-# whose layout costs ~0.5 ms and kilobytes a row: a 1,000,000-entry dir takes seconds.
-LARGE = 5000
 
 
 class PlainRows:

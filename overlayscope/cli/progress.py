@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from overlayscope.cli.output import stderr_console
 from overlayscope.names import plural, printable
 from overlayscope.scan.entry import ScanProgress
 
@@ -38,6 +37,8 @@ class DelayedBar:
             if self._bar is None:
                 # Loaded here: a command done within DELAY never draws a bar, nor pays for one.
                 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                from overlayscope.cli.output import stderr_console
 
                 self._bar = Progress(
                     # Labels may name a container or a tag: evidence, so never markup.

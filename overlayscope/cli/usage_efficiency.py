@@ -8,7 +8,8 @@ from rich.text import Text
 from overlayscope.cli import usage_json
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
-from overlayscope.cli.output import safe, short, size, stdout_console, table, write_json
+from overlayscope.cli.output import safe, stdout_console, table
+from overlayscope.cli.plain import short, size, write_json
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode, UnknownReference
 from overlayscope.names import plural, printable

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from overlayscope.cli.output import size
+from overlayscope.cli.plain import size
 from overlayscope.errors import ExitCode
 from tests.engine import PrivateEngine
 from tests.root.cli_helpers import run_json, run_text

@@ -19,7 +19,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from overlayscope.cli import output
+from overlayscope.cli import output, plain
 from overlayscope.cli import progress as progress_module
 from overlayscope.cli.files import MAX_TREE_DEPTH, _change_tree
 from overlayscope.cli.inventory import shell_word
@@ -91,12 +91,12 @@ def test_streamed_json_is_the_same_document(capsys: pytest.CaptureFixture[str]) 
         "changes": [{"path": f"/p\udcff{i}", "kind": "A", "meta": []} for i in range(6000)],
         "totals": {"added": 6000},
     }
-    output.write_json(doc)
+    plain.write_json(doc)
     text = capsys.readouterr().out
     assert text.isascii() and json.loads(text) == doc
     assert text.count("\n") > 6000  # one change a line, not one giant line
     small = {"a": [1, 2]}
-    output.write_json(small)
+    plain.write_json(small)
     assert json.loads(capsys.readouterr().out) == small
 
 
