@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from overlayscope.scan import native
 
-THREADS = 6  # reads in flight per walk, beside the walk's own (two walks run at once)
+THREADS = 3  # reads in flight per walk, beside the walk's own (two walks run at once)
 _PROBE_ENTRIES = 1500  # entries listed before deciding
 _COLD_SECTORS = 256  # 128 KiB read from the device meanwhile: the cache is cold
 _RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
