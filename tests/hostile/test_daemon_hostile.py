@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from overlayscope.root.docker import api
 from overlayscope.root.docker.daemon import DEFAULT_SOCKET
 from tests.engine import CapturedRoot
 from tests.hostile.cli import (
@@ -30,7 +31,7 @@ from tests.hostile.cli import (
     run_pty,
     run_sub,
 )
-from tests.hostile.daemon import HANG, Raw, fake_daemon, real_replies
+from tests.hostile.daemon import HANG, Chunked, Raw, Wire, fake_daemon, real_replies
 
 pytestmark = pytest.mark.root
 
@@ -97,6 +98,10 @@ def _info(edit: Callable[[dict[str, Any]], None]) -> Spoil:
     return lambda replies, captured: edit(replies["info"])
 
 
+def _version(**fields: Any) -> Spoil:
+    return lambda replies, captured: replies["version"].update(fields)
+
+
 def _same_name(replies: dict[str, Any], captured: CapturedRoot) -> None:
     for name in ("web", "stopped"):
         replies[f"containers/{_container_id(captured, name)}/json"]["Name"] = "/web"
@@ -118,6 +123,17 @@ CASES: list[tuple[str, Spoil, str, bool]] = [
     ("version_not_json", _set("version", Raw(b"\xff\xfe<html>")), "bad-daemon-reply", False),
     ("info_hangs", _set("info", HANG), "daemon-unavailable", False),
     ("version_hangs", _set("version", HANG), "daemon-unavailable", False),
+    ("version_http_500", _set("version", Raw(b'{"message": "boom"}', 500)),
+     "daemon-unavailable", False),
+    ("version_a_list", _set("version", [1]), "bad-daemon-reply", False),
+    ("api_version_missing", _set("version", {"Version": "20.10.24"}), "bad-daemon-reply",
+     False),
+    ("api_version_a_path", _version(ApiVersion="1.41/../../x"), "bad-daemon-reply", False),
+    ("api_version_an_int", _version(ApiVersion=141), "bad-daemon-reply", False),
+    ("api_version_hostile", _version(ApiVersion="1.41" + PWNED), "bad-daemon-reply", False),
+    ("info_no_http", _set("info", Wire(b"SSH-2.0-OpenSSH_9.6\r\n")), "bad-daemon-reply",
+     False),
+    ("info_closed_unanswered", _set("info", Wire(b"")), "daemon-unavailable", False),
     ("container_list_an_object", _set("containers/json", {"a": 1}), "bad-daemon-reply",
      False),
     ("container_list_item_without_id", _set("containers/json", [{"Names": ["/x"]}]),
@@ -126,10 +142,23 @@ CASES: list[tuple[str, Spoil, str, bool]] = [
      False),
     ("image_list_a_string", _set("images/json", "images"), "bad-daemon-reply", False),
     ("container_list_hangs", _set("containers/json", HANG), "daemon-unavailable", False),
+    ("container_list_http_500", _set("containers/json", Raw(b'{"message": "boom"}', 500)),
+     "daemon-unavailable", False),
+    ("container_list_not_json", _set("containers/json", Raw(b"<html>")), "bad-daemon-reply",
+     False),
+    ("container_list_chunk_size_negative", _set("containers/json", Wire(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n[]")),
+     "bad-daemon-reply", False),
+    ("image_list_chunks_not_json", _set("images/json", Chunked(b"[{" * 5000, size=7)),
+     "bad-daemon-reply", False),
     ("inspect_hangs", _set_inspect("web", HANG), "daemon-unavailable", True),
     ("inspect_a_string", _set_inspect("web", "hello"), "bad-daemon-reply", True),
     ("inspect_not_json", _set_inspect("web", Raw(b"{{{")), "bad-daemon-reply", True),
     ("inspect_http_500", _set_inspect("web", Raw(b'{"message": "x"}', 500)),
+     "bad-daemon-reply", True),
+    ("inspect_cut_short", _set_inspect("web", Wire(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 900\r\n\r\n{}")), "bad-daemon-reply", True),
+    ("inspect_nested_deep", _set_inspect("web", Raw(b"[" * 100_000 + b"]" * 100_000)),
      "bad-daemon-reply", True),
     ("state_a_list", _inspect("web", lambda c: c.update(State=[])), "bad-daemon-reply", True),
     ("status_an_int", _inspect("web", lambda c: c["State"].update(Status=7)),
@@ -169,6 +198,8 @@ def test_the_fake_daemon_agrees_with_the_disk(
         assert run.code == 0, run.json()
         assert "info" in daemon.calls
         assert sum(call.startswith("containers/") for call in daemon.calls) > 4
+        # one connection, kept alive, for the whole conversation
+        assert daemon.connections == 1, daemon.connections
         human = run_inproc(capsysbinary, *_root_args(captured_root), "df")
     # the socket's path, not the SDK's `http+docker://localhost`
     assert f"at {sock})".encode() in human.out, human.out[:400]
@@ -468,3 +499,117 @@ def test_a_daemon_naming_an_unreadable_driver_is_not_asked(
         run = run_inproc(capsysbinary, "--json", *_root_args(captured_root), "containers")
         assert_answered(run, {0})
         assert {c["name"]: c["state"] for c in run.json()} == _disk_states(captured_root)
+
+
+# --------------------------------------------------------------------------- the wire
+
+
+def test_replies_in_chunks_are_read_whole(
+    captured_root: CapturedRoot, sock: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """dockerd streams large replies chunked: every reply in small chunks, one inspect
+    of megabytes, are all read whole, and the view is the daemon's own."""
+    replies = real_replies(captured_root, captured_root.path)
+    web = f"containers/{_container_id(captured_root, 'web')}/json"
+    replies[web]["Config"] = {"Env": [f"VAR{i}=" + "v" * 1000 for i in range(3000)]}
+    for key, value in list(replies.items()):
+        if not isinstance(value, Raw):
+            replies[key] = Chunked(value, size=1000 if key != web else 65536)
+    with fake_daemon(sock, replies) as daemon:
+        run = run_inproc(capsysbinary, "--json", *_root_args(captured_root), "check")
+        assert (run.code, run.json()["problems"]) == (0, [])
+        assert web in daemon.calls and daemon.connections == 1
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("key", ["info", "containers/json", "web"])
+def test_a_reply_over_the_bound_is_not_read(
+    captured_root: CapturedRoot,
+    sock: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    chunked: bool,
+) -> None:
+    """A reply past api.MAX_BODY (lowered here) is a bad reply: `info` → no daemon, the
+    list → no view, one inspect → that object unknown; the disk answers."""
+    monkeypatch.setattr(api, "MAX_BODY", 16384)
+    replies = real_replies(captured_root, captured_root.path)
+    if key == "web":
+        key = f"containers/{_container_id(captured_root, 'web')}/json"
+    padding = {"Padding": "x" * 40_000}
+    if isinstance(replies[key], list):
+        replies[key][0].update(padding)
+    else:
+        replies[key].update(padding)
+    if chunked:
+        replies[key] = Chunked(replies[key], size=4096)
+    with fake_daemon(sock, replies) as daemon:
+        run = run_inproc(capsysbinary, "--json", *_root_args(captured_root), "check")
+        assert_answered(run, {1})
+        problems = run.json()["problems"]
+        over = [p for p in problems if "bytes" in p["detail"]]
+        assert [p["kind"] for p in over] == ["bad-daemon-reply"], problems
+        assert {p["kind"] for p in problems} == {"bad-daemon-reply"}, problems
+        run = run_inproc(capsysbinary, "--json", *_root_args(captured_root), "containers")
+        assert_answered(run, {0})
+        assert {c["name"]: c["state"] for c in run.json()} == _disk_states(captured_root)
+        assert key in daemon.calls
+
+
+def test_a_negative_chunk_size_reads_no_further_than_the_bound(
+    captured_root: CapturedRoot,
+    sock: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """http.client reads a chunk of size -1 as "until the connection closes": a daemon
+    that says so and streams on, the connection open, is cut off at the bound (a bad
+    reply), not read until the deadline (no answer) nor into all memory."""
+    monkeypatch.setattr(api, "MAX_BODY", 16384)
+    monkeypatch.setenv("OVERLAYSCOPE_DAEMON_TIMEOUT", "30")  # the deadline is not what ends it
+    replies = real_replies(captured_root, captured_root.path)
+    replies["info"] = Wire(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n" + b" " * 200_000,
+        hold=True,
+    )
+    with fake_daemon(sock, replies):
+        run = run_inproc(capsysbinary, "--json", *_root_args(captured_root), "check")
+    assert_answered(run, {1})
+    [problem] = run.json()["problems"]
+    assert problem["kind"] == "bad-daemon-reply" and "bytes" in problem["detail"], problem
+
+
+@pytest.mark.parametrize("what", ["container", "image"])
+def test_an_object_gone_before_its_inspect_is_skipped(
+    captured_root: CapturedRoot,
+    sock: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    what: str,
+) -> None:
+    """A 404 on one inspect: removed between the list and the inspect. It is skipped —
+    no bad reply; the daemon no longer lists it (for a container on disk, `check` says
+    so) — and every other object is still the daemon's."""
+    replies = real_replies(captured_root, captured_root.path)
+    if what == "container":
+        gone = _container_id(captured_root, "web")
+        key = f"containers/{gone}/json"
+    else:
+        gone = next(i["id"] for i in captured_root.answers["images"] if i["tags"])
+        key = f"images/{gone}/json"
+    replies[key] = Raw(b'{"message": "No such object"}', 404)
+    with fake_daemon(sock, replies) as daemon:
+        run = run_inproc(capsysbinary, "--json", *_root_args(captured_root), "check")
+        assert key in daemon.calls
+    problems = run.json()["problems"]
+    if what == "image":
+        assert (run.code, problems) == (0, [])
+    else:
+        assert_answered(run, {1})
+        assert [(p["kind"], p["path"], p["detail"]) for p in problems] == [
+            (
+                "daemon-mismatch",
+                str(captured_root.path / "containers" / gone),
+                "on disk, but the daemon does not list this container",
+            )
+        ]

@@ -1,4 +1,8 @@
-"""The optional live view: a Docker daemon for the same data root, through the SDK.
+"""The optional live view: a Docker daemon for the same data root.
+
+It is asked through `api.Client` (the standard library alone) for a unix socket or a
+`tcp://` address, through the docker SDK only for the addresses that client does not
+speak (`ssh://`, …), imported then and only then.
 
 The disk is the source of truth; the daemon enriches it (live state, names) and is
 cross-checked against it. Nothing here is needed for an offline snapshot.
@@ -23,10 +27,19 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.root.docker.api import DEFAULT_SOCKET as DEFAULT_SOCKET
+from overlayscope.root.docker.api import (
+    BadHost,
+    BadReply,
+    Client,
+    DaemonAPI,
+    NotFound,
+    parse_host,
+)
+from overlayscope.root.docker.api import clip as clip
 from overlayscope.root.model import DaemonInfo
 from overlayscope.root.problems import Problem, ProblemKind
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT_ENV = "OVERLAYSCOPE_DAEMON_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0  # seconds any one request may take
 REACH_BUDGET = 2  # reaching the daemon (its version, then `info`): this many timeouts
@@ -46,10 +59,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Live:
-    """A daemon that answered: the SDK client, its `info` reply as it came, and the
+    """A daemon that answered: its client, its `info` reply as it came, and the
     timeout every further request gets."""
 
-    sdk: Any
+    api: DaemonAPI
     raw_info: dict[str, Any]
     timeout: float
 
@@ -112,31 +125,39 @@ def reach(timeout: float | None = None) -> Reach:
     if not explicit and not os.path.lexists(DEFAULT_SOCKET):
         return Reach()
     seconds = timeout_seconds() if timeout is None else timeout
-    try:
-        import docker  # deferred: the SDK is only needed for the live view
-        from docker.utils import kwargs_from_env
-    except ImportError:
-        return Reach()
-    shown = endpoint_name(os.environ.get("DOCKER_HOST") or "unix://" + DEFAULT_SOCKET)
+    url = os.environ.get("DOCKER_HOST") or "unix://" + DEFAULT_SOCKET
+    shown = endpoint_name(url)
 
     def unavailable(why: str) -> Reach:
         detail = f"the Docker daemon {why}: the answers are the disk's alone"
         return Reach(problems=(Problem(ProblemKind.DAEMON_UNAVAILABLE, shown, detail),),
                      explicit=explicit)  # fmt: skip
 
-    def connect() -> tuple[Any, Any]:
-        params = kwargs_from_env()
-        params.setdefault("base_url", "unix://" + DEFAULT_SOCKET)
-        client = docker.DockerClient(timeout=seconds, version="auto", **params)
-        return client, client.info()
+    try:
+        endpoint = parse_host(url)
+    except BadHost as exc:
+        return unavailable(f"cannot be reached: {exc}")
+    connect: Callable[[], tuple[DaemonAPI, Any]]
+    if endpoint is not None:
+
+        def connect() -> tuple[DaemonAPI, Any]:
+            client = Client(endpoint, seconds)
+            return client, client.info()
+
+    else:  # ssh:// and the rest: the SDK's, so that no address it reaches is lost
+        sdk_connect = _sdk_connect(seconds)
+        if sdk_connect is None:
+            return Reach()
+        connect = sdk_connect
 
     try:
         client, raw = bounded(connect, seconds * REACH_BUDGET)
     except _TooSlow:
         return unavailable(f"did not answer within {seconds * REACH_BUDGET:g} s")
     except Exception as exc:  # the SDK, requests and urllib3 raise errors of every kind
-        if _not_json(exc):
-            detail = f"the Docker daemon answered what is not JSON ({clip(str(exc))}): not used"
+        garbage = _garbage(exc)
+        if garbage is not None:
+            detail = f"the Docker daemon answered {garbage}: not used"
             return Reach(problems=(bad_reply(shown, detail),), explicit=explicit)
         return unavailable(why_unreachable(exc, seconds))
     info, problems = parse_info(raw, shown)
@@ -144,6 +165,53 @@ def reach(timeout: float | None = None) -> Reach:
         return Reach(problems=tuple(problems), explicit=explicit)
     live = Live(client, raw, seconds)
     return Reach(client=live, info=info, problems=tuple(problems), explicit=explicit)
+
+
+class SdkAPI:
+    """The docker SDK's APIClient asked what `api.Client` is asked, its NotFound ours:
+    for the addresses our client does not speak (`ssh://`, …)."""
+
+    def __init__(self, sdk: Any, not_found: type[Exception]) -> None:
+        self._sdk, self._not_found = sdk, not_found
+
+    def info(self) -> Any:
+        return self._sdk.info()
+
+    def containers(self) -> Any:
+        return self._sdk.containers(all=True)
+
+    def images(self) -> Any:
+        return self._sdk.images(all=True)
+
+    def inspect_container(self, container_id: str) -> Any:
+        return self._inspect(self._sdk.inspect_container, container_id)
+
+    def inspect_image(self, image_id: str) -> Any:
+        return self._inspect(self._sdk.inspect_image, image_id)
+
+    def _inspect(self, inspect: Callable[[str], Any], object_id: str) -> Any:
+        try:
+            return inspect(object_id)
+        except self._not_found as exc:
+            raise NotFound(404, object_id, clip(str(exc))) from exc
+
+
+def _sdk_connect(seconds: float) -> Callable[[], tuple[DaemonAPI, Any]] | None:
+    """How to reach the daemon `DOCKER_HOST` names through the docker SDK (None when it
+    is not installed): as before our own client, `version="auto"` and its environment."""
+    try:
+        import docker  # deferred: only for the addresses api.Client does not speak
+        from docker.utils import kwargs_from_env
+    except ImportError:
+        return None
+
+    def connect() -> tuple[DaemonAPI, Any]:
+        params = kwargs_from_env()
+        params.setdefault("base_url", "unix://" + DEFAULT_SOCKET)
+        sdk = docker.APIClient(timeout=seconds, version="auto", **params)
+        return SdkAPI(sdk, docker.errors.NotFound), sdk.info()
+
+    return connect
 
 
 def endpoint_name(url: str) -> str:
@@ -182,8 +250,10 @@ def bounded(work: Callable[[], T], seconds: float) -> T:
 
 def why_unreachable(exc: BaseException, seconds: float) -> str:
     """A few words for why a daemon could not be reached, from the OS error or timeout
-    somewhere in the chain the SDK wraps it in."""
+    somewhere in the chain (the SDK wraps it in its own, requests' and urllib3's)."""
     for inner in _chain(exc):
+        if _is_api_error(inner):
+            return f"answered with an error: {clip(str(inner))}"
         if isinstance(inner, TimeoutError) or type(inner).__name__ in (
             "ReadTimeout",
             "ConnectTimeout",
@@ -191,6 +261,8 @@ def why_unreachable(exc: BaseException, seconds: float) -> str:
             "ConnectTimeoutError",
         ):
             return f"did not answer within {seconds:g} s"
+        if any(t.__name__ == "SSLError" for t in type(inner).__mro__):  # its errno is TLS's
+            return f"cannot be reached: TLS failed ({clip(str(inner))})"
         if isinstance(inner, OSError) and inner.errno is not None:
             if inner.errno in (errno.EACCES, errno.EPERM):
                 return (
@@ -201,18 +273,25 @@ def why_unreachable(exc: BaseException, seconds: float) -> str:
             if inner.errno == errno.ENOENT:
                 return "cannot be reached: there is no such socket"
             return f"cannot be reached: {inner.strerror or inner}"
-        if type(inner).__name__ == "APIError":
-            return f"answered with an error: {clip(str(inner))}"
     return f"cannot be reached: {clip(str(exc) or type(exc).__name__)}"
 
 
-def _not_json(exc: BaseException) -> bool:
-    """Whether the daemon answered, but with a body that is not JSON (the SDK lets
-    json's ValueError through)."""
-    return any(
-        isinstance(e, json.JSONDecodeError) or type(e).__name__ == "JSONDecodeError"
-        for e in _chain(exc)
-    )
+def _garbage(exc: BaseException) -> str | None:
+    """What the daemon answered, to follow "the daemon answered", when it is no answer
+    its API gives: a body that is not JSON (as json raises it, or requests), or what
+    `api.BadReply` says. None when `exc` is about something else."""
+    for e in _chain(exc):
+        if isinstance(e, BadReply):
+            return clip(str(e))
+        if isinstance(e, json.JSONDecodeError) or type(e).__name__ == "JSONDecodeError":
+            return f"what is not JSON ({clip(str(e))})"
+    return None
+
+
+def _is_api_error(exc: BaseException) -> bool:
+    """Whether the daemon answered with an HTTP error: our APIError, or the SDK's (of
+    any subclass)."""
+    return any(t.__name__ == "APIError" for t in type(exc).__mro__)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -231,11 +310,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if isinstance(reason, BaseException):
             pending.append(reason)
     return out
-
-
-def clip(text: str, width: int = 200) -> str:
-    """`text` cut to `width` characters (a daemon's error may be any length)."""
-    return text if len(text) <= width else text[:width] + "…"
 
 
 def bad_reply(path: str, detail: str) -> Problem:
@@ -328,8 +402,15 @@ def fetch_view(live: Live, info: DaemonInfo) -> DaemonView:
         )
     except Exception as exc:
         view = DaemonView(info=info, complete=False)
+        garbage = _garbage(exc)
         view.problems.append(
-            Problem(
+            bad_reply(
+                info.host,
+                f"listing its containers and images, the Docker daemon answered {garbage}: "
+                "its view is not used",
+            )
+            if garbage is not None
+            else Problem(
                 ProblemKind.DAEMON_UNAVAILABLE,
                 info.host,
                 f"the Docker daemon did not list its containers and images "
@@ -345,13 +426,11 @@ def fetch_view(live: Live, info: DaemonInfo) -> DaemonView:
 def _fill(live: Live, info: DaemonInfo) -> DaemonView:
     """The daemon's view (in `bounded`'s thread). Raises when a list cannot be had; a
     list of the wrong shape is a problem and an incomplete view."""
-    from docker.errors import NotFound
-
-    api = live.sdk.api
+    api = live.api
     view = DaemonView(info=info)
     shown = info.host
-    containers = _ids(api.containers(all=True), "containers", _HEX64, shown, view)
-    images = _ids(api.images(all=True), "images", _IMAGE_ID, shown, view)
+    containers = _ids(api.containers(), "containers", _HEX64, shown, view)
+    images = _ids(api.images(), "images", _IMAGE_ID, shown, view)
     if containers is None or images is None:
         view.complete = False
         return view
@@ -382,7 +461,7 @@ def _fill(live: Live, info: DaemonInfo) -> DaemonView:
 def _inspect_failed(what: str, oid: str, exc: Exception, seconds: float, shown: str) -> Problem:
     """Why inspecting one object gave nothing: an error or garbage it answered, or no
     answer (then the daemon is unavailable for it)."""
-    if _not_json(exc) or type(exc).__name__ == "APIError":
+    if _garbage(exc) is not None or _is_api_error(exc):
         return bad_reply(shown, f"inspecting {what} {oid}: {clip(str(exc) or type(exc).__name__)}")
     why = why_unreachable(exc, seconds)
     return Problem(
