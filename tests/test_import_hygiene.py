@@ -6,6 +6,7 @@ import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_a_command_help_imports_its_own_module_only() -> None:
     tops, ours = _loaded_by(["containers", "--help"])
     assert not tops & HEAVY
     assert "overlayscope.cli.inventory" in ours
-    others = {"files", "forensics", "usage", "metrics", "history"}
+    others = {"files", "container", "forensics", "usage", "metrics", "history"}
     assert not {f"overlayscope.cli.{name}" for name in others} & ours, sorted(ours)
     assert not any(m.startswith(("overlayscope.tui", "overlayscope.audit")) for m in ours)
 
@@ -119,11 +120,11 @@ OFFLINE = [
     (["history", "scope/app:1"], "history"),
     (["orphans"], "inventory"),
     (["check"], "inventory"),
-    (["container", "web"], "files"),
+    (["container", "web"], "container"),
     (["ls", "web", "/app"], "files"),
     (["df"], "usage"),
 ]
-COMMAND_MODULES = {"inventory", "history", "files", "usage", "forensics", "metrics"}
+COMMAND_MODULES = {"inventory", "history", "files", "container", "usage", "forensics", "metrics"}
 
 
 @pytest.mark.parametrize(("command", "module"), OFFLINE, ids=[" ".join(c) for c, _ in OFFLINE])
@@ -142,6 +143,21 @@ def test_an_offline_command_imports_no_tui_and_no_daemon_client(
     assert not others & ours, sorted(others & ours)
 
 
+# JSON answers are written by cli/plain.py: Rich loads for a person's tables and trees only
+JSON_ANSWERS = [["container", "web"], ["df"], ["df", "--containers"]]
+
+
+@pytest.mark.parametrize("command", JSON_ANSWERS, ids=" ".join)
+@pytest.mark.root
+def test_a_json_answer_loads_no_rich(command: list[str], captured_root: CapturedRoot) -> None:
+    tops, ours = _loaded_by(["--offline", "--json", "--root", str(captured_root.path), *command])
+    assert "overlayscope.root.load" in ours  # it did read the root
+    assert "rich" not in tops, [m for m in ours if m.startswith("overlayscope.cli")]
+    # ... and the same command for a person does draw with Rich
+    tops, _ = _loaded_by(["--offline", "--root", str(captured_root.path), *command])
+    assert "rich" in tops
+
+
 @pytest.mark.root
 def test_no_daemon_to_ask_loads_no_docker_sdk(captured_root: CapturedRoot) -> None:
     """Without --offline, but with no DOCKER_HOST and no default socket, there is no daemon
@@ -151,8 +167,30 @@ def test_no_daemon_to_ask_loads_no_docker_sdk(captured_root: CapturedRoot) -> No
     if os.path.lexists(DEFAULT_SOCKET):
         pytest.skip(f"{DEFAULT_SOCKET} exists here: a daemon may be asked")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    tops, ours = _loaded_by(["--root", str(captured_root.path), "container", "web"], env)
-    assert "overlayscope.root.load" in ours
+    modules = _modules_loaded_by(["--root", str(captured_root.path), "container", "web"], env)
+    assert "overlayscope.root.load" in modules
+    tops = {m.split(".")[0] for m in modules}
+    assert not tops & HEAVY, sorted(tops & HEAVY)
+    assert "http.client" not in modules  # overlayscope's own client loads it only to connect
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("command", [["containers"], ["container", "web"], ["check"]])
+def test_a_daemon_on_a_unix_socket_is_asked_without_the_sdk(
+    command: list[str], captured_root: CapturedRoot, tmp_path: Path
+) -> None:
+    """A daemon that answers on a unix socket (the fake one of tests/hostile/daemon.py,
+    with the engine's own replies) is asked through overlayscope's own client: neither
+    the docker SDK nor requests nor urllib3 is imported."""
+    from tests.hostile.daemon import fake_daemon, real_replies
+
+    sock = tmp_path / "docker.sock"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_HOST"] = f"unix://{sock}"
+    with fake_daemon(sock, real_replies(captured_root, captured_root.path)) as daemon:
+        tops, ours = _loaded_by(["--root", str(captured_root.path), *command], env)
+    assert "info" in daemon.calls and "containers/json" in daemon.calls  # it was asked
+    assert "overlayscope.root.docker.api" in ours
     assert not tops & HEAVY, sorted(tops & HEAVY)
 
 

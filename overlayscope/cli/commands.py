@@ -113,7 +113,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "container",
-        "files",
+        "container",
         "what a container changed: docker diff, with copy-up and content facts",
         "Exactly `docker diff` (or `podman diff`) as a tree: added, changed and deleted "
         "paths with their sizes, copy-ups (and those made for a metadata change only), "

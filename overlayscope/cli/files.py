@@ -1,60 +1,42 @@
-"""File-level commands: container, where, ls, cat, diff."""
+"""File-level commands: where, ls, cat, diff (`container` has its own module)."""
 
 from __future__ import annotations
 
 import argparse
 import base64
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from functools import lru_cache
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from rich.text import Text
-from rich.tree import Tree
 
 from overlayscope.cli.context import Context
-from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
-from overlayscope.cli.output import print_table, safe, stdout_console, table
-from overlayscope.cli.plain import LARGE, Encoded, short, size, write_json
-from overlayscope.cli.progress import scan_progress
-from overlayscope.errors import ExitCode, OverlayscopeError, UnknownReference
+from overlayscope.cli.incomplete import incomplete, note_unread, unread_json
+from overlayscope.cli.output import safe, stdout_console, table
+from overlayscope.cli.plain import short, size, write_json
+from overlayscope.cli.progress import stack_with_progress
+from overlayscope.errors import ExitCode, OverlayscopeError
 from overlayscope.names import input_names, plural, printable
 from overlayscope.root.model import Container, Host, Image
 from overlayscope.root.refs import describe, resolve
-from overlayscope.scan.entry import Kind, parent_of
+from overlayscope.scan.entry import Kind
 from overlayscope.union import (
-    Change,
     HitState,
     LayerStack,
-    changes,
     resolve_merged,
     unified_diff,
 )
 from overlayscope.union.content import NotARegularFile, open_layer_fd, type_name
 from overlayscope.union.extents import DEFAULT_MAX_HOLE_BYTES, iter_content
-from overlayscope.union.host_stacks import build_stack
 from overlayscope.union.resolve import ResolvedPath
 from overlayscope.union.stack import normalize
-from overlayscope.union.summary import ChangeTotals, change_totals
 from overlayscope.union.textdiff import shown_lines
-from overlayscope.union.unread import UnreadPart, unread_in_changes
 from overlayscope.usage.ci import parse_bytes
-
-KIND_STYLE = {"A": "green", "C": "yellow", "D": "red"}
 
 
 def register(sub: Any) -> None:
     """Add the file-level commands to the argparse sub-parsers."""
-    p: argparse.ArgumentParser = sub.add_parser(
-        "container", help="what a container changed: docker diff, with copy-up and content facts"
-    )
-    p.add_argument("ref", metavar="REF", help="container name, id or unique id prefix")
-    p.add_argument("--tui", action="store_true", help="open the TUI on this container")
-    p.set_defaults(func=cmd_container)
     for name, func, help_ in (
         ("where", cmd_where, "every layer that holds PATH, which one wins, what hides the rest"),
         ("ls", cmd_ls, "the merged directory PATH, each entry tagged with its layer"),
@@ -85,15 +67,10 @@ def register(sub: Any) -> None:
         p.set_defaults(func=func)
 
 
-def _stack(host: Host, obj: Container | Image) -> LayerStack:
-    with scan_progress(f"scanning {describe(obj)}") as progress:
-        return build_stack(host, obj, progress=progress)
-
-
 def _target(ctx: Context) -> tuple[Host, Container | Image, LayerStack]:
     host = ctx.host()
     obj = resolve(host, ctx.args.ref)
-    stack = _stack(host, obj)
+    stack = stack_with_progress(host, obj)
     if isinstance(getattr(ctx.args, "path", None), str):
         ctx.args.path = _named(stack, ctx.args.path)
     return host, obj, stack
@@ -110,257 +87,14 @@ def _named(stack: LayerStack, text: str) -> str:
     return candidates[0]
 
 
-def _unread(
-    ctx: Context, parts: Sequence[UnreadPart], consequence: str, *, always: bool = False
-) -> None:
-    """Warn on stderr about what the answer could not read (human output; with `always`,
-    --json too: a document with no room for it); `_incomplete` then makes the exit
-    status say so."""
-    if parts and (always or not ctx.json):
-        warn_unread(parts, consequence)
-    ctx.args._unread = tuple(parts)
-
-
-def _incomplete(func: Callable[[Context], int]) -> Callable[[Context], int]:
-    """A command whose answer may depend on unread parts (`_unread`): exit 4 when it did."""
-
-    @functools.wraps(func)
-    def run(ctx: Context) -> int:
-        code = func(ctx)
-        return exit_code(code, getattr(ctx.args, "_unread", ()))
-
-    return run
-
-
-# -- container ---------------------------------------------------------------------------
-
-
-def change_json(change: Change) -> dict[str, Any]:
-    return {
-        "path": change.path,
-        "kind": str(change.kind),
-        "entry": str(change.entry),
-        "size": change.size,
-        "copy_up": change.copy_up,
-        "content": change.content,
-        "meta": list(change.meta),
-        "layer": change.layer_id,
-        "runtime": change.runtime,
-        "nlink": change.nlink,
-        "hardlink": change.hard_link,
-    }
-
-
-class _ChangeEncoder:
-    """`json.dumps(change_json(change), ensure_ascii=True)`, made ~5x faster: the strings
-    through json's own C escaper, the few distinct kinds, entries, meta and layer ids
-    encoded once."""
-
-    def __init__(self) -> None:
-        self._texts: dict[object, str] = {None: "null"}
-        self._metas: dict[tuple[str, ...], str] = {}
-
-    def _text(self, value: str | None) -> str:
-        text = self._texts.get(value)
-        if text is None:
-            text = self._texts[value] = encode_basestring_ascii(str(value))
-        return text
-
-    def __call__(self, c: Change) -> str:
-        text = self._text
-        meta = self._metas.get(c.meta)
-        if meta is None:
-            meta = self._metas[c.meta] = json.dumps(list(c.meta), ensure_ascii=True)
-        return (
-            f'{{"path": {encode_basestring_ascii(c.path)}, "kind": {text(c.kind)}, '
-            f'"entry": {text(c.entry)}, "size": {int(c.size)}, '
-            f'"copy_up": {"true" if c.copy_up else "false"}, "content": {text(c.content)}, '
-            f'"meta": {meta}, "layer": {text(c.layer_id)}, '
-            f'"runtime": {"true" if c.runtime else "false"}, "nlink": {int(c.nlink)}, '
-            f'"hardlink": {"true" if c.hard_link else "false"}}}'
-        )
-
-
-def changes_json(found: list[Change]) -> Encoded:
-    """Every change as `change_json` gives it, encoded."""
-    encode = _ChangeEncoder()
-    return Encoded(encode(c) for c in found)
-
-
-def totals_json(t: ChangeTotals) -> dict[str, int]:
-    return {
-        "added": t.added,
-        "changed": t.changed,
-        "deleted": t.deleted,
-        "added_bytes": t.added_bytes,
-        "changed_bytes": t.changed_bytes,
-        "deleted_bytes": t.deleted_bytes,
-        "copied_up": t.copied_up,
-        "copied_up_bytes": t.copied_up_bytes,
-        "metadata_only": t.metadata_only,
-        "metadata_only_bytes": t.metadata_only_bytes,
-    }
-
-
-@_incomplete
-def cmd_container(ctx: Context) -> int:
-    host = ctx.host()
-    obj = resolve(host, ctx.args.ref, images=False)
-    if not isinstance(obj, Container):  # resolve() with images=False returns containers only
-        raise UnknownReference(f"{ctx.args.ref!r} is not a container")
-    if ctx.args.tui:
-        from overlayscope.tui.app import run_app  # Textual loads only for the TUI
-
-        return run_app(ctx, focus=obj)
-    stack = _stack(host, obj)
-    every = changes(stack, rule=host.change_rule, runtime_files=obj.runtime_files)
-    found = [c for c in every if not c.runtime]
-    runtime = [c for c in every if c.runtime]
-    totals = change_totals(stack, found)
-    unread = unread_in_changes(stack.layers)
-    _unread(ctx, unread, "changes at or beneath it are unknown (missing from the list and totals)")
-    if ctx.json:
-        write_json(
-            {
-                "id": obj.id,
-                "name": obj.name,
-                "image": obj.image_id,
-                "store": str(host.store),
-                "namespace": obj.namespace,
-                "state": obj.state,
-                "layers": [{"id": layer.id, "role": layer.role} for layer in stack.layers],
-                "changes": changes_json(every),
-                "totals": totals_json(totals),
-                "problems": unread_json(unread),
-            }
-        )
-        return ExitCode.OK
-    console = stdout_console()
-    header = Text()
-    header.append(printable(obj.name) or short(obj.id), style="bold")
-    header.append(f"  {short(obj.id)}  {obj.state}  rw layer {short(obj.layer)}")
-    console.print(header)
-    if len(found) > LARGE:  # a tree that large is unreadable and slow to draw: a list
-        rows = [(_change_line(c),) for c in found]
-        print_table(console, table(None, ["change"], rows, flexible=["change"]))
-    else:
-        depth = min(MAX_TREE_DEPTH, max(4, (console.width - 40) // 4))
-        console.print(_change_tree(found, depth))
-    console.print(_totals_line(totals))
-    if unread:  # beside the totals they leave short; the warnings on stderr say why
-        where = ", ".join(f"{printable(p.path)} ({p.role})" for p in unread)
-        console.print(Text(f"incomplete: unknown at or beneath {where}", style="yellow"))
-    if runtime:
-        console.print(
-            Text(
-                "written by the engine for the runtime, left out of its own diff: "
-                + ", ".join(f"{c.kind} {printable(c.path)}" for c in runtime),
-                style="dim",
-            )
-        )
-    return ExitCode.OK
-
-
-# Rich draws a tree in time quadratic in its depth, 4 columns a level: a change deeper
-# than this (or than the terminal leaves room for) hangs from its ancestor at that depth,
-# labelled with its path below it (elided past ELIDE chars), so it still shows.
-MAX_TREE_DEPTH = 32
-ELIDE = 120
-
-
-def _elided(name: str) -> str:
-    if len(name) <= ELIDE:
-        return printable(name)
-    return printable(name[:40]) + "…" + printable(name[-(ELIDE - 41) :])
-
-
-_size_label = lru_cache(maxsize=4096)(size)  # humanized sizes repeat, and cost ~2 µs each
-
-
-def _label_parts(change: Change, name: str) -> list[tuple[str, str]]:
-    """(text, style) pieces of a change's line: kind, escaped name, size and copy-up facts."""
-    kind = str(change.kind)
-    is_dir = change.entry in (Kind.DIR, Kind.OPAQUE_DIR)
-    shown = _elided(name)
-    parts = [
-        (kind, f"bold {KIND_STYLE[kind]}"),
-        (" ", ""),
-        (shown + "/" * is_dir, KIND_STYLE[kind]),
-    ]
-    if change.entry == Kind.OPAQUE_DIR:
-        parts.append(("  opaque", "magenta"))
-    if not is_dir and change.kind != "D":
-        parts.append((f"  {_size_label(change.size)}", "dim"))
-    if change.copy_up and not is_dir:
-        parts.append(("  copy-up", "cyan"))
-        if change.content == "same":
-            parts.append((" (same bytes)", "cyan"))
-    if change.meta and change.kind == "C" and not is_dir:
-        parts.append((f"  {', '.join(change.meta)}", "dim"))
-    if change.kind != "D" and change.hard_link:  # as `ls` says it
-        parts.append((f"  [hard link: {change.nlink} names]", "dim"))
-    return parts
-
-
-def _change_label(change: Change, name: str | None = None) -> Text:
-    if name is None:
-        name = "/" if change.path == "/" else change.path.rsplit("/", 1)[-1]
-    return Text.assemble(*_label_parts(change, name))
-
-
-def _change_line(change: Change) -> str:
-    """A change on one plain line with its path, escaped and elided like the tree's labels
-    (the list for huge change sets; --json has every path whole)."""
-    return "".join(text for text, _ in _label_parts(change, change.path))
-
-
-def _change_tree(found: list[Change], max_depth: int = MAX_TREE_DEPTH) -> Tree:
-    tree = Tree(Text("/", style="bold"), guide_style="dim")
-    nodes: dict[str, Tree] = {"/": tree}
-    for change in found:  # sorted by path: parents come before their children
-        names = change.path.split("/")
-        if len(names) - 1 > max_depth:
-            anchor = "/".join(names[: max_depth + 1])
-            below = change.path[len(anchor) + 1 :]
-            nodes.get(anchor, tree).add(_change_label(change, below))
-            continue
-        parent_path = parent_of(change.path)
-        parent = nodes.get(parent_path)
-        if parent is None:
-            # Its dir is no change itself (podman reports a changed file without its dir):
-            # it hangs from its nearest listed ancestor, named by its path from there.
-            anchor = parent_path
-            while anchor not in nodes:
-                anchor = parent_of(anchor)
-            below = change.path[len(anchor) :].lstrip("/")
-            nodes[change.path] = nodes[anchor].add(_change_label(change, below))
-            continue
-        nodes[change.path] = parent.add(_change_label(change))
-    return tree
-
-
-def _totals_line(t: ChangeTotals) -> Text:
-    text = Text()
-    text.append(f"{t.added} added ({size(t.added_bytes)})", style="green")
-    text.append(", ")
-    text.append(f"{t.changed} changed ({size(t.changed_bytes)})", style="yellow")
-    text.append(", ")
-    text.append(f"{t.deleted} deleted ({size(t.deleted_bytes)})", style="red")
-    text.append(f"; {t.copied_up} copied up ({size(t.copied_up_bytes)}), ")
-    text.append(f"{t.metadata_only} with the same bytes ({size(t.metadata_only_bytes)})")
-    # what the numbers count (docs/json.md `totals`)
-    text.append(" [counts: entries, dirs included; bytes: files, hard links once]", style="dim")
-    return text
-
-
 # -- where / ls ------------------------------------------------------------------------
 
 
-@_incomplete
+@incomplete
 def cmd_where(ctx: Context) -> int:
     _, obj, stack = _target(ctx)
     prov = stack.provenance(ctx.args.path)
-    _unread(
+    note_unread(
         ctx,
         prov.unknown,
         "what it holds there may hide or replace the layers beneath (their state is unknown)",
@@ -453,12 +187,12 @@ def cmd_where(ctx: Context) -> int:
     return ExitCode.OK
 
 
-@_incomplete
+@incomplete
 def cmd_ls(ctx: Context) -> int:
     _, _, stack = _target(ctx)
     listing = stack.listdir(ctx.args.path)
     # An array has no room for problems: on stderr in both modes, entries marked `known`.
-    _unread(
+    note_unread(
         ctx,
         stack.unread_in_listing(ctx.args.path),
         "entries may be missing, and those marked unknown may be hidden or replaced",
@@ -540,11 +274,11 @@ def _hole_bound(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-@_incomplete
+@incomplete
 def cmd_cat(ctx: Context) -> int:
     _, _, stack = _target(ctx)
     where = resolve_merged(stack, ctx.args.path)
-    _unread(ctx, where.unknown, "a layer above the file shown may hide or replace it")
+    note_unread(ctx, where.unknown, "a layer above the file shown may hide or replace it")
     if where.entry.kind is not Kind.FILE:
         # never opened: a fifo would block, a device would talk to the host's
         shown = normalize(ctx.args.path)
@@ -641,13 +375,13 @@ def _version_json(v: Any) -> dict[str, Any] | None:
     }
 
 
-@_incomplete
+@incomplete
 def cmd_diff(ctx: Context) -> int:
     _, _, stack = _target(ctx)
     d = unified_diff(stack, ctx.args.path, max_hole_bytes=ctx.args.hash_max_holes)
     unread = [*stack.unread_at(d.path, above_winner=True)]
     unread += stack.below().unread_at(d.path, above_winner=True)
-    _unread(ctx, unread, "a layer above a version shown may hide or replace it")
+    note_unread(ctx, unread, "a layer above a version shown may hide or replace it")
     if ctx.json:
         write_json(
             {

@@ -8,13 +8,17 @@ status `ExitCode.INCOMPLETE` — unless the command found what it gates on (exit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from overlayscope.cli.plain import short
 from overlayscope.errors import ExitCode
 from overlayscope.names import printable
 from overlayscope.union.unread import UnreadPart, dedupe
+
+if TYPE_CHECKING:
+    from overlayscope.cli.context import Context
 
 
 def unread_json(parts: Iterable[UnreadPart]) -> list[dict[str, Any]]:
@@ -59,3 +63,25 @@ def exit_code(code: int, parts: Sequence[UnreadPart]) -> int:
     if parts and code == ExitCode.OK:
         return int(ExitCode.INCOMPLETE)
     return int(code)
+
+
+def note_unread(
+    ctx: Context, parts: Sequence[UnreadPart], consequence: str, *, always: bool = False
+) -> None:
+    """Warn on stderr about what the answer could not read (human output; with `always`,
+    --json too: a document with no room for it); `incomplete` then makes the exit
+    status say so."""
+    if parts and (always or not ctx.json):
+        warn_unread(parts, consequence)
+    ctx.args._unread = tuple(parts)
+
+
+def incomplete(func: Callable[[Context], int]) -> Callable[[Context], int]:
+    """A command whose answer may depend on unread parts (`note_unread`): exit 4 when it did."""
+
+    @functools.wraps(func)
+    def run(ctx: Context) -> int:
+        code = func(ctx)
+        return exit_code(code, getattr(ctx.args, "_unread", ()))
+
+    return run

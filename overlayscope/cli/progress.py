@@ -15,6 +15,9 @@ from overlayscope.scan.entry import ScanProgress
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from overlayscope.root.model import Container, Host, Image
+    from overlayscope.union.stack import LayerStack
+
 DELAY = 1.0  # seconds before a bar appears
 
 
@@ -81,3 +84,12 @@ def scan_progress(label: str) -> Iterator[Callable[[ScanProgress], None]]:
             "scan", label, p.layers_done, p.layers_total,
             f"layers, {plural(p.entries, 'entry', 'entries')}",
         )  # fmt: skip
+
+
+def stack_with_progress(host: Host, obj: Container | Image) -> LayerStack:
+    """The layer stack of `obj`, its layers scanned under a delayed progress bar."""
+    from overlayscope.root.refs import describe
+    from overlayscope.union.host_stacks import build_stack
+
+    with scan_progress(f"scanning {describe(obj)}") as progress:
+        return build_stack(host, obj, progress=progress)

@@ -387,7 +387,7 @@ def run_measured(out_path: Path, *args: str, timeout: float = 600) -> Measured:
 
 
 def streamed_items(path: Path) -> Iterator[Any]:
-    """The items of a streamed JSON list (one a line, see cli/output.py), without loading
+    """The items of a streamed JSON list (one a line, see cli/plain.py), without loading
     the whole document."""
     with path.open("rb") as f:
         for line in f:

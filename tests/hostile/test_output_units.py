@@ -21,7 +21,7 @@ from rich.text import Text
 
 from overlayscope.cli import output, plain
 from overlayscope.cli import progress as progress_module
-from overlayscope.cli.files import MAX_TREE_DEPTH, _change_tree
+from overlayscope.cli.change_tree import MAX_TREE_DEPTH, _change_tree
 from overlayscope.cli.inventory import shell_word
 from overlayscope.names import printable
 from overlayscope.scan.entry import ScanProgress
