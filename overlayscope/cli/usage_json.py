@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from overlayscope.usage.ci import Verdict
-from overlayscope.usage.copyup import CopyUps
-from overlayscope.usage.df import DiskUsage
-from overlayscope.usage.efficiency import Efficiency
-from overlayscope.usage.footprint import Footprint
+if TYPE_CHECKING:  # types only: `--json df` loads no union, copy-up or efficiency code
+    from overlayscope.usage.ci import Verdict
+    from overlayscope.usage.copyup import CopyUps
+    from overlayscope.usage.df import DiskUsage
+    from overlayscope.usage.efficiency import Efficiency
+    from overlayscope.usage.footprint import Footprint
 
 
 def footprint(fp: Footprint) -> dict[str, int]:

@@ -28,11 +28,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from overlayscope.root.model import Host, Layer, Role, SizeRule
 from overlayscope.scan import ScanProgress
 from overlayscope.scan.cache import cache_for
-from overlayscope.usage.copyup import CopyUps, copy_ups_by_container
 from overlayscope.usage.df_build import Assemble, areas_of
 from overlayscope.usage.df_model import (
     ACTIVE_STATES,
@@ -49,6 +49,9 @@ from overlayscope.usage.df_model import (
 )
 from overlayscope.usage.measure_root import Unit, measure_root
 from overlayscope.usage.sizes import measure_layers
+
+if TYPE_CHECKING:
+    from overlayscope.usage.copyup import CopyUps
 
 Progress = Callable[[ScanProgress], None]
 
@@ -119,6 +122,8 @@ def disk_usage(
     found: dict[str, CopyUps] = {}
     problems = list(tallies.problems)
     if copy_ups:
+        from overlayscope.usage.copyup import copy_ups_by_container  # only when asked for
+
         containers = [c for c in host.containers.values() if c.layer is not None]
         found, more = copy_ups_by_container(
             host, containers, top=top, cancel=cancel, progress=progress

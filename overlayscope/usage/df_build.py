@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from overlayscope.root.model import Container, Host, Role
 from overlayscope.root.problems import PERMISSION_DETAIL, ProblemKind
-from overlayscope.usage.copyup import CopyUps
 from overlayscope.usage.df_model import (
     ACTIVE_STATES,
     ROLE_CATEGORY,
@@ -25,6 +25,9 @@ from overlayscope.usage.footprint import Footprint, UsageProblem
 from overlayscope.usage.images import image_sizes, layer_ref, layer_refs
 from overlayscope.usage.measure_root import RootTallies
 from overlayscope.usage.rootwalk import Areas, Key
+
+if TYPE_CHECKING:
+    from overlayscope.usage.copyup import CopyUps
 
 _ROLE_ORDER = {Role.IMAGE: 0, Role.RW: 1, Role.INIT: 2, Role.ORPHAN: 3, Role.UNRESOLVED: 4}
 _NONE = Footprint()

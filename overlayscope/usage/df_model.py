@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from overlayscope.root.model import Role
-from overlayscope.usage.copyup import CopyUps
 from overlayscope.usage.footprint import FileUsage, Footprint, UsageProblem
+
+if TYPE_CHECKING:  # a type only: df without --containers loads no copy-up code
+    from overlayscope.usage.copyup import CopyUps
 
 # As `docker system df` counts; and "unknown": a store whose records do not say whether a
 # container runs (containerd read offline) — never call what may be in use reclaimable.

@@ -81,6 +81,30 @@ def test_warm_dir_never_leaves_the_root_nor_follows_a_symlink(tmp_path: Path) ->
         os.close(fd)
 
 
+def test_warm_dir_names_every_subdir_among_many_entries(tmp_path: Path) -> None:
+    """Subdirs come from the listing's d_type, and only one other entry in 16 is lstat-ed
+    (the rest share its inode-table block): every dir is still named, nothing else is,
+    whatever the mix of kinds and however many entries lie between the dirs."""
+    root = tmp_path / "diff"
+    dirs = set()
+    for i in range(200):
+        kind = ("file", "symlink", "dir", "file", "fifo")[i % 5] if i % 13 else "dir"
+        name = f"e{i:03d}"
+        if kind == "dir":
+            add(root, f"{name}/inner", "file", b"i")
+            dirs.add(name.encode())
+        elif kind == "symlink":
+            add(root, name, "symlink", b"e002")  # to a dir: still no dir
+        else:
+            add(root, name, kind, b"x")
+    warm = native.listdir.warm_dir  # type: ignore[union-attr]
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert sorted(warm(fd, b"", bytearray(1))) == sorted(dirs)
+    finally:
+        os.close(fd)
+
+
 def test_forced_readahead_changes_nothing_in_the_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorded: list[_Recorded]
 ) -> None:
