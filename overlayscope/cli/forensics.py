@@ -32,6 +32,7 @@ from overlayscope.audit.timeline import TimelineEntry, timeline, timeline_layers
 from overlayscope.audit.times import iso_ns, parse_rfc3339_ns
 from overlayscope.cli import shapes
 from overlayscope.cli.context import Context
+from overlayscope.cli.incomplete import warning_lines
 from overlayscope.cli.output import safe, stderr_console, stdout_console, table
 from overlayscope.cli.plain import short, write_json
 from overlayscope.cli.progress import delayed_bar
@@ -153,15 +154,14 @@ def cmd_audit(ctx: Context) -> int:
         _print_audit(ctx, host, report, shown, ungrouped=args.ungrouped)
     unread = [p for p in report.problems if p.unread]
     if not ctx.json:
-        err = stderr_console()
-        for p in unread:
-            err.print(
-                Text(
-                    f"overlayscope: warning: cannot read {printable(p.path)} "
-                    f"({printable(p.detail)}): findings at or beneath it are unknown"
-                ),
-                soft_wrap=True,
-            )
+        warning_lines(
+            [
+                f"overlayscope: warning: cannot read {printable(p.path)} "
+                f"({printable(p.detail)}): findings at or beneath it are unknown"
+                for p in unread
+            ],
+            style="",
+        )
     if args.fail_on and report.at_least(Severity(args.fail_on)):
         return ExitCode.FINDINGS
     # What it could not read may hold findings: a gate never passes on partial evidence.

@@ -41,11 +41,7 @@ def unread_json(parts: Iterable[UnreadPart]) -> list[dict[str, Any]]:
 def warn_unread(parts: Sequence[UnreadPart], consequence: str) -> None:
     """One line on stderr per unread part, naming it and saying what it leaves unknown
     (`consequence`: "changes at or beneath it are unknown"...)."""
-    from rich.text import Text  # Rich only when there is something to warn about
-
-    from overlayscope.cli.output import stderr_console
-
-    err = stderr_console()
+    lines = []
     for p in dedupe(parts):
         line = (
             f"overlayscope: warning: cannot read {printable(p.host_path)} "
@@ -54,8 +50,23 @@ def warn_unread(parts: Sequence[UnreadPart], consequence: str) -> None:
         )
         if p.kind == "permission":  # the one a user can fix: say how
             line += " (hint: run as root)"
-        # soft_wrap: a long path is never broken across lines by the console's width
-        err.print(Text(line, style="yellow"), soft_wrap=True)
+        lines.append(line)
+    warning_lines(lines)
+
+
+def warning_lines(lines: Iterable[str], style: str = "yellow") -> None:
+    """Warnings on stderr, one a line, each already escaped and never read as markup;
+    soft_wrap: a long path is never broken across lines by the console's width."""
+    lines = list(lines)
+    if not lines:
+        return
+    from rich.text import Text  # Rich only when there is something to warn about
+
+    from overlayscope.cli.output import stderr_console
+
+    err = stderr_console()
+    for line in lines:
+        err.print(Text(line, style=style), soft_wrap=True)
 
 
 def exit_code(code: int, parts: Sequence[UnreadPart]) -> int:

@@ -8,9 +8,11 @@ from typing import Any
 
 from overlayscope.cli import usage_json
 from overlayscope.cli.context import Context
+from overlayscope.cli.incomplete import warning_lines
 from overlayscope.cli.plain import short, write_json
 from overlayscope.cli.progress import scan_progress
 from overlayscope.errors import ExitCode
+from overlayscope.names import printable
 from overlayscope.usage import ci
 from overlayscope.usage.df import DiskUsage, disk_usage
 
@@ -106,20 +108,13 @@ def cmd_df(ctx: Context) -> int:
 
 def _unread(du: DiskUsage) -> None:
     """One warning line on stderr per layer whose content could not be read."""
-    if not du.unread_layers:
-        return
-    from overlayscope.cli.output import safe, stderr_console
-
-    err = stderr_console()
-    for u in du.unread_layers:
-        err.print(
-            safe(
-                f"overlayscope: warning: layer {short(u.id)} ({u.role}) unread: {u.unread}; "
-                "its size is unknown and not in the totals",
-                style="yellow",
-            ),
-            soft_wrap=True,
+    warning_lines(
+        printable(
+            f"overlayscope: warning: layer {short(u.id)} ({u.role}) unread: {u.unread}; "
+            "its size is unknown and not in the totals"
         )
+        for u in du.unread_layers
+    )
 
 
 def _efficiency(ctx: Context) -> int:

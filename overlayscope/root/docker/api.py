@@ -166,7 +166,10 @@ class Client:
         reply = self.version()
         found = reply.get("ApiVersion") if isinstance(reply, dict) else None
         if not isinstance(found, str) or not _API_VERSION.fullmatch(found):
-            shown = clip(repr(found), 80) if isinstance(found, str) else _json_type(found)
+            if isinstance(found, str):
+                shown = clip(repr(found), 80)
+            else:
+                shown = "null" if found is None else f"a {json_type(found)}"
             what = "no object" if not isinstance(reply, dict) else f"ApiVersion {shown}"
             raise BadReply(f"a `version` with {what}, not an API version")
         self.api_version = found
@@ -404,5 +407,6 @@ def _quote(object_id: str) -> str:
     return quote(object_id, safe=":")
 
 
-def _json_type(value: Any) -> str:
-    return "null" if value is None else f"a {type(value).__name__}"
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value, in Python's words ("null" for None)."""
+    return "null" if value is None else type(value).__name__

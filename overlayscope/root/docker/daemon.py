@@ -37,6 +37,7 @@ from overlayscope.root.docker.api import (
     parse_host,
 )
 from overlayscope.root.docker.api import clip as clip
+from overlayscope.root.docker.api import json_type as json_type
 from overlayscope.root.model import DaemonInfo
 from overlayscope.root.problems import Problem, ProblemKind
 
@@ -198,7 +199,8 @@ class SdkAPI:
 
 def _sdk_connect(seconds: float) -> Callable[[], tuple[DaemonAPI, Any]] | None:
     """How to reach the daemon `DOCKER_HOST` names through the docker SDK (None when it
-    is not installed): as before our own client, `version="auto"` and its environment."""
+    is not installed): `version="auto"` and the environment's address and TLS. Only an
+    address `api.Client` does not speak gets here, so DOCKER_HOST is always set."""
     try:
         import docker  # deferred: only for the addresses api.Client does not speak
         from docker.utils import kwargs_from_env
@@ -206,9 +208,7 @@ def _sdk_connect(seconds: float) -> Callable[[], tuple[DaemonAPI, Any]] | None:
         return None
 
     def connect() -> tuple[DaemonAPI, Any]:
-        params = kwargs_from_env()
-        params.setdefault("base_url", "unix://" + DEFAULT_SOCKET)
-        sdk = docker.APIClient(timeout=seconds, version="auto", **params)
+        sdk = docker.APIClient(timeout=seconds, version="auto", **kwargs_from_env())
         return SdkAPI(sdk, docker.errors.NotFound), sdk.info()
 
     return connect
@@ -315,11 +315,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def bad_reply(path: str, detail: str) -> Problem:
     """A `bad-daemon-reply` problem: the daemon answered what its API never does."""
     return Problem(ProblemKind.BAD_DAEMON_REPLY, path, detail)
-
-
-def json_type(value: Any) -> str:
-    """The JSON type of a decoded value, in Python's words ("null" for None)."""
-    return "null" if value is None else type(value).__name__
 
 
 def parse_info(raw: Any, shown: str) -> tuple[DaemonInfo | None, list[Problem]]:
