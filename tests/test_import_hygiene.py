@@ -143,8 +143,10 @@ def test_an_offline_command_imports_no_tui_and_no_daemon_client(
     assert not others & ours, sorted(others & ours)
 
 
-# JSON answers are written by cli/plain.py: Rich loads for a person's tables and trees only
+# JSON answers are written by cli/plain.py: Rich loads for a person's tables only
 JSON_ANSWERS = [["container", "web"], ["df"], ["df", "--containers"]]
+# ... and not even for these: plain text with ANSI styles (cli/change_tree.py, cli/ansi.py)
+PLAIN_HUMAN_ANSWERS = [["container", "web"]]
 
 
 @pytest.mark.parametrize("command", JSON_ANSWERS, ids=" ".join)
@@ -153,9 +155,23 @@ def test_a_json_answer_loads_no_rich(command: list[str], captured_root: Captured
     tops, ours = _loaded_by(["--offline", "--json", "--root", str(captured_root.path), *command])
     assert "overlayscope.root.load" in ours  # it did read the root
     assert "rich" not in tops, [m for m in ours if m.startswith("overlayscope.cli")]
+    if command in PLAIN_HUMAN_ANSWERS:
+        return
     # ... and the same command for a person does draw with Rich
     tops, _ = _loaded_by(["--offline", "--root", str(captured_root.path), *command])
     assert "rich" in tops
+
+
+@pytest.mark.parametrize("command", PLAIN_HUMAN_ANSWERS, ids=" ".join)
+@pytest.mark.root
+def test_a_human_container_answer_loads_no_rich(
+    command: list[str], captured_root: CapturedRoot
+) -> None:
+    """`container` for a person writes its tree as plain text: no Rich (~25 ms) at all."""
+    tops, ours = _loaded_by(["--offline", "--root", str(captured_root.path), *command])
+    assert "overlayscope.root.load" in ours  # it did read the root
+    assert "overlayscope.cli.change_tree" in ours  # it did draw the tree
+    assert "rich" not in tops, [m for m in ours if m.startswith("overlayscope.cli")]
 
 
 @pytest.mark.root

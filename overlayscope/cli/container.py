@@ -131,7 +131,7 @@ def cmd_container(ctx: Context) -> int:
             }
         )
         return ExitCode.OK
-    from overlayscope.cli.change_tree import print_changes  # Rich, for a person only
+    from overlayscope.cli.change_tree import print_changes  # the tree, for a person only
 
     print_changes(obj, found, runtime, totals, unread)
     return ExitCode.OK

@@ -1,7 +1,8 @@
 """Output that needs no Rich: JSON documents, sizes, short ids, and one line on stderr.
 
 `--json` and the error path import this module alone, so a command whose answer is a
-JSON document loads no Rich (the tables and trees of `cli/output.py` do).
+JSON document loads no Rich (the tables of `cli/output.py` do; `container`'s tree,
+`cli/change_tree.py`, is plain text).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import json
 import sys
 from collections.abc import Iterator
 from typing import Any
-
-import humanize
 
 from overlayscope.names import printable
 
@@ -85,7 +84,11 @@ def _stream(value: Any, level: int) -> Iterator[str]:
 
 
 def size(n: int | None) -> str:
-    return "?" if n is None else humanize.naturalsize(n, binary=False, format="%.1f")
+    if n is None:
+        return "?"
+    import humanize  # for output to read, not for --json
+
+    return humanize.naturalsize(n, binary=False, format="%.1f")
 
 
 def short(id_: str | None, width: int = 12) -> str:

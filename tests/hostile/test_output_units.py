@@ -103,8 +103,37 @@ def test_streamed_json_is_the_same_document(capsys: pytest.CaptureFixture[str]) 
 def test_a_deep_change_tree_shows_every_change() -> None:
     paths = ["/d" * depth for depth in range(1, 200)]
     found = [Change(p, ChangeKind.ADDED, "dir", 4096) for p in paths]
-    console = Console(file=io.StringIO(), width=200, highlight=False)
-    console.print(_change_tree(found, MAX_TREE_DEPTH))
-    text = console.file.getvalue()  # type: ignore[attr-defined]
-    assert text.count("A ") == len(paths)
-    assert max(len(line) for line in text.splitlines()) < 4 * MAX_TREE_DEPTH + 140
+    lines = _change_tree(found, MAX_TREE_DEPTH)
+    assert lines[0] == "/" and len(lines) == 1 + len(paths)
+    assert sum("A d/" in line for line in lines) == len(paths)
+    assert max(len(line) for line in lines) < 4 * MAX_TREE_DEPTH + 140
+    shallow = _change_tree(found[:3], MAX_TREE_DEPTH)
+    assert shallow == ["/", "└── A d/", "    └── A d/", "        └── A d/"]
+
+
+def test_a_change_tree_is_drawn_as_rich_draws_one() -> None:
+    """The guides of a tree Rich draws on a unicode terminal; a change whose dir is no
+    change hangs from its nearest listed ancestor, and one past the depth from its anchor."""
+    found = [
+        Change("/a", ChangeKind.CHANGED, "dir", 0),
+        Change("/a/b", ChangeKind.ADDED, "file", 5),
+        Change("/a/c/d", ChangeKind.DELETED, "dir", 1),
+        Change("/a/c/d/e/f", ChangeKind.ADDED, "file", 0),
+        Change("/g", ChangeKind.ADDED, "opaque-dir", 0),
+    ]
+    assert _change_tree(found, 8) == [
+        "/",
+        "├── C a/",
+        "│   ├── A b  5 Bytes",
+        "│   └── D c/d/",
+        "│       └── A e/f  0 Bytes",
+        "└── A g/  opaque",
+    ]
+    # past the depth, its ancestor at that depth (/a/c) is no change: from /a, the nearest
+    assert _change_tree(found, 2)[2:5] == [
+        "│   ├── A b  5 Bytes",
+        "│   ├── D c/d/",
+        "│   └── A c/d/e/f  0 Bytes",
+    ]
+    found[2] = Change("/a/c", ChangeKind.DELETED, "dir", 1)
+    assert _change_tree(found, 2)[3:5] == ["│   └── D c/", "│       └── A d/e/f  0 Bytes"]
