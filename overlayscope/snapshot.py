@@ -11,17 +11,16 @@ capability), and nothing made outside that dir.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.userfiles import open_regular_file
+
+if TYPE_CHECKING:  # pathlib, shutil, tempfile and hashlib load only when an archive is opened
+    from pathlib import Path
 
 _ARCHIVE_NAME = "dataroot.tar.xz"
 _SUFFIXES = (".tar.xz", ".txz")
@@ -61,11 +60,15 @@ def is_archive(path: str | None) -> bool:
 
 def embedded_archive() -> str | None:
     """The archive in this checkout's fixtures/snapshot/, if the package runs from one."""
+    from pathlib import Path
+
     candidate = Path(__file__).resolve().parent.parent / "fixtures" / "snapshot" / _ARCHIVE_NAME
     return str(candidate) if candidate.is_file() else None
 
 
 def cache_dir() -> Path:
+    from pathlib import Path
+
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "overlayscope" / "snapshots"
 
@@ -76,6 +79,9 @@ def unpack(archive: str, dest_base: Path | None = None) -> UnpackedSnapshot:
     A FIFO, a device or a dir named as the archive is refused before it is opened; an
     archive with a member that would escape (`untar.ArchiveRefused`) is refused whole.
     """
+    import tempfile
+    from pathlib import Path
+
     try:
         fd = open_regular_file(archive, hint="--root takes a data root dir or a *.tar.xz file")
     except OSError as exc:
@@ -151,10 +157,14 @@ def _remove(path: Path) -> None:
             if not os.path.islink(child):  # chmod would follow it (no lchmod on Linux)
                 with contextlib.suppress(OSError):
                     os.chmod(child, 0o700)  # before the walk lists it
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
 
 
 def _sha256(f: BinaryIO) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     for chunk in iter(lambda: f.read(1 << 20), b""):
         h.update(chunk)

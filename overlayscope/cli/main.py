@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -194,8 +193,36 @@ def _command_name(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _print_exc() -> None:
+    import traceback  # only for a bug's report: not loaded by every command
+
+    traceback.print_exc()
+
+
+def _columns() -> int:
+    """The width argparse would wrap help at (`shutil.get_terminal_size()`'s answer), without
+    loading shutil, and through it zlib, bz2 and lzma, at every start."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Descriptions wrapped as usual; the examples (an epilog) kept line by line."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width)  # fmt: skip
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if text.startswith("examples:"):
@@ -235,6 +262,7 @@ def build_parser(command: str | None = _ALL) -> argparse.ArgumentParser:
     picks it after all, makes `main` parse again with its module loaded."""
     parser = _Parser(
         prog="overlayscope",
+        formatter_class=_HelpFormatter,
         description="Inspect container layer storage (Docker, containerd, Podman): which layer "
         "every file comes from, "
         "what containers changed, and where the disk went. Read-only, always.",
@@ -243,7 +271,7 @@ def build_parser(command: str | None = _ALL) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"overlayscope {__version__}")
     _global_options(parser, after=False)
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
     _global_options(common.add_argument_group("global options (before or after the command)"),
                     after=True)  # fmt: skip
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -345,7 +373,7 @@ def _run(func: Command, ctx: Context, args: argparse.Namespace, watched: _Watche
         return code
     except OverlayscopeError as exc:
         if args.debug:
-            traceback.print_exc()
+            _print_exc()
         return fail(exc.title, exc.message, exc.hint, int(exc.exit_code))
     except KeyboardInterrupt:
         return fail("interrupted", "", None, int(ExitCode.INTERRUPTED))
@@ -358,7 +386,7 @@ def _run(func: Command, ctx: Context, args: argparse.Namespace, watched: _Watche
         return BROKEN_PIPE
     except OSError as exc:
         if args.debug:
-            traceback.print_exc()
+            _print_exc()
         if exc.errno in _WRITE_ERRORS:
             # the output's disk is full (or read-only...): our write failed, not a read
             _silence_stdout()
@@ -374,7 +402,7 @@ def _run(func: Command, ctx: Context, args: argparse.Namespace, watched: _Watche
         return fail("cannot read", message, hint, int(ExitCode.ERROR))
     except Exception as exc:  # a bug: one line, the traceback only with --debug
         if args.debug:
-            traceback.print_exc()
+            _print_exc()
         return fail(
             "internal error",
             f"{type(exc).__name__}: {exc} (run with --debug for the traceback, and please "

@@ -68,11 +68,13 @@ def locate(
     No root given: the daemon's DockerRootDir when one answers, else /var/lib/docker.
     A root given: a daemon is consulted only when its DockerRootDir is that directory.
     """
+    options = {"containerd_root": containerd_root, "namespace": namespace, "run_root": run_root}
+    if offline:  # the disk alone: the daemon client is not even loaded
+        return Location(root or DEFAULT_ROOT, None, None, **options, daemon_problems=())
     from overlayscope.root.docker import daemon as live  # the SDK only when it may be used
 
-    reach = live.Reach() if offline else live.reach()
+    reach = live.reach()
     client, info = reach.client, reach.info
-    options = {"containerd_root": containerd_root, "namespace": namespace, "run_root": run_root}
     if root is None:
         if info is not None:
             check_daemon_driver(info)

@@ -6,7 +6,6 @@ chain id, and an image config's `history` says which step made each layer.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,8 @@ def chain_id_of(parent: str | None, diff_id: str) -> str:
     """The chain id of a layer: its diff id for a base layer, else sha256("parent diffID")."""
     if parent is None:
         return diff_id
+    import hashlib  # OpenSSL's, loaded when a chain id is first computed
+
     return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
 
 

@@ -31,6 +31,9 @@
 #include <time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define DENTS_BUF (64 * 1024)
 #define NONE ((size_t)-1)
@@ -1835,7 +1838,24 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(trim_heap_doc,
+"trim_heap() -> bool\n\n"
+"glibc's malloc_trim(0): the heap's free memory back to the system (scan/memory.py).\n"
+"False where the C library has no such call (nothing is done).");
+
+static PyObject *trim_heap(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
+#ifdef __GLIBC__
+    Py_BEGIN_ALLOW_THREADS
+    malloc_trim(0);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_TRUE;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"trim_heap", trim_heap, METH_NOARGS, trim_heap_doc},
     {"warm_dir", warm_dir, METH_VARARGS, warm_dir_doc},
     {"open_subdir", open_subdir, METH_VARARGS, open_subdir_doc},
     {"remap", remap, METH_VARARGS, remap_doc},

@@ -39,7 +39,6 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import time
 from array import array
 from collections.abc import Iterable
@@ -229,6 +228,8 @@ class ScanCache:
                 return False
             data = _encode(index.columns, key, identity, xattrs, overlay_xattrs)
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            import tempfile  # (and random) only when a scan is kept
+
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".scan", dir=self.directory)
             try:
                 with os.fdopen(fd, "wb") as f:

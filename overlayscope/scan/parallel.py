@@ -12,27 +12,33 @@ directories of its own walk at next to no cost.
 from __future__ import annotations
 
 import os
-import pickle
 import queue
 import sys
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from overlayscope.scan import native
 from overlayscope.scan.cache import DefaultCache, Identity, ScanCache, default_cache, identity_of
 from overlayscope.scan.entry import LayerIndex, ScanProgress
 from overlayscope.scan.memory import release_free_memory
 from overlayscope.scan.piece import PieceSink
-from overlayscope.scan.process import Inbox, ScanWorkerError, WorkerProcess
 from overlayscope.scan.progress import ProgressCallback, Throttle, check_cancel, gc_paused
 from overlayscope.scan.split import Part, Piece, merge
-from overlayscope.scan.wire import SPLIT, write_frame
+
+if TYPE_CHECKING:  # the worker processes' modules load when a worker is started
+    from overlayscope.scan.process import Inbox, WorkerProcess
 from overlayscope.scan.xattrs import overlay_prefixes
 
 _POLL = 0.05  # seconds between cancel checks while only waiting on workers
-# entries a walk lists before workers beyond one a layer are started to share it (~15 ms)
+# entries this process lists before workers beyond the first layers' are started (~15 ms)
 _LATE_WORKERS_AFTER = 10_000
+# A worker costs ~20 ms of this process's time to start and stop (an interpreter, pipes):
+# workers start at once only when more layers than this are to be walked; a container's
+# own two small layers beside its cached image are walked here alone, and workers join
+# only once this process has listed _LATE_WORKERS_AFTER entries.
+_EAGER_AFTER_LAYERS = 2
 
 
 _MAX_DEFAULT_WORKERS = 4
@@ -104,7 +110,8 @@ def scan_layers(
     inbox: Inbox = queue.Queue()
     early: list[WorkerProcess] = []
     certain = sum(1 for key, _ in items if key not in cache_keys)  # never from the cache
-    if cache is not None and cache_keys and not frozen and min(n, certain) > 1:
+    eager_ok = certain > _EAGER_AFTER_LAYERS
+    if cache is not None and cache_keys and not frozen and min(n, certain) > 1 and eager_ok:
         early = _start_workers(min(n, certain) - 1, inbox)  # they boot while we read the cache
     try:
         if cache is not None:
@@ -130,7 +137,7 @@ def scan_layers(
     # (only the C walk splits: without it, never more workers than layers)
     splits = native.listdir is not None
     wanted = 1 if frozen or not todo else max(1, n if splits else min(n, len(todo)))
-    eager = min(wanted, len(todo))
+    eager = min(wanted, len(todo)) if len(todo) > _EAGER_AFTER_LAYERS else 1
     done_entries = sum(map(len, cached.values()))
     with gc_paused():
         scanned = _Scan(
@@ -154,6 +161,8 @@ def scan_layers(
 def _start_workers(count: int, inbox: Inbox, first: int = 0) -> list[WorkerProcess]:
     """Start `count` workers numbered from `first`; fewer if an interpreter fails to start
     (e.g. one this user may not execute): the scan goes on with those, this process at least."""
+    from overlayscope.scan.process import WorkerProcess
+
     started: list[WorkerProcess] = []
     for wid in range(first, first + count):
         try:
@@ -245,6 +254,7 @@ class _Scan:
         self.refused: set[int] = set()  # workers whose walk had nothing to hand over
         self.splittable = native.listdir is not None  # only the C walk delegates
         self.cold = False  # a walk found the page cache cold: the next ones need not probe
+        self.walked_here = 0  # entries in the walks this process finished
 
     def _job(
         self, key: str, content_dir: str, part: Part | None = None, cold: bool = False
@@ -278,7 +288,19 @@ class _Scan:
     def _walk_here(self, job: _Job) -> None:
         sink = _HostSink(self, replace(job, cold=True) if self.cold else job)
         sink.run(xattrs=self.xattrs, overlay_xattrs=self.namespace)
-        self._piece(job.key, sink.piece(sums=self.sums))
+        piece = sink.piece(sums=self.sums)
+        self.walked_here += len(piece.columns) if piece.columns else 0
+        if self.todo:  # with nothing left to walk, a worker would only start and stop
+            self._late_workers(0)
+        self._piece(job.key, piece)
+
+    def _late_workers(self, walking: int) -> None:
+        """Start the workers not started yet once this process has listed enough entries
+        (`walking`: those of the walk under way) for their start-up to pay."""
+        if len(self.workers) < self.most and self.walked_here + walking >= _LATE_WORKERS_AFTER:
+            self.workers += _start_workers(self.most - len(self.workers), self.inbox,
+                                           first=len(self.workers))  # fmt: skip
+            self.most = len(self.workers)  # those that failed to start are not tried again
 
     def _piece(self, key: str, piece: Piece) -> None:
         """A walk of `key` is done; the layer too once all its pieces are."""
@@ -315,10 +337,7 @@ class _Scan:
     def tick(self, key: str, entries: int, sink: _HostSink) -> None:
         """Between steps of our own walk: cancel, workers' frames, splitting, progress."""
         check_cancel(self.cancel)
-        if len(self.workers) < self.most and entries >= _LATE_WORKERS_AFTER:
-            self.workers += _start_workers(self.most - len(self.workers), self.inbox,
-                                           first=len(self.workers))  # fmt: skip
-            self.most = len(self.workers)  # those that failed to start are not tried again
+        self._late_workers(entries)
         inbox = self.inbox
         while inbox.queue:  # a peek without the lock: a frame seen late waits one step
             try:
@@ -345,6 +364,8 @@ class _Scan:
 
     def _ask_split(self) -> None:
         """Nothing to do here: ask a busy worker to hand part of its walk over."""
+        from overlayscope.scan.wire import SPLIT, write_frame
+
         for wid in self.busy:
             if wid not in self.refused:
                 worker = self.workers[wid]
@@ -357,6 +378,10 @@ class _Scan:
                 return
 
     def _receive(self, wid: int, frame: bytes | None) -> None:
+        import pickle
+
+        from overlayscope.scan.process import ScanWorkerError
+
         worker = self.workers[wid]
         if frame is None:  # its stdout ended
             self.idle = [w for w in self.idle if w != wid]

@@ -8,16 +8,14 @@ import os
 import queue
 import subprocess
 import sys
-import tempfile
 import threading
-from pathlib import Path
 from typing import IO
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.scan.wire import Task, read_frame, write_frame
 
 _PIPE_SIZE = 1 << 20  # a roomy pipe keeps a worker from stalling while we are busy
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 # (worker number, one frame, or None once its stdout has ended)
 Inbox = queue.Queue[tuple[int, bytes | None]]
@@ -37,6 +35,8 @@ class WorkerProcess:
     """
 
     def __init__(self, wid: int, inbox: Inbox) -> None:
+        import tempfile  # (and shutil, random) when a worker starts, not at every import
+
         env = dict(os.environ)
         # the child must import this very package, installed or not
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))

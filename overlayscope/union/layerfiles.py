@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import os
-import platform
 import stat
 import sys
 from typing import Any
@@ -84,7 +83,7 @@ class _Openat2:
 
 
 _openat2: _Openat2 | None = None
-_usable = sys.platform == "linux" and platform.machine() in _MACHINES
+_usable = sys.platform == "linux" and os.uname().machine in _MACHINES
 _ENV_OFF = "OVERLAYSCOPE_NO_OPENAT2"  # set (non-empty, not "0") to always walk components
 
 

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,39 @@ def test_workers_match_in_process(tmp_path: Path) -> None:
         assert other.problems == index.problems
     assert [p.kind for p in serial["missing"].problems] == ["vanished"]
     assert serial["L0"].entries == scan_tree(layers["L0"]).entries
+
+
+def test_workers_start_only_where_they_pay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker costs this process ~20 ms to start and stop: two small layers (a
+    container's own, beside its cached image) are walked here alone; more layers start
+    workers at once; small layers start them once this process has listed
+    _LATE_WORKERS_AFTER entries with layers still to walk."""
+    from overlayscope.scan import parallel
+
+    started: list[int] = []
+    real = parallel._start_workers
+
+    def counting(count: int, inbox: Any, first: int = 0) -> list[Any]:
+        got = real(count, inbox, first)
+        started.append(len(got))
+        return got
+
+    monkeypatch.setattr(parallel, "_start_workers", counting)
+    two = {f"L{i}": _varied(tmp_path / f"l{i}", 60) for i in range(2)}
+    serial = scan_layers(two, workers=1)
+    assert _same_indexes(scan_layers(two, workers=2), serial) and started == []
+    three = {**two, "L2": _varied(tmp_path / "l2", 60)}
+    assert _same_indexes(scan_layers(three, workers=2), scan_layers(three, workers=1))
+    assert started == [1]
+    started.clear()
+    monkeypatch.setattr(parallel, "_LATE_WORKERS_AFTER", 50)  # less than one layer holds
+    assert _same_indexes(scan_layers(two, workers=2), serial) and started == [1]
+
+
+def _same_indexes(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return list(a) == list(b) and all(
+        sorted(a[k].entries) == sorted(b[k].entries) and a[k].problems == b[k].problems for k in a
+    )
 
 
 def test_empty_and_single(tmp_path: Path) -> None:

@@ -295,6 +295,7 @@ def test_a_worker_splits_its_walk_for_this_process(
     root = _tree(tmp_path / "diff", subdirs=12, files=120, base="")
     merges = _count_merges(monkeypatch)
     progress = _hold_until_worker_ready(monkeypatch)
+    monkeypatch.setattr(parallel, "_EAGER_AFTER_LAYERS", 1)  # the worker from the start
     result = scan_layers({"tiny": tiny, "big": root}, workers=2, sums=True, progress=progress)
     assert merges == [merges[0]] and merges[0] >= 2  # one layer, in pieces
     whole = scan_tree(root)
