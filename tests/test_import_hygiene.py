@@ -187,7 +187,7 @@ def test_no_daemon_to_ask_loads_no_docker_sdk(captured_root: CapturedRoot) -> No
     assert "overlayscope.root.load" in modules
     tops = {m.split(".")[0] for m in modules}
     assert not tops & HEAVY, sorted(tops & HEAVY)
-    assert "http.client" not in modules  # overlayscope's own client loads it only to connect
+    assert "http.client" not in modules  # our own client speaks HTTP/1.1 (root/docker/http11.py)
 
 
 @pytest.mark.root

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -229,15 +232,97 @@ def test_a_version_with_no_api_version_is_a_bad_reply(sock: Path, reply: Any, sa
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX: " + b"h" * 70_000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X: h\r\n" * 101 + b"Content-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n{}\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 17 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{}\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2_0\r\n\r\n{}",
+        b"HTTP/2 200\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
     ],
-    ids=["no-http", "cut-short", "bad-chunk-size", "header-too-long"],
-)
+    ids=[
+        "no-http", "cut-short", "bad-chunk-size", "header-too-long", "101-headers",
+        "chunk-size-negative", "chunk-size-absurd", "chunk-longer-than-its-size",
+        "transfer-coding-unread", "length-negative", "length-not-an-integer", "http-2",
+        "status-not-a-number", "header-no-colon", "headers-cut-short", "only-interim",
+    ],
+)  # fmt: skip
 def test_what_is_not_http_is_a_bad_reply(sock: Path, wire: bytes) -> None:
     with (
         fake_daemon(sock, _replies(info=Wire(wire))),
         pytest.raises(BadReply, match="what is not HTTP"),
     ):
         _client(sock).info()
+
+
+def test_a_hundred_headers_are_read(sock: Path) -> None:
+    """http.client's bound: 100 header lines are a reply, 101 are not (above)."""
+    wire = b"HTTP/1.1 200 OK\r\n" + b"X: h\r\n" * 99 + b"Content-Length: 2\r\n\r\n{}"
+    with fake_daemon(sock, _replies(info=Wire(wire))):
+        assert _client(sock).info() == {}
+
+
+def test_a_chunk_size_negative_is_said_in_bytes(sock: Path) -> None:
+    """Refused at once (not read "until the connection closes", as http.client did), in
+    words that say what came: a chunk of '-1' bytes."""
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n" + b" " * 200_000
+    with (
+        fake_daemon(sock, _replies(info=Wire(wire, hold=True))),
+        pytest.raises(BadReply, match=r"what is not HTTP \(a chunk of '-1' bytes\)"),
+    ):
+        _client(sock, timeout=30).info()
+
+
+def test_a_body_claimed_over_the_bound_is_refused_unread(sock: Path) -> None:
+    """A Content-Length past MAX_BODY is a bad reply at once: the connection, held open
+    with nothing more sent, is not read to its deadline."""
+    wire = b"HTTP/1.1 200 OK\r\nContent-Length: 9999999999999\r\n\r\n{}"
+    with (
+        fake_daemon(sock, _replies(info=Wire(wire, hold=True))),
+        pytest.raises(BadReply, match="a body of 9999999999999 bytes, over the"),
+    ):
+        _client(sock, timeout=30).info()
+
+
+def test_a_body_to_the_close_is_read_and_the_connection_not_kept(sock: Path) -> None:
+    """Neither a Content-Length nor chunks: the body is all the connection carries."""
+    with fake_daemon(sock, _replies(info=Wire(b"HTTP/1.1 200 OK\r\n\r\n" + b'{"a": 1}'))) as d:
+        client = _client(sock)
+        assert client.info() == {"a": 1}
+        assert client.containers() == []
+    assert d.connections == 2
+
+
+def test_a_body_to_the_close_over_the_bound_is_a_bad_reply(
+    sock: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "MAX_BODY", 1000)
+    wire = Wire(b"HTTP/1.1 200 OK\r\n\r\n" + b" " * 200_000, hold=True)
+    with (
+        fake_daemon(sock, _replies(info=wire)),
+        pytest.raises(BadReply, match="a body of more than 1000 bytes"),
+    ):
+        _client(sock, timeout=30).info()
+
+
+def test_chunk_framing_counts_against_the_wire_bound(
+    sock: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of one byte with long extensions: the body stays small, the bytes off the
+    wire do not; past 2 * MAX_BODY + 64 KiB they are a bad reply."""
+    monkeypatch.setattr(api, "MAX_BODY", 1000)
+    framing = b"1;" + b"x" * 4000 + b"\r\n \r\n"
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framing * 100
+    with (
+        fake_daemon(sock, _replies(info=Wire(wire, hold=True))),
+        pytest.raises(BadReply, match=f"a reply of more than {2 * 1000 + 65536} bytes"),
+    ):
+        _client(sock, timeout=30).info()
 
 
 @pytest.mark.parametrize("chunked", [False, True])
@@ -277,8 +362,6 @@ def test_refused_and_missing_sockets_say_so(sock: Path) -> None:
     with pytest.raises(FileNotFoundError) as missing:
         _client(sock).info()
     assert why_unreachable(missing.value, 1) == "cannot be reached: there is no such socket"
-    import socket
-
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(sock))
     listener.close()  # bound, never listening
@@ -287,6 +370,206 @@ def test_refused_and_missing_sockets_say_so(sock: Path) -> None:
     assert why_unreachable(refused.value, 1) == (
         "refused the connection (no daemon listening there)"
     )
+
+
+@contextmanager
+def _scripted(
+    sock: Path, conversations: list[list[bytes]], hold: bool = False
+) -> Iterator[list[str]]:
+    """A daemon of raw bytes on `sock`: its n-th connection answers its requests with the
+    n-th conversation's replies in turn, then is closed (or, with `hold`, read until the
+    client closes it, answering nothing more). Yields "<connection> <request line>" of
+    each request answered, and "<connection> unanswered" for one sent after them."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock))
+    listener.listen()
+    seen: list[str] = []
+    sockets = [listener]
+
+    def serve() -> None:
+        for n, replies in enumerate(conversations, 1):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            sockets.append(conn)
+            with conn:
+                data = b""
+                for reply in replies:
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(65536) or b"EOF\r\n\r\n"
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    seen.append(f"{n} {head.splitlines()[0].decode()}")
+                    conn.sendall(reply)
+                while hold and (more := conn.recv(65536)):
+                    seen.append(f"{n} unanswered {more[:20]!r}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        for s in sockets:  # wakes an accept() or recv() still waiting
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+        thread.join(10)
+        listener.close()
+
+
+VERSION = {"ApiVersion": API_VERSION}
+BODY = json.dumps(VERSION).encode()
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+GET = "GET /version HTTP/1.1"
+
+
+def test_interim_replies_are_skipped(sock: Path) -> None:
+    """1xx replies before the final one (100 Continue, 103 Early Hints) are read past,
+    and the connection stays good for the next request."""
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    with _scripted(sock, [[interim + OK, OK]]) as seen:
+        client = _client(sock)
+        assert client.version() == VERSION and client.version() == VERSION
+    assert seen == [f"1 {GET}", f"1 {GET}"]
+
+
+def test_trailers_after_the_last_chunk_are_read(sock: Path) -> None:
+    """Chunk extensions are ignored, trailer lines read to the blank line: the next
+    request's reply is read on the same connection from where this one ended."""
+    chunks = b"".join(
+        b"%x;n=%d\r\n%s\r\n" % (len(BODY[i : i + 5]), i, BODY[i : i + 5])
+        for i in range(0, len(BODY), 5)
+    )
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunks
+        + b"0;last\r\nX-Checksum: 1\r\nX-More: 2\r\n\r\n"
+    )
+    with _scripted(sock, [[chunked, OK, chunked]]) as seen:
+        client = _client(sock)
+        assert [client.version() for _ in range(3)] == [VERSION] * 3
+    assert seen == [f"1 {GET}"] * 3
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}EXTRA",
+    ],
+    ids=["close", "close-among-tokens", "http-1.0", "bytes-past-the-reply"],
+)
+def test_a_connection_the_daemon_ends_is_not_used_again(sock: Path, reply: bytes) -> None:
+    """`Connection: close` (or HTTP/1.0 without keep-alive, or bytes past the reply) ends
+    the connection with the reply, though the daemon keeps it open: the next request
+    opens a new one, never waits on the old."""
+    with _scripted(sock, [[reply], [OK]], hold=True) as seen:
+        client = _client(sock, timeout=2)
+        assert client.version() == {}
+        assert client.version() == VERSION
+    assert seen == [f"1 {GET}", f"2 {GET}"]
+
+
+def test_http_1_0_with_keep_alive_is_kept(sock: Path) -> None:
+    keep = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}"
+    with _scripted(sock, [[keep, OK]]) as seen:
+        client = _client(sock)
+        assert client.version() == {} and client.version() == VERSION
+    assert seen == [f"1 {GET}", f"1 {GET}"]
+
+
+def test_a_closed_idle_connection_is_retried_once(sock: Path) -> None:
+    """The daemon closes the kept connection after a reply: the next request finds it
+    closed, unanswered, and is sent again on a new connection — once: that one closed
+    unanswered too is a ConnectionResetError, not a third try."""
+    with _scripted(sock, [[OK], [OK], []]) as seen:
+        client = _client(sock, timeout=2)
+        assert client.version() == VERSION
+        time.sleep(0.1)  # the daemon's close has arrived
+        assert client.version() == VERSION
+        time.sleep(0.1)
+        with pytest.raises(ConnectionError):  # EPIPE, ECONNRESET or b"": not retried
+            client.version()
+    assert seen == [f"1 {GET}", f"2 {GET}"]
+
+
+def test_a_fresh_connection_closed_unanswered_is_not_retried(sock: Path) -> None:
+    with _scripted(sock, [[], [OK]]) as seen, pytest.raises(ConnectionError):
+        _client(sock, timeout=2).version()
+    assert seen == []
+
+
+def test_a_reply_cut_short_on_a_kept_connection_is_not_retried(sock: Path) -> None:
+    """The daemon answered part of a reply, then closed: that is its answer, a bad one."""
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 900\r\n\r\n{}"
+    with _scripted(sock, [[OK, cut], [OK]]) as seen:
+        client = _client(sock, timeout=2)
+        assert client.version() == VERSION
+        with pytest.raises(BadReply, match="what is not HTTP"):
+            client.version()
+    assert seen == [f"1 {GET}", f"1 {GET}"]
+
+
+def test_the_request_is_the_one_documented(sock: Path) -> None:
+    """What is sent: a GET with Host, User-Agent and Accept, nothing more."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock))
+    listener.listen()
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            got.append(data)
+            conn.sendall(OK)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        assert _client(sock).version() == VERSION
+    finally:
+        thread.join(10)
+        listener.close()
+    assert got == [
+        b"GET /version HTTP/1.1\r\nHost: localhost\r\nUser-Agent: overlayscope\r\n"
+        b"Accept: application/json\r\n\r\n"
+    ]
+
+
+@pytest.mark.parametrize(
+    "object_id",
+    ["sha256:" + "a" * 64, "a/b c", "../../x", "é€😀", "?#%&=+;@!$'()*,", "-._~:", "\x00\x7f"],
+)
+def test_an_object_id_is_quoted_as_urllib_quotes_it(object_id: str) -> None:
+    from urllib.parse import quote
+
+    assert api._quote(object_id) == quote(object_id, safe=":")
+
+
+def test_a_unix_socket_daemon_is_asked_without_http_client_email_ssl_or_urllib(
+    sock: Path,
+) -> None:
+    """Our own HTTP/1.1 over the socket: none of the standard library's HTTP, mail, TLS
+    or URL machinery (~25 ms of imports) is loaded to ask a daemon on a unix socket."""
+    code = (
+        "import sys\n"
+        "from overlayscope.root.docker.api import Client, parse_host\n"
+        f"client = Client(parse_host({f'unix://{sock}'!r}, {{}}), 5.0)\n"
+        "assert client.info()['Driver'] == 'overlay2' and client.containers() == []\n"
+        "print(sorted(m for m in ('http.client', 'email', 'ssl', 'urllib.parse', 'http')"
+        " if m in sys.modules))\n"
+    )
+    with fake_daemon(sock, _replies()) as daemon:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]"]
+    assert daemon.paths == ["/version", "/v1.41/info", "/v1.41/containers/json?all=1"]
 
 
 def test_the_view_through_our_client_is_the_sdk_adapters(sock: Path) -> None:

@@ -7,8 +7,10 @@ or TCP (TLS as the docker CLI sets it up from the environment), one connection k
 alive for the whole conversation, every socket operation under the timeout. Other
 addresses (`ssh://`, …) are the docker SDK's: `parse_host` says None for them.
 
-Importing this module is cheap: `http.client` and `socket` (and `ssl`, for TLS) load
-when a connection is made, so a command with no daemon to ask pays nothing for them.
+Importing this module is cheap: `http11` (our own HTTP/1.1, over `socket`) loads when
+a connection is made, and `ssl` only for a TLS endpoint, so a command with no daemon to
+ask pays nothing for them, and one that asks a unix socket or plain TCP never loads
+`ssl`, `http.client` or `email` (~20 ms of imports).
 
 The daemon is untrusted: no more than `MAX_BODY` bytes of a reply are read (nor more
 than twice that off the wire, chunk framing included), and `Client` raises only what
@@ -26,15 +28,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 if TYPE_CHECKING:
-    import http.client
     import ssl
+
+    from overlayscope.root.docker import http11
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 MAX_BODY = 256 * 1024 * 1024  # bytes of one reply's body; beyond them it is a BadReply
-_PIECE = 1024 * 1024  # bytes read at once: memory grows with what arrives, not what is claimed
 # A version of the API as the daemon gives it ("1.41"): never a path of its own.
 _API_VERSION = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")
-_HEADERS = {"User-Agent": "overlayscope", "Accept": "application/json"}
 # The docker CLI's ports for tcp:// without one (moby opts/hosts.go).
 _HTTP_PORT, _TLS_PORT = 2375, 2376
 
@@ -152,7 +153,7 @@ class Client:
         self.endpoint = endpoint
         self.timeout = timeout
         self.api_version: str | None = None
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: http11.Connection | None = None
         # A request left behind by `bounded` (past its deadline) may still hold the
         # connection: the next one waits a timeout for it, never interleaves with it.
         self._lock = threading.Lock()
@@ -221,60 +222,33 @@ class Client:
         return _json(body)
 
     def _exchange(self, target: str) -> tuple[int, bytes]:
+        from overlayscope.root.docker import http11
+
         for attempt in (1, 2):
             conn = self._connection()
-            reused = conn.sock is not None and attempt == 1
-            if self.endpoint.socket_path is not None and conn.sock is None:
-                conn.sock = _unix_socket(self.endpoint.socket_path, self.timeout)
             try:
-                conn.request("GET", target, headers=_HEADERS)
-                response = conn.getresponse()
-            except (BrokenPipeError, ConnectionResetError):  # RemoteDisconnected is one
-                conn.close()
-                if reused:  # the daemon closed the idle kept-alive connection: a new one
+                return conn.get(target, MAX_BODY)
+            except http11.IdleClosed:
+                if attempt == 1:  # the daemon closed the idle kept-alive connection: a new one
                     continue
                 raise
             except BaseException as exc:
-                conn.close()
-                _raise_as_documented(exc)
-            try:
-                return response.status, _read_body(response)
-            except BaseException as exc:
-                conn.close()
                 _raise_as_documented(exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _connection(self) -> http.client.HTTPConnection:
-        import http.client
+    def _connection(self) -> http11.Connection:
+        from overlayscope.root.docker import http11
 
         if self._conn is None:
             ep = self.endpoint
-            conn: http.client.HTTPConnection
             if ep.socket_path is not None:
-                # The socket is connected here (`_unix_socket`), never by http.client.
-                conn = http.client.HTTPConnection("localhost", timeout=self.timeout)
-            elif ep.tls is not None:
-                conn = http.client.HTTPSConnection(
-                    ep.host, ep.port, timeout=self.timeout, context=_tls_context(ep.tls)
-                )
+                self._conn = http11.Connection(socket_path=ep.socket_path, timeout=self.timeout)
             else:
-                conn = http.client.HTTPConnection(ep.host, ep.port, timeout=self.timeout)
-            conn.response_class = _capped_response  # type: ignore[assignment]
-            self._conn = conn
+                context = _tls_context(ep.tls) if ep.tls is not None else None
+                self._conn = http11.Connection(
+                    host=ep.host, port=ep.port, tls=context, timeout=self.timeout
+                )
         return self._conn
-
-
-def _unix_socket(path: str, timeout: float) -> Any:
-    import socket
-
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(path)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _tls_context(tls: TLS) -> ssl.SSLContext:
@@ -292,85 +266,16 @@ def _tls_context(tls: TLS) -> ssl.SSLContext:
     return context
 
 
-def _capped_response(sock: Any, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
-    """http.client's response, reading through `_Capped`: a chunk size of -1, which
-    http.client takes for "until the connection closes", reads no further than the cap."""
-    import http.client
-
-    response = http.client.HTTPResponse(sock, *args, **kwargs)
-    response.fp = _Capped(response.fp, 2 * MAX_BODY + 64 * 1024)  # type: ignore[assignment]
-    return response
-
-
-class _Capped:
-    """A response's bytes off the wire, at most `limit` of them: BadReply past it."""
-
-    def __init__(self, fp: Any, limit: int) -> None:
-        self._fp, self._left, self._limit = fp, limit, limit
-
-    def read(self, amt: int | None = -1) -> bytes:
-        want = self._left + 1 if amt is None or amt < 0 else min(amt, self._left + 1)
-        pieces = []
-        while want > 0:
-            piece = self._fp.read(min(want, _PIECE))
-            if not piece:
-                break
-            self._spend(len(piece))
-            pieces.append(piece)
-            want -= len(piece)
-        return b"".join(pieces)
-
-    def readline(self, limit: int | None = -1) -> bytes:
-        want = self._left + 1 if limit is None or limit < 0 else min(limit, self._left + 1)
-        line: bytes = self._fp.readline(want)
-        self._spend(len(line))
-        return line
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._fp.close()
-
-    def flush(self) -> None:
-        self._fp.flush()
-
-    def fileno(self) -> int:
-        return int(self._fp.fileno())
-
-    def _spend(self, n: int) -> None:
-        self._left -= n
-        if self._left < 0:
-            raise BadReply(f"a reply of more than {self._limit} bytes")
-
-
-def _read_body(response: http.client.HTTPResponse) -> bytes:
-    """The whole body, at most MAX_BODY bytes: a Content-Length beyond it is refused
-    unread, a chunked body as soon as it passes it."""
-    if response.length is not None:
-        if response.length > MAX_BODY:
-            raise BadReply(f"a body of {response.length} bytes, over the {MAX_BODY}-byte bound")
-        return response.read()  # IncompleteRead when cut short
-    pieces, size = [], 0
-    while piece := response.read(_PIECE):
-        size += len(piece)
-        if size > MAX_BODY:
-            raise BadReply(f"a body of more than {MAX_BODY} bytes")
-        pieces.append(piece)
-    return b"".join(pieces)
-
-
 def _raise_as_documented(exc: BaseException) -> NoReturn:
-    """Raise `exc` as `Client.get` may: http.client's complaints about what is not HTTP
-    (a bad status line, a body cut short, a bad chunk size) as a BadReply."""
-    import http.client
+    """Raise `exc` as `Client.get` may: a reply past a bound, and complaints about what
+    is not HTTP (a bad status line, a body cut short, a bad chunk size), as a BadReply."""
+    from overlayscope.root.docker import http11
 
-    if isinstance(exc, http.client.HTTPException | ValueError) and not isinstance(
-        exc, OSError | json.JSONDecodeError
-    ):
-        raise BadReply(f"what is not HTTP ({type(exc).__name__}: {clip(str(exc), 120)})") from exc
+    if isinstance(exc, http11.TooLarge):
+        raise BadReply(str(exc)) from exc
+    if isinstance(exc, ValueError) and not isinstance(exc, OSError | json.JSONDecodeError):
+        what = str(exc) if isinstance(exc, http11.NotHTTP) else f"{type(exc).__name__}: {exc}"
+        raise BadReply(f"what is not HTTP ({clip(what, 120)})") from exc
     raise exc
 
 
@@ -401,10 +306,14 @@ def _message(body: bytes) -> str:
     return clip(message) if isinstance(message, str) else ""
 
 
-def _quote(object_id: str) -> str:
-    from urllib.parse import quote
+# What `_quote` leaves as it is: RFC 3986's unreserved characters, and ':'.
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:")
 
-    return quote(object_id, safe=":")
+
+def _quote(object_id: str) -> str:
+    """`object_id` as one path segment, percent-encoded in UTF-8 (as urllib.parse.quote
+    with safe=":", which this spares importing)."""
+    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in object_id.encode("utf-8"))
 
 
 def json_type(value: Any) -> str:
