@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from overlayscope.root.docker import api
-from overlayscope.root.docker.daemon import DEFAULT_SOCKET
+from overlayscope.root.docker import daemon as live
+from overlayscope.root.docker.daemon import DEFAULT_SOCKET, INSPECT_CONNECTIONS
 from tests.engine import CapturedRoot
 from tests.hostile.cli import (
     assert_answered,
@@ -198,8 +199,9 @@ def test_the_fake_daemon_agrees_with_the_disk(
         assert run.code == 0, run.json()
         assert "info" in daemon.calls
         assert sum(call.startswith("containers/") for call in daemon.calls) > 4
-        # one connection, kept alive, for the whole conversation
-        assert daemon.connections == 1, daemon.connections
+        # one connection kept alive for the whole conversation, and while every container
+        # and image is inspected, up to INSPECT_CONNECTIONS side by side
+        assert 1 <= daemon.connections <= INSPECT_CONNECTIONS, daemon.connections
         human = run_inproc(capsysbinary, *_root_args(captured_root), "df")
     # the socket's path, not the SDK's `http+docker://localhost`
     assert f"at {sock})".encode() in human.out, human.out[:400]
@@ -518,7 +520,7 @@ def test_replies_in_chunks_are_read_whole(
     with fake_daemon(sock, replies) as daemon:
         run = run_inproc(capsysbinary, "--json", *_root_args(captured_root), "check")
         assert (run.code, run.json()["problems"]) == (0, [])
-        assert web in daemon.calls and daemon.connections == 1
+        assert web in daemon.calls and daemon.connections <= INSPECT_CONNECTIONS
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
@@ -563,9 +565,9 @@ def test_a_negative_chunk_size_reads_no_further_than_the_bound(
     capsysbinary: pytest.CaptureFixture[bytes],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """http.client reads a chunk of size -1 as "until the connection closes": a daemon
-    that says so and streams on, the connection open, is cut off at the bound (a bad
-    reply), not read until the deadline (no answer) nor into all memory."""
+    """A chunk of size -1 (which http.client read as "until the connection closes"): a
+    daemon that says so and streams on, the connection open, is a bad reply at once, not
+    read until the deadline (no answer) nor into all memory."""
     monkeypatch.setattr(api, "MAX_BODY", 16384)
     monkeypatch.setenv("OVERLAYSCOPE_DAEMON_TIMEOUT", "30")  # the deadline is not what ends it
     replies = real_replies(captured_root, captured_root.path)
@@ -613,3 +615,41 @@ def test_an_object_gone_before_its_inspect_is_skipped(
                 "on disk, but the daemon does not list this container",
             )
         ]
+
+
+def test_inspects_side_by_side_give_what_one_by_one_gives(
+    captured_root: CapturedRoot,
+    sock: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every container and image is inspected over up to INSPECT_CONNECTIONS connections
+    at once (a host of hundreds of objects is cross-checked in a fraction of the time); the
+    answer is the same as one connection's, problems in the lists' order: an inspect that
+    fails (500), one of garbage, and one of an object removed meanwhile (404)."""
+    replies = real_replies(captured_root, captured_root.path)
+    ids = [c["id"] for c in captured_root.answers["containers"]]
+    assert len(ids) >= 3
+    replies[f"containers/{ids[0]}/json"] = Raw(b'{"message": "boom"}', 500)
+    replies[f"containers/{ids[1]}/json"] = Raw(b"{{{")
+    replies[f"containers/{ids[2]}/json"] = Raw(b'{"message": "No such container"}', 404)
+    answers = []
+    for connections in (INSPECT_CONNECTIONS, 1):
+        monkeypatch.setattr(live, "INSPECT_CONNECTIONS", connections)
+        path = sock.with_name(f"d{connections}.sock")
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+        with fake_daemon(path, replies) as daemon:
+            run = run_inproc(capsysbinary, "--json", *_root_args(captured_root), "check")
+            inspected = sorted(c for c in daemon.calls if c.endswith("/json") and "/" in c[:-5])
+            if connections > 1:
+                assert daemon.connections > 1, "the inspects were asked one by one"
+            else:
+                assert daemon.connections == 1
+        assert_answered(run, {1})
+        problems = [
+            {**p, "path": p["path"].replace(str(path), "SOCK")} for p in run.json()["problems"]
+        ]
+        answers.append((problems, inspected))
+    assert answers[0] == answers[1]
+    kinds = [p["kind"] for p in answers[0][0]]
+    assert kinds.count("daemon-unavailable") + kinds.count("bad-daemon-reply") >= 2, kinds
