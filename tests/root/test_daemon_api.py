@@ -37,12 +37,12 @@ from overlayscope.root.docker.daemon import (
     DEFAULT_SOCKET,
     DaemonView,
     Live,
-    SdkAPI,
     fetch_view,
     parse_info,
     reach,
     why_unreachable,
 )
+from overlayscope.root.docker.sdk import SdkAPI
 from tests.engine import PrivateEngine
 from tests.hostile.daemon import (
     API_VERSION,

@@ -1,7 +1,7 @@
 """The optional live view: a Docker daemon for the same data root.
 
 It is asked through `api.Client` (the standard library alone) for a unix socket or a
-`tcp://` address, through the docker SDK only for the addresses that client does not
+`tcp://` address, through the docker SDK (`sdk.py`) only for the addresses that client does not
 speak (`ssh://`, …), imported then and only then.
 
 The disk is the source of truth; the daemon enriches it (live state, names) and is
@@ -149,10 +149,12 @@ def reach(timeout: float | None = None) -> Reach:
             return client, client.info()
 
     else:  # ssh:// and the rest: the SDK's, so that no address it reaches is lost
-        sdk_connect = _sdk_connect(seconds)
-        if sdk_connect is None:
+        from overlayscope.root.docker.sdk import sdk_connect
+
+        connect_sdk = sdk_connect(seconds)
+        if connect_sdk is None:
             return Reach()
-        connect = sdk_connect
+        connect = connect_sdk
 
     try:
         client, raw = bounded(connect, seconds * REACH_BUDGET)
@@ -169,52 +171,6 @@ def reach(timeout: float | None = None) -> Reach:
         return Reach(problems=tuple(problems), explicit=explicit)
     live = Live(client, raw, seconds)
     return Reach(client=live, info=info, problems=tuple(problems), explicit=explicit)
-
-
-class SdkAPI:
-    """The docker SDK's APIClient asked what `api.Client` is asked, its NotFound ours:
-    for the addresses our client does not speak (`ssh://`, …)."""
-
-    def __init__(self, sdk: Any, not_found: type[Exception]) -> None:
-        self._sdk, self._not_found = sdk, not_found
-
-    def info(self) -> Any:
-        return self._sdk.info()
-
-    def containers(self) -> Any:
-        return self._sdk.containers(all=True)
-
-    def images(self) -> Any:
-        return self._sdk.images(all=True)
-
-    def inspect_container(self, container_id: str) -> Any:
-        return self._inspect(self._sdk.inspect_container, container_id)
-
-    def inspect_image(self, image_id: str) -> Any:
-        return self._inspect(self._sdk.inspect_image, image_id)
-
-    def _inspect(self, inspect: Callable[[str], Any], object_id: str) -> Any:
-        try:
-            return inspect(object_id)
-        except self._not_found as exc:
-            raise NotFound(404, object_id, clip(str(exc))) from exc
-
-
-def _sdk_connect(seconds: float) -> Callable[[], tuple[DaemonAPI, Any]] | None:
-    """How to reach the daemon `DOCKER_HOST` names through the docker SDK (None when it
-    is not installed): `version="auto"` and the environment's address and TLS. Only an
-    address `api.Client` does not speak gets here, so DOCKER_HOST is always set."""
-    try:
-        import docker  # deferred: only for the addresses api.Client does not speak
-        from docker.utils import kwargs_from_env
-    except ImportError:
-        return None
-
-    def connect() -> tuple[DaemonAPI, Any]:
-        sdk = docker.APIClient(timeout=seconds, version="auto", **kwargs_from_env())
-        return SdkAPI(sdk, docker.errors.NotFound), sdk.info()
-
-    return connect
 
 
 def endpoint_name(url: str) -> str:
