@@ -24,7 +24,7 @@ import pytest
 
 from overlayscope.root.load import load_host
 from overlayscope.root.model import ChangeRule, Host
-from overlayscope.union.changes import changes
+from overlayscope.union.diff import changes
 from overlayscope.union.host_stacks import build_stack
 from tests.podman.availability import podman_unavailable_reason
 from tests.podman.config import PodmanUnavailable

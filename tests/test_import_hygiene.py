@@ -141,6 +141,12 @@ def test_an_offline_command_imports_no_tui_and_no_daemon_client(
     others = {f"overlayscope.cli.{name}" for name in COMMAND_MODULES - {module}}
     assert f"overlayscope.cli.{module}" in ours
     assert not others & ours, sorted(others & ours)
+    # the diff engine (union/diff.py) loads for the commands that diff, not for any
+    # `overlayscope.union.*` import (overlayscope/lazy.py)
+    assert ("overlayscope.union.diff" in ours) == (module in DIFFING), module
+
+
+DIFFING = {"container"}
 
 
 # JSON answers are written by cli/plain.py: Rich loads for a person's tables only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -12,9 +13,11 @@ from overlayscope.cli.plain import short, size
 from overlayscope.names import plural
 from overlayscope.root.model import Host
 from overlayscope.union.copyup import SAME_BYTES
-from overlayscope.usage.copyup import CopiedUp
 from overlayscope.usage.df import Category, DiskUsage
 from overlayscope.usage.footprint import FileUsage
+
+if TYPE_CHECKING:  # copy-up's machinery (and the diff engine) loads for --containers only
+    from overlayscope.usage.copyup import CopiedUp
 
 ROLE_LABELS = {
     Category.IMAGE_LAYERS: "image layer",

@@ -13,12 +13,7 @@ from typing import TYPE_CHECKING
 
 from overlayscope.lazy import lazy_exports
 
-# `changes` is both a submodule and the function it defines: imported here, the function
-# holds the name; left lazy, importing the submodule would bind the module to it instead.
-from overlayscope.union.changes import changes
-
 if TYPE_CHECKING:
-    from overlayscope.union.changes import Change, ChangeKind, same_fs_time
     from overlayscope.union.content import (
         NotARegularFile,
         layer_xattr,
@@ -27,6 +22,7 @@ if TYPE_CHECKING:
         same_content,
         sha256_in_layer,
     )
+    from overlayscope.union.diff import Change, ChangeKind, changes, same_fs_time
     from overlayscope.union.lookup import StackLayer
     from overlayscope.union.provenance import Blocker, BlockerKind, HitState, Provenance, StackHit
     from overlayscope.union.resolve import ResolvedPath, open_merged, read_merged, resolve_merged
@@ -36,9 +32,10 @@ if TYPE_CHECKING:
 __getattr__ = lazy_exports(
     __name__,
     {
-        "Change": "changes",
-        "ChangeKind": "changes",
-        "same_fs_time": "changes",
+        "Change": "diff",
+        "ChangeKind": "diff",
+        "changes": "diff",
+        "same_fs_time": "diff",
         "NotARegularFile": "content",
         "layer_xattr": "content",
         "open_in_layer": "content",

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.root.model import Container, Host, Image, SizeRule
 from overlayscope.scan import LayerIndex, ScanProgress, allocated_size, docker_size, scan_layers
 from overlayscope.scan.cache import cache_for
-from overlayscope.union.changes import Change, ChangeKind
 from overlayscope.union.full_trees import as_diffs, copied_from_below
 from overlayscope.union.lookup import StackLayer
 from overlayscope.union.stack import LayerStack
+
+if TYPE_CHECKING:  # the diff engine loads for the commands that diff
+    from overlayscope.union.diff import Change
 
 Progress = Callable[[ScanProgress], None]
 
@@ -108,6 +111,8 @@ def engine_size(host: Host, index: LayerIndex) -> int:
 def changes_size(stack: LayerStack, found: list[Change]) -> int:
     """moby's `archive.ChangesSize`: lstat sizes of what `found` adds or changes in the
     stack's merged view, directories aside, a multiply-linked inode once."""
+    from overlayscope.union.diff import ChangeKind
+
     total = 0
     seen: set[int] = set()
     for change in found:

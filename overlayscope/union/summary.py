@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from overlayscope.scan.entry import Kind, LayerIndex
 from overlayscope.scan.sizes import layer_sums
-from overlayscope.union.changes import Change, ChangeKind
+from overlayscope.union.diff import Change, ChangeKind
 from overlayscope.union.stack import LayerStack
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import posixpath
 
 from overlayscope.scan.entry import Entry, Kind, parent_of
-from overlayscope.union.changes import Change, ChangeKind, Differ, same_fs_time
 from overlayscope.union.copyup import moved_copy_up
+from overlayscope.union.diff import Change, ChangeKind, Differ, same_fs_time
 from overlayscope.union.layerfiles import LayerFiles
 from overlayscope.union.lookup import StackLayer
 from overlayscope.union.stack import LayerStack

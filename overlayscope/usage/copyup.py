@@ -25,8 +25,8 @@ from overlayscope.root.model import Container, Host
 from overlayscope.scan import Entry, Kind, LayerIndex, ScanProgress, scan_layers
 from overlayscope.scan.progress import check_cancel
 from overlayscope.union import HitState, LayerStack, StackLayer, same_content
-from overlayscope.union.changes import meta_differences
 from overlayscope.union.copyup import CopyUpKind, copy_up_kind
+from overlayscope.union.diff import meta_differences
 from overlayscope.union.host_stacks import build_stack, host_stack, stack_layers, starts_as_copy
 from overlayscope.usage.footprint import UsageProblem
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 from overlayscope.root.model import Host, Role, SizeRule
 from overlayscope.scan import ScanProgress, scan_layers
 from overlayscope.scan.cache import cache_for
-from overlayscope.union.changes import changes
 from overlayscope.union.host_stacks import changes_size, engine_size, host_stack
 from overlayscope.union.lookup import StackLayer
 from overlayscope.union.unread import UnreadPart, layer_unread, unread_in_changes
@@ -93,6 +92,8 @@ def _sizes_by_changes(
 ) -> dict[str, int]:
     """moby's naive `DiffSize` of each layer: what the diff over the layers beneath it adds
     or changes (every layer scanned once, whatever the stacks share)."""
+    from overlayscope.union.diff import changes  # the diff engine, for these sizes only
+
     needed = {lid for stack in stacks.values() for lid in stack}
     indexes = scan_layers(
         {lid: host.layers[lid].content_dir for lid in needed},

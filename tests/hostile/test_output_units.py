@@ -25,7 +25,7 @@ from overlayscope.cli.change_tree import MAX_TREE_DEPTH, _change_tree
 from overlayscope.cli.inventory import shell_word
 from overlayscope.names import printable
 from overlayscope.scan.entry import ScanProgress
-from overlayscope.union.changes import Change, ChangeKind
+from overlayscope.union.diff import Change, ChangeKind
 from tests.hostile.cli import RAW_CONTROL
 
 HOSTILE = "evil\x1b]0;pwned\x07[link=file:///etc/passwd]x[/link][bold]\u202e\udcff"

@@ -19,7 +19,7 @@ import pytest
 
 from overlayscope.root.model import ChangeRule
 from overlayscope.scan import Kind
-from overlayscope.union.changes import changes
+from overlayscope.union.diff import changes
 from overlayscope.union.host_stacks import build_stack
 from tests.engine import unpack_snapshot
 from tests.podman_checks import (

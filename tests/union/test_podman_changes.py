@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from overlayscope.root.model import ChangeRule
-from overlayscope.union.changes import changes
+from overlayscope.union.diff import changes
 from overlayscope.union.host_stacks import build_stack
 from tests.engine import FIXED_MTIME
 from tests.podman.engine import PrivatePodman

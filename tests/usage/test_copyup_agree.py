@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from overlayscope.errors import ExitCode
-from overlayscope.union.changes import Change, ChangeKind
+from overlayscope.union.diff import Change, ChangeKind
 from tests.engine import PrivateEngine
 from tests.root.cli_helpers import run_json, run_text
 
