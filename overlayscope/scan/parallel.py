@@ -26,10 +26,10 @@ from overlayscope.scan.memory import release_free_memory
 from overlayscope.scan.piece import PieceSink
 from overlayscope.scan.progress import ProgressCallback, Throttle, check_cancel, gc_paused
 from overlayscope.scan.split import Part, Piece, merge
+from overlayscope.scan.xattrs import overlay_prefixes
 
 if TYPE_CHECKING:  # the worker processes' modules load when a worker is started
     from overlayscope.scan.process import Inbox, WorkerProcess
-from overlayscope.scan.xattrs import overlay_prefixes
 
 _POLL = 0.05  # seconds between cancel checks while only waiting on workers
 # entries this process lists before workers beyond the first layers' are started (~15 ms)

@@ -31,6 +31,11 @@ NEVER_ONE = {
     ("root/docker/api.py", "response.length"),  # said only past MAX_BODY
     ("root/docker/api.py", "MAX_BODY"),  # a constant of many bytes
     ("root/docker/daemon_view.py", "len(keys)"),  # a name given twice or more
+    ("root/docker/http11.py", "self._limit"),  # a reply's bound: many bytes
+    ("root/docker/http11.py", "_MAX_LINE"),  # a constant of many bytes
+    ("root/docker/http11.py", "max_body"),  # a body's bound: MAX_BODY, many bytes
+    ("root/docker/http11.py", "size"),  # said only past max_body
+    ("root/docker/http11.py", "_shown(digits)"),  # the daemon's text, quoted: no count
     ("root/refs.py", "len(matches)"),  # ambiguous: two matches or more
     ("root/refs.py", "what"),  # "no image matches": a verb, not a count
     ("root/refs.py", "ref"),  # "'ab' matches 2 objects": a verb

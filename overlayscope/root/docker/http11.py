@@ -13,6 +13,8 @@ import re
 import socket
 from typing import TYPE_CHECKING
 
+from overlayscope.names import plural
+
 if TYPE_CHECKING:
     import ssl
 
@@ -174,7 +176,7 @@ class Connection:
         while got < size:
             piece = self._read(min(size - got, _PIECE))
             if not piece:
-                raise NotHTTP(f"{what} of {size} bytes cut short after {got}")
+                raise NotHTTP(f"{what} of {plural(size, 'byte')} cut short after {got}")
             pieces.append(piece)
             got += len(piece)
         return b"".join(pieces)
@@ -261,7 +263,7 @@ class Connection:
             pieces.append(self._exactly(chunk, "a chunk"))
             size += chunk
             if self._readline("a chunk's end") not in _BLANK:
-                raise NotHTTP(f"a chunk longer than its size ({chunk} bytes)")
+                raise NotHTTP(f"a chunk longer than its size ({plural(chunk, 'byte')})")
         count = 0  # trailer fields, to the blank line: none we read
         while (line := self._readline("a trailer line")) not in _BLANK:
             if not line.endswith(b"\n"):  # the connection ended: the body is whole
