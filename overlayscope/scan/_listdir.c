@@ -1838,6 +1838,33 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(openat2_doc,
+"openat2(dir_fd, path, flags, resolve) -> fd\n"
+"--\n\n"
+"The openat2 system call: `path` (bytes) below the open dir `dir_fd`, with open(2)'s\n"
+"`flags` and openat2's `resolve` flags (union/layerfiles.py: RESOLVE_BENEATH |\n"
+"RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS). OSError with the errno on failure\n"
+"(ENOSYS before Linux 5.6). Runs without the GIL.");
+
+static PyObject *openat2_(PyObject *Py_UNUSED(self), PyObject *args) {
+    int dir_fd, flags;
+    unsigned long long resolve;
+    const char *path;
+    Py_ssize_t len;
+    if (!PyArg_ParseTuple(args, "iy#iK", &dir_fd, &path, &len, &flags, &resolve)) return NULL;
+    if ((size_t)len != strlen(path)) {
+        PyErr_SetString(PyExc_ValueError, "embedded null byte");
+        return NULL;
+    }
+    struct open_how_v0 how = {(uint64_t)(unsigned)flags, 0, (uint64_t)resolve};
+    long fd;
+    Py_BEGIN_ALLOW_THREADS
+    fd = syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+    Py_END_ALLOW_THREADS
+    if (fd < 0) return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromLong(fd);
+}
+
 PyDoc_STRVAR(trim_heap_doc,
 "trim_heap() -> bool\n\n"
 "glibc's malloc_trim(0): the heap's free memory back to the system (scan/memory.py).\n"
@@ -1856,6 +1883,7 @@ static PyObject *trim_heap(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused
 
 static PyMethodDef methods[] = {
     {"trim_heap", trim_heap, METH_NOARGS, trim_heap_doc},
+    {"openat2", openat2_, METH_VARARGS, openat2_doc},
     {"warm_dir", warm_dir, METH_VARARGS, warm_dir_doc},
     {"open_subdir", open_subdir, METH_VARARGS, open_subdir_doc},
     {"remap", remap, METH_VARARGS, remap_doc},

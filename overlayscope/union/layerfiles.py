@@ -25,6 +25,7 @@ import errno
 import os
 import stat
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from overlayscope.errors import UnsafePath
@@ -50,7 +51,7 @@ _QUIET_XATTR = frozenset({errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.
 
 
 class _Openat2:
-    """`openat2` through ctypes, loaded on first use; `None` where it is unavailable."""
+    """`openat2` through ctypes, where the C helper is not built; loaded on first use."""
 
     def __init__(self) -> None:
         import ctypes
@@ -82,18 +83,33 @@ class _Openat2:
         return fd
 
 
-_openat2: _Openat2 | None = None
+def _native_openat2() -> Callable[[int, bytes, int], int] | None:
+    """The C helper's openat2 (no ctypes to load), when the helper is built."""
+    from overlayscope.scan import native
+
+    if native.listdir is None:
+        return None
+    call = native.listdir.openat2
+
+    def openat2(dir_fd: int, path: bytes, flags: int) -> int:
+        fd: int = call(dir_fd, path, flags, _RESOLVE)
+        return fd
+
+    return openat2
+
+
+_openat2: Callable[[int, bytes, int], int] | None = None
 _usable = sys.platform == "linux" and os.uname().machine in _MACHINES
 _ENV_OFF = "OVERLAYSCOPE_NO_OPENAT2"  # set (non-empty, not "0") to always walk components
 
 
-def _get_openat2() -> _Openat2 | None:
+def _get_openat2() -> Callable[[int, bytes, int], int] | None:
     global _openat2, _usable
     if not _usable or os.environ.get(_ENV_OFF, "") not in ("", "0"):
         return None
     if _openat2 is None:
         try:
-            _openat2 = _Openat2()
+            _openat2 = _native_openat2() or _Openat2()
         except (OSError, AttributeError, ImportError):
             _usable = False
             return None

@@ -39,13 +39,17 @@ PATHS = [
 ]
 
 
-@pytest.fixture(params=["openat2", "walk"])
+@pytest.fixture(params=["openat2", "openat2-ctypes", "walk"])
 def files(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[LayerFiles]:
+    """Each way of opening: openat2 through the C helper (or ctypes where it is not built),
+    openat2 through ctypes, and the walk of one component at a time."""
     if request.param == "walk":
         monkeypatch.setenv("OVERLAYSCOPE_NO_OPENAT2", "1")
     with LayerFiles() as reader:
-        if request.param == "openat2" and reader._openat2 is None:
+        if request.param != "walk" and reader._openat2 is None:
             pytest.skip("no openat2 on this kernel")
+        if request.param == "openat2-ctypes":
+            reader._openat2 = layerfiles._Openat2()
         yield reader
 
 
