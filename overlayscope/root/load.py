@@ -50,12 +50,18 @@ def load_host(
 
 
 def open_host(location: Location) -> Host:
-    """Load the host at `location`, enriched and cross-checked by its daemon if any."""
-    host = read_detected(detect(location), namespace=location.namespace)
-    host.problems.extend(location.daemon_problems)
+    """Load the host at `location`, enriched and cross-checked by its daemon if any (asked
+    while the disk is read: `daemon.ViewFetch`)."""
+    found = detect(location)
+    fetch = None
     if location.client is not None and location.daemon is not None:
-        from overlayscope.root.docker.daemon import fetch_view
+        from overlayscope.root.docker.daemon import ViewFetch
+
+        fetch = ViewFetch(location.client, location.daemon)
+    host = read_detected(found, namespace=location.namespace)
+    host.problems.extend(location.daemon_problems)
+    if fetch is not None:
         from overlayscope.root.docker.daemon_view import apply_view
 
-        apply_view(host, fetch_view(location.client, location.daemon))
+        apply_view(host, fetch.result())
     return host

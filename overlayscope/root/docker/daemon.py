@@ -377,6 +377,32 @@ def fetch_view(live: Live, info: DaemonInfo) -> DaemonView:
     return view
 
 
+class ViewFetch:
+    """`fetch_view` under way in a thread of its own, so that the disk is read meanwhile:
+    the daemon lists and inspects on its own cores while this process parses the records.
+    `result()` waits for it (never past `fetch_view`'s own deadline)."""
+
+    def __init__(self, live: Live, info: DaemonInfo) -> None:
+        self._box: dict[str, Any] = {}
+        self._thread = threading.Thread(
+            target=self._run, args=(live, info), name="overlayscope-daemon-view", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, live: Live, info: DaemonInfo) -> None:
+        try:
+            self._box["view"] = fetch_view(live, info)
+        except BaseException as exc:  # handed to the caller's thread
+            self._box["error"] = exc
+
+    def result(self) -> DaemonView:
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        view: DaemonView = self._box["view"]
+        return view
+
+
 def _fill(live: Live, info: DaemonInfo) -> DaemonView:
     """The daemon's view (in `bounded`'s thread). Raises when a list cannot be had; a
     list of the wrong shape is a problem and an incomplete view."""
