@@ -45,8 +45,8 @@ TIMEOUT_ENV = "OVERLAYSCOPE_DAEMON_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0  # seconds any one request may take
 REACH_BUDGET = 2  # reaching the daemon (its version, then `info`): this many timeouts
 VIEW_BUDGET = 6  # listing and inspecting every container and image: this many timeouts
-# Inspects asked at once, each on its own connection: dockerd answers them side by side, so
-# a host of hundreds of images and containers is cross-checked in a fraction of the time.
+# Inspects asked at once, each on its own connection: dockerd answers them side by side
+# (60 images and 30 containers: 0.181 s → 0.174 s for `containers`; docs/performance.md).
 INSPECT_CONNECTIONS = 4
 
 # Docker's own words (moby container/state.go StateString()); anything else is no state.
