@@ -22,9 +22,10 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.root.docker.api import DEFAULT_SOCKET as DEFAULT_SOCKET
@@ -185,26 +186,38 @@ class _TooSlow(Exception):
     """The daemon's conversation passed its deadline."""
 
 
-def bounded(work: Callable[[], T], seconds: float) -> T:
-    """`work()`'s result, or `_TooSlow` once `seconds` pass. The work runs in a daemon
-    thread: a daemon that trickles bytes evades every per-request timeout, and is left
-    to it (nothing waits for that thread, not even the interpreter's exit)."""
-    box: dict[str, Any] = {}
+class _Background(Generic[T]):
+    """`work()` under way in a daemon thread from the moment this is made: a daemon that
+    trickles bytes evades every per-request timeout, and is left to it (nothing waits for
+    that thread past a deadline, not even the interpreter's exit)."""
 
-    def run() -> None:
+    def __init__(self, work: Callable[[], T], name: str = "overlayscope-daemon") -> None:
+        self._box: dict[str, Any] = {}
+        self.started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], T]) -> None:
         try:
-            box["value"] = work()
+            self._box["value"] = work()
         except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
+            self._box["error"] = exc
 
-    thread = threading.Thread(target=run, name="overlayscope-daemon", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise _TooSlow
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    def result(self, deadline: float) -> T:
+        """`work()`'s result (or what it raised), or `_TooSlow` once `deadline` (a
+        `time.monotonic()` time) passes."""
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            raise _TooSlow
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]  # type: ignore[no-any-return]
+
+
+def bounded(work: Callable[[], T], seconds: float) -> T:
+    """`work()`'s result, or `_TooSlow` once `seconds` pass (`_Background`)."""
+    running = _Background(work)
+    return running.result(running.started + seconds)
 
 
 def why_unreachable(exc: BaseException, seconds: float) -> str:
@@ -337,69 +350,59 @@ def fetch_view(live: Live, info: DaemonInfo) -> DaemonView:
     """Inspect every container and image once, within the view's deadline; objects that
     vanish meanwhile are skipped. Never raises: what goes wrong is in `view.problems`,
     and a view whose lists could not be had is not `complete`."""
-    budget = live.timeout * VIEW_BUDGET
-    status_problems: list[Problem] = []
-    status = driver_status(live.raw_info.get("DriverStatus"), info.host, status_problems)
-    try:
-        # Built in the worker thread and handed over whole: a thread left behind past
-        # the deadline never touches what this one returns.
-        view = bounded(lambda: _fill(live, info), budget)
-    except _TooSlow:
-        view = DaemonView(info=info, complete=False)
-        view.problems.append(
-            Problem(
-                ProblemKind.DAEMON_UNAVAILABLE,
-                info.host,
-                f"the Docker daemon did not list and inspect its containers and images within "
-                f"{budget:g} s: its view is not used, the answers are the disk's alone",
-            )
-        )
-    except Exception as exc:
-        view = DaemonView(info=info, complete=False)
-        garbage = _garbage(exc)
-        view.problems.append(
-            bad_reply(
-                info.host,
-                f"listing its containers and images, the Docker daemon answered {garbage}: "
-                "its view is not used",
-            )
-            if garbage is not None
-            else Problem(
-                ProblemKind.DAEMON_UNAVAILABLE,
-                info.host,
-                f"the Docker daemon did not list its containers and images "
-                f"({why_unreachable(exc, live.timeout)}): its view is not used, the answers "
-                "are the disk's alone",
-            )
-        )
-    view.native_diff = _bool(status.get("Native Overlay Diff"))
-    view.problems[:0] = status_problems
-    return view
+    return ViewFetch(live, info).result()
 
 
 class ViewFetch:
-    """`fetch_view` under way in a thread of its own, so that the disk is read meanwhile:
-    the daemon lists and inspects on its own cores while this process parses the records.
-    `result()` waits for it (never past `fetch_view`'s own deadline)."""
+    """`fetch_view` begun now, its answer taken later: the daemon lists and inspects on
+    its own cores while this process reads the disk's records (`root/load.py`). The
+    view's deadline runs from the start."""
 
     def __init__(self, live: Live, info: DaemonInfo) -> None:
-        self._box: dict[str, Any] = {}
-        self._thread = threading.Thread(
-            target=self._run, args=(live, info), name="overlayscope-daemon-view", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, live: Live, info: DaemonInfo) -> None:
-        try:
-            self._box["view"] = fetch_view(live, info)
-        except BaseException as exc:  # handed to the caller's thread
-            self._box["error"] = exc
+        self._live, self._info = live, info
+        # Built in the worker thread and handed over whole: a thread left behind past
+        # the deadline never touches what this one returns.
+        self._running = _Background(lambda: _fill(live, info), name="overlayscope-daemon-view")
 
     def result(self) -> DaemonView:
-        self._thread.join()
-        if "error" in self._box:
-            raise self._box["error"]
-        view: DaemonView = self._box["view"]
+        """The view, as `fetch_view` says it."""
+        live, info = self._live, self._info
+        budget = live.timeout * VIEW_BUDGET
+        status_problems: list[Problem] = []
+        status = driver_status(live.raw_info.get("DriverStatus"), info.host, status_problems)
+        try:
+            view = self._running.result(self._running.started + budget)
+        except _TooSlow:
+            view = DaemonView(info=info, complete=False)
+            view.problems.append(
+                Problem(
+                    ProblemKind.DAEMON_UNAVAILABLE,
+                    info.host,
+                    f"the Docker daemon did not list and inspect its containers and images "
+                    f"within {budget:g} s: its view is not used, the answers are the disk's "
+                    "alone",
+                )
+            )
+        except Exception as exc:
+            view = DaemonView(info=info, complete=False)
+            garbage = _garbage(exc)
+            view.problems.append(
+                bad_reply(
+                    info.host,
+                    f"listing its containers and images, the Docker daemon answered "
+                    f"{garbage}: its view is not used",
+                )
+                if garbage is not None
+                else Problem(
+                    ProblemKind.DAEMON_UNAVAILABLE,
+                    info.host,
+                    f"the Docker daemon did not list its containers and images "
+                    f"({why_unreachable(exc, live.timeout)}): its view is not used, the "
+                    "answers are the disk's alone",
+                )
+            )
+        view.native_diff = _bool(status.get("Native Overlay Diff"))
+        view.problems[:0] = status_problems
         return view
 
 
