@@ -1559,6 +1559,12 @@ struct open_how_v0 {
 #define RESOLVE_NO_SYMLINKS_ 0x04
 #define RESOLVE_BENEATH_ 0x08
 
+/* The openat2 system call itself: -1 and errno on failure (ENOSYS before Linux 5.6). */
+static long openat2_call(int dir_fd, const char *path, uint64_t flags, uint64_t resolve) {
+    struct open_how_v0 how = {flags, 0, resolve};
+    return syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+}
+
 /* Open the dir `rel` below `root_fd` without following any symlink or leaving it:
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), or, where the kernel lacks it (before
  * 5.6), one openat(O_NOFOLLOW) per component. ".." is refused. -1 and errno on failure. */
@@ -1574,13 +1580,11 @@ static int open_beneath(int root_fd, char *rel) {
         p += n + (end ? 1 : 0);
     }
     if (!no_openat2) {
-        struct open_how_v0 how = {(uint64_t)(open_flags() | O_NOATIME), 0,
-                                  RESOLVE_BENEATH_ | RESOLVE_NO_SYMLINKS_ | RESOLVE_NO_MAGICLINKS_};
-        long fd = syscall(SYS_openat2, root_fd, *rel ? rel : ".", &how, sizeof how);
-        if (fd < 0 && errno == EPERM) { /* O_NOATIME needs ownership */
-            how.flags = (uint64_t)open_flags();
-            fd = syscall(SYS_openat2, root_fd, *rel ? rel : ".", &how, sizeof how);
-        }
+        const uint64_t resolve = RESOLVE_BENEATH_ | RESOLVE_NO_SYMLINKS_ | RESOLVE_NO_MAGICLINKS_;
+        const char *at = *rel ? rel : ".";
+        long fd = openat2_call(root_fd, at, (uint64_t)(open_flags() | O_NOATIME), resolve);
+        if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+            fd = openat2_call(root_fd, at, (uint64_t)open_flags(), resolve);
         if (fd >= 0 || errno != ENOSYS) return (int)fd;
         no_openat2 = 1;
     }
@@ -1856,33 +1860,32 @@ static PyObject *openat2_(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "embedded null byte");
         return NULL;
     }
-    struct open_how_v0 how = {(uint64_t)(unsigned)flags, 0, (uint64_t)resolve};
     long fd;
     Py_BEGIN_ALLOW_THREADS
-    fd = syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+    fd = openat2_call(dir_fd, path, (uint64_t)(unsigned)flags, (uint64_t)resolve);
     Py_END_ALLOW_THREADS
     if (fd < 0) return PyErr_SetFromErrno(PyExc_OSError);
     return PyLong_FromLong(fd);
 }
 
+#ifdef __GLIBC__
 PyDoc_STRVAR(trim_heap_doc,
-"trim_heap() -> bool\n\n"
+"trim_heap() -> None\n\n"
 "glibc's malloc_trim(0): the heap's free memory back to the system (scan/memory.py).\n"
-"False where the C library has no such call (nothing is done).");
+"Defined only where the C library has that call.");
 
 static PyObject *trim_heap(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
-#ifdef __GLIBC__
     Py_BEGIN_ALLOW_THREADS
     malloc_trim(0);
     Py_END_ALLOW_THREADS
-    Py_RETURN_TRUE;
-#else
-    Py_RETURN_FALSE;
-#endif
+    Py_RETURN_NONE;
 }
+#endif
 
 static PyMethodDef methods[] = {
+#ifdef __GLIBC__
     {"trim_heap", trim_heap, METH_NOARGS, trim_heap_doc},
+#endif
     {"openat2", openat2_, METH_VARARGS, openat2_doc},
     {"warm_dir", warm_dir, METH_VARARGS, warm_dir_doc},
     {"open_subdir", open_subdir, METH_VARARGS, open_subdir_doc},

@@ -22,8 +22,15 @@ def _load_trim() -> Callable[[int], int] | None:
     from overlayscope.scan import native
 
     if native.listdir is not None:
-        trim_heap = native.listdir.trim_heap
-        return (lambda _pad: int(trim_heap())) if trim_heap() else None
+        trim_heap = getattr(native.listdir, "trim_heap", None)  # glibc only
+        if trim_heap is None:
+            return None
+
+        def trim_native(_pad: int) -> int:
+            trim_heap()
+            return 1
+
+        return trim_native
     import ctypes
     import ctypes.util
 
