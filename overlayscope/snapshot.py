@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.record import record
 from overlayscope.userfiles import open_regular_file
 
 if TYPE_CHECKING:  # pathlib, shutil, tempfile and hashlib load only when an archive is opened
@@ -30,7 +30,7 @@ _RECORD = "unpacked.json"
 _LEFT_OUT_NAMED = 20  # the record names this many left-out members, and counts them all
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class UnpackedSnapshot:
     archive: str
     root: str

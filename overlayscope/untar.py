@@ -30,11 +30,11 @@ import os
 import stat
 import tarfile
 import urllib.parse
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.record import field, record
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -48,7 +48,7 @@ class ArchiveRefused(OverlayscopeError):
     title = "archive refused"
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class Unpacked:
     """What `unpack_tar` made: `complete` is False when a whiteout or an overlay xattr
     could not be made (not root); `left_out` names the special files not made."""

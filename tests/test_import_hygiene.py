@@ -161,6 +161,8 @@ def test_a_json_answer_loads_no_rich(command: list[str], captured_root: Captured
     tops, ours = _loaded_by(["--offline", "--json", "--root", str(captured_root.path), *command])
     assert "overlayscope.root.load" in ours  # it did read the root
     assert "rich" not in tops, [m for m in ours if m.startswith("overlayscope.cli")]
+    # records are overlayscope.record's: no `dataclasses` (and its `inspect`, `ast`)
+    assert not tops & {"dataclasses", "inspect"}, sorted(tops & {"dataclasses", "inspect"})
     if command in PLAIN_HUMAN_ANSWERS:
         return
     # ... and the same command for a person does draw with Rich
@@ -178,6 +180,7 @@ def test_a_human_container_answer_loads_no_rich(
     assert "overlayscope.root.load" in ours  # it did read the root
     assert "overlayscope.cli.change_tree" in ours  # it did draw the tree
     assert "rich" not in tops, [m for m in ours if m.startswith("overlayscope.cli")]
+    assert not tops & {"dataclasses", "inspect"}, sorted(tops & {"dataclasses", "inspect"})
 
 
 @pytest.mark.root

@@ -13,7 +13,6 @@ import contextlib
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 from overlayscope.audit import paths
 from overlayscope.audit.file_checks import FileChecks
@@ -34,6 +33,7 @@ from overlayscope.audit.targets import AuditTarget
 from overlayscope.audit.times import iso_ns
 from overlayscope.errors import OverlayscopeError
 from overlayscope.names import printable
+from overlayscope.record import field, record
 from overlayscope.scan import Entry, Kind
 from overlayscope.union import LayerStack, StackLayer, read_in_layer, same_content
 from overlayscope.union.copyup import copy_up_kind
@@ -43,7 +43,7 @@ FUTURE_SLACK_NS = 5 * 60 * 1_000_000_000  # clock skew tolerated before "in the 
 MAX_SUBTREE = 50_000  # entries walked beneath a deleted dir, looking for sensitive files
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class LayerResult:
     findings: list[Finding] = field(default_factory=list)
     # regular files the layer holds, to hash: (path, "added" | "changed", copy-up or not)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 from overlayscope.errors import PermissionDeniedError, ReadError
+from overlayscope.record import record
 
 
 class Severity(StrEnum):
@@ -64,7 +64,7 @@ class FindingKind(StrEnum):
     IOC_MATCH = "ioc-match"  # a hash or path from the --ioc list
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """One fact worth an analyst's look, tied to the layer and path that hold it.
 
@@ -113,7 +113,7 @@ def sort_key(finding: Finding) -> tuple[int, str, str, bytes, str]:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditProblem:
     """Something the audit could not read or compare; shaped like the root's problems.
 
@@ -151,7 +151,7 @@ GROUP_AT = 5
 EXAMPLES = 3
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FindingGroup:
     """Findings alike: one kind and severity in one layer, `count` of them. `examples` are
     the first paths (in the findings' order) and `detail` the first one's detail."""

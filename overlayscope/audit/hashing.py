@@ -19,11 +19,11 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 
 from overlayscope.audit.findings import read_refused
 from overlayscope.audit.progress import AnyOf, CancelFlag, Reporter, check_cancel
 from overlayscope.errors import Cancelled, OverlayscopeError
+from overlayscope.record import record
 from overlayscope.union.content import open_layer_fd
 from overlayscope.union.extents import DEFAULT_MAX_HOLE_BYTES as DEFAULT_MAX_HOLE_BYTES
 from overlayscope.union.extents import Hasher, TooSparse, hash_fd
@@ -32,14 +32,14 @@ UNREADABLE = "unreadable"
 NOT_HASHED = "not-hashed"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Digest:
     size: int
     sha256: str
     md5: str | None = None  # only when asked for (the bodyfile's MD5 column)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HashFailure:
     """A file with no digest: `kind` is `unreadable` (gone, replaced, refused) or
     `not-hashed` (more holes than the bound on holes hashed)."""

@@ -22,9 +22,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass
 
 from overlayscope.errors import ExitCode, OverlayscopeError
+from overlayscope.record import record
 from overlayscope.userfiles import NotARegularFile, read_regular_file
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -46,7 +46,7 @@ class IocSyntaxError(IocError):
     exit_code = ExitCode.USAGE
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PathIndicator:
     pattern: str
     whole_path: bool  # False: matched against the last component only
@@ -57,7 +57,7 @@ class PathIndicator:
         return self.regex.match(subject) is not None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IocList:
     """Parsed indicators; `source` names the file for the finding's detail."""
 

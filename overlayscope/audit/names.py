@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from overlayscope.audit.findings import FindingKind, Severity
 from overlayscope.names import printable
+from overlayscope.record import record
 
 # A small table of letters that look like Latin ones (Cyrillic, Greek, Armenian, IPA);
 # Unicode's full confusables list is far larger, this covers the ones used in practice.
@@ -43,7 +43,7 @@ WELL_KNOWN = frozenset(
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NameIssue:
     kind: FindingKind
     severity: Severity

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from overlayscope.errors import Cancelled
+from overlayscope.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditProgress:
     """Where a long audit or timeline is: `phase` is `scan`, `check`, `hash` or `walk`."""
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from overlayscope.audit.checks import LayerAuditor
 from overlayscope.audit.findings import AuditProblem, Finding, FindingKind, Severity, sort_key
@@ -14,12 +12,13 @@ from overlayscope.audit.hashing import DEFAULT_MAX_HOLE_BYTES, hash_files
 from overlayscope.audit.ioc import IocList
 from overlayscope.audit.progress import ProgressCallback, Reporter, check_cancel
 from overlayscope.audit.targets import AuditTarget, plan, scan_for, stack_of
+from overlayscope.record import record, replace
 from overlayscope.root.model import Host, Role
 from overlayscope.scan import LayerIndex
 from overlayscope.union.host_stacks import engine_size
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditOptions:
     """What to audit and how.
 
@@ -40,7 +39,7 @@ class AuditOptions:
     max_hole_bytes: int | None = DEFAULT_MAX_HOLE_BYTES
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditedLayer:
     layer: str
     role: str
@@ -49,7 +48,7 @@ class AuditedLayer:
     entries: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileHash:
     """The SHA-256 of one regular file an audited layer holds."""
 
@@ -64,7 +63,7 @@ class FileHash:
     copy_up: bool = False  # a copy-up as `union/copyup.py` classifies it (docs/union.md)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditReport:
     root: str
     reference_ns: int
@@ -191,9 +190,7 @@ def _with_hashes(
     """Hash IOC matches, and each finding about a hashed file given its sha256."""
     by_file = {(h.layer, h.path): h for h in hashes}
     out = [
-        dataclasses.replace(f, sha256=by_file[(f.layer, f.path)].sha256)
-        if (f.layer, f.path) in by_file
-        else f
+        replace(f, sha256=by_file[(f.layer, f.path)].sha256) if (f.layer, f.path) in by_file else f
         for f in findings
     ]
     if iocs is not None and iocs.hashes:

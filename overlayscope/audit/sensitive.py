@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
 
 from overlayscope.audit.findings import Severity
+from overlayscope.record import record
 
 HIGH, MEDIUM, LOW, INFO = Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO
 _HOMES = ("/root", "/home/*")
@@ -24,7 +24,7 @@ def _in_homes(*names: str) -> tuple[str, ...]:
     return tuple(f"{home}/{name}" for home in _HOMES for name in names)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SensitiveClass:
     name: str  # account, sudo, preload, ssh-keys, cron, user-cron, profile, init, pam, history
     what: str  # a phrase for the detail line

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from overlayscope.audit.findings import AuditProblem
 from overlayscope.audit.progress import ProgressCallback, Reporter
 from overlayscope.audit.times import parse_rfc3339_ns
+from overlayscope.record import record
 from overlayscope.root.model import Container, Host, Image, Role
 from overlayscope.scan import LayerIndex, ScanProgress, scan_layers
 from overlayscope.union import LayerStack, StackLayer
@@ -17,7 +17,7 @@ from overlayscope.union.host_stacks import host_stack
 INCOMPLETE = "audit-incomplete"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditTarget:
     """One layer to audit: its role, owner, and the layer ids of its stack (itself first)."""
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 import stat
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from overlayscope.audit.findings import AuditProblem
 from overlayscope.audit.hashing import DEFAULT_MAX_HOLE_BYTES, Digest, hash_files
 from overlayscope.audit.progress import ProgressCallback, Reporter, check_cancel
 from overlayscope.audit.walk import walk_layer
+from overlayscope.record import record
 from overlayscope.root.model import Container, Host, Image
 from overlayscope.scan import scan_tree
 from overlayscope.union.full_trees import derive_diff
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TimelineLayer:
     layer_id: str
     role: str  # "rw", "init", "image"
@@ -37,7 +37,7 @@ class TimelineLayer:
     overlay_xattrs: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TimelineEntry:
     """One entry of one layer: lstat as it is on the evidence, never followed."""
 

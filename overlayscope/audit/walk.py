@@ -14,9 +14,9 @@ import errno
 import os
 import stat
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
 
 from overlayscope.audit.progress import CancelFlag, check_cancel
+from overlayscope.record import field, record
 from overlayscope.scan import join
 from overlayscope.scan.xattrs import overlay_prefixes
 
@@ -33,7 +33,7 @@ def whiteout_xattrs(namespace: str | None) -> tuple[str, ...]:
     return tuple(prefix + "whiteout" for prefix in overlay_prefixes(namespace))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WalkedEntry:
     path: str  # absolute inside the layer; "/" is the diff dir itself
     st: os.stat_result  # lstat
@@ -41,7 +41,7 @@ class WalkedEntry:
     whiteout: bool  # char device 0/0, or an empty file with overlay.whiteout
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class _Frame:
     path: str
     name: str

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass, field
 
 from overlayscope.errors import NotADataRoot, OverlayscopeError, PermissionDeniedError
 from overlayscope.names import printable
+from overlayscope.record import field, record
 from overlayscope.root.load import open_host
 from overlayscope.root.locate import Location, detect, locate
 from overlayscope.root.model import Host
@@ -17,7 +17,7 @@ from overlayscope.scan.cache import set_enabled as set_cache_enabled
 from overlayscope.snapshot import embedded_archive, is_archive, unpack
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class Context:
     """The global options and the host they lead to, loaded lazily."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ from overlayscope.cli.output import columns_option, pick, stdout_console, table
 from overlayscope.cli.plain import short, size, write_json
 from overlayscope.errors import ExitCode, UnknownReference
 from overlayscope.names import printable
+from overlayscope.record import record
 from overlayscope.root.model import Host, Image
 from overlayscope.root.refs import resolve
 
@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_history)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Step:
     """One row of `docker history`: a step of the image config's history."""
 

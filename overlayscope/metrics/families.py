@@ -9,7 +9,6 @@ their own, the rest are summed into one series labelled `other`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -18,6 +17,7 @@ from prometheus_client.metrics_core import Metric
 from overlayscope import __version__
 from overlayscope.metrics.figures import CategoryFigures, ContainerFigures, Figures, ImageFigures
 from overlayscope.names import printable
+from overlayscope.record import record
 from overlayscope.root.problems import ProblemKind
 
 OTHER = "other"  # the label value of the series summing what `top` leaves out
@@ -39,7 +39,7 @@ SCAN_ERROR_KINDS = ("failed", "permission", "vanished", "error")
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScanStatus:
     """How the last scan attempt went (beside the figures of the last completed one)."""
 

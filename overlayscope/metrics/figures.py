@@ -13,9 +13,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from overlayscope.metrics.filesystems import Filesystem, filesystem_of
+from overlayscope.record import record
 from overlayscope.root.model import Container, Host, Role
 from overlayscope.scan import ScanProgress
 from overlayscope.usage.df import ContainerUsage, DiskUsage, disk_usage
@@ -25,7 +25,7 @@ from overlayscope.usage.images import image_sizes
 Progress = Callable[[ScanProgress], None]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerFigures:
     id: str
     name: str
@@ -43,7 +43,7 @@ class ContainerFigures:
     disk_bytes: int  # allocated bytes of its rw and init layer dirs and logs (its rank)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageFigures:
     id: str
     name: str  # its first tag, "" for an untagged image
@@ -54,7 +54,7 @@ class ImageFigures:
     unique_bytes: int | None  # size - shared
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CategoryFigures:
     name: str  # df's category (`image_layers`, `orphans`...)
     apparent: int
@@ -63,7 +63,7 @@ class CategoryFigures:
     count: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Figures:
     """Everything one scan of a host found, for every series of docs/metrics.md."""
 

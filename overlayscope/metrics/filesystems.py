@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+
+from overlayscope.record import record
 
 MOUNTINFO = "/proc/self/mountinfo"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Filesystem:
     """The mount a dir lives on, as this process sees it."""
 

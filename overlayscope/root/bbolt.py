@@ -34,12 +34,12 @@ import struct
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Generic, TypeVar
 
 from overlayscope.errors import OverlayscopeError
 from overlayscope.names import plural
+from overlayscope.record import record
 
 MAGIC = 0xED0CDAED
 VERSION = 2
@@ -88,7 +88,7 @@ class BoltError(OverlayscopeError):
         self.errno = errno
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BoltProblem:
     """Damage met while reading: the page it is on (None: the file as a whole) and a sentence."""
 
@@ -96,7 +96,7 @@ class BoltProblem:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Meta:
     page: int
     page_size: int
@@ -106,7 +106,7 @@ class _Meta:
     txid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Page:
     """A branch or leaf page checked against the map: `buf[start:end]` is its whole span."""
 
@@ -118,7 +118,7 @@ class _Page:
     count: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Entry:
     index: int
     key: bytes
@@ -577,7 +577,7 @@ class Bucket:
             yield key
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settled(Generic[T]):
     """What `read_settled` read: the value, from transaction `txid` unless a problem says not."""
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
 
+from overlayscope.record import record
 from overlayscope.root.model import Container
 
 MAX_BYTES = 256 * 1024
@@ -23,14 +23,14 @@ _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTT
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LogLine:
     time: str | None
     stream: str | None  # "stdout", "stderr"; None for plain text
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LogTail:
     """The last lines of a container's log, and what was not read."""
 

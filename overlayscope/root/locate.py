@@ -10,10 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
 from typing import Any
 
 from overlayscope.errors import NotADataRoot, PermissionDeniedError, UnsupportedDriver
+from overlayscope.record import record
 from overlayscope.root.model import DaemonInfo, Store
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import open_dir
@@ -29,7 +29,7 @@ _DAEMON_DRIVERS = {
 }
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Location:
     """Where the root is, the daemon that serves it (None: offline), and the store options."""
 
@@ -44,7 +44,7 @@ class Location:
     daemon_problems: tuple[Problem, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Detected:
     """A root whose store is known, and the dirs its reader needs."""
 

@@ -8,9 +8,9 @@ which engine wrote it shows only in the `store` field, for the user's sake.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
 
+from overlayscope.record import field, record
 from overlayscope.root.oci import HistoryEntry
 from overlayscope.root.problems import Problem
 
@@ -64,7 +64,7 @@ class ChangeRule(StrEnum):
     UPPER = "upper"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layer:
     """One layer dir with the role the rest of the host gives it."""
 
@@ -99,7 +99,7 @@ class Layer:
     problems: tuple[Problem, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageLayer:
     """One layer of an image's rootfs."""
 
@@ -111,7 +111,7 @@ class ImageLayer:
     created: str | None = None  # when its build step ran (the image history's `created`)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Image:
     id: str
     tags: tuple[str, ...]
@@ -154,7 +154,7 @@ class Image:
         return [layer.id for layer in reversed(self.layers) if layer.id is not None]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Kubernetes:
     """A Kubernetes node's container, as the CRI plugin labels it."""
 
@@ -164,7 +164,7 @@ class Kubernetes:
     sandbox: bool  # the pod's sandbox (pause) container
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerMount:
     """One mount of a container, as its engine recorded it."""
 
@@ -174,7 +174,7 @@ class ContainerMount:
     read_only: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Container:
     id: str
     name: str
@@ -222,7 +222,7 @@ class Container:
         return top + list(self.image_layers)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Volume:
     """A local volume: its dir, its data, and the containers whose config mounts it."""
 
@@ -232,7 +232,7 @@ class Volume:
     containers: tuple[str, ...] | None  # container keys; None when a config was unreadable
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Blob:
     """A blob of a content store kept beside the layers (containerd's compressed layers,
     manifests and configs)."""
@@ -244,7 +244,7 @@ class Blob:
     collectable: bool  # nothing keeps it: the store's GC would remove it
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IdMap:
     """One range of a user namespace's id map: container ids `inside`..`inside+size-1` are
     host ids `outside`..`outside+size-1` (a rootless store's files carry host ids)."""
@@ -265,7 +265,7 @@ def inside_id(maps: tuple[IdMap, ...], host_id: int) -> int | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DaemonInfo:
     """What a reachable daemon for the same data root says."""
 
@@ -275,7 +275,7 @@ class DaemonInfo:
     server_version: str
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class Host:
     """Everything known about one host's container storage."""
 

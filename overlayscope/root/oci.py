@@ -6,9 +6,9 @@ chain id, and an image config's `history` says which step made each layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from overlayscope.record import record
 from overlayscope.root.problems import Problem, ProblemKind
 
 
@@ -31,7 +31,7 @@ def chain_ids(diff_ids: list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HistoryEntry:
     """One step of an image's history; `empty_layer` steps made no layer."""
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 from enum import StrEnum
+
+from overlayscope.record import record
 
 # What every reader says when the operating system refused a look (EACCES, EPERM): the
 # evidence is not damaged, the user lacks the rights to see it (docs/json.md).
@@ -51,7 +52,7 @@ class ProblemKind(StrEnum):
     BLOB_DIGEST_MISMATCH = "blob-digest-mismatch"  # a content blob's sha256 is not its name
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Problem:
     """One problem: what kind, where on disk, and a sentence saying what is wrong."""
 

@@ -10,13 +10,13 @@ a value of another JSON type reads as absent, never as something else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from overlayscope.record import record
 from overlayscope.root.model import ContainerMount
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RunConfig:
     command: tuple[str, ...] = ()
     env: tuple[str, ...] = ()

@@ -42,10 +42,10 @@ import struct
 import time
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from overlayscope.record import record
 from overlayscope.scan.columns import COLUMNS, Columns
 from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs
 from overlayscope.scan.sizes import LayerSums, layer_sums
@@ -138,7 +138,7 @@ def lies_inside(path: str, roots: Iterable[str]) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Identity:
     """What makes a `diff/` dir the same one: device, inode and inode change time."""
 

@@ -35,7 +35,6 @@ from itertools import accumulate, islice
 from typing import TYPE_CHECKING, Any
 
 from overlayscope.scan.entry import Entry, Kind, OverlayXattrs
-from overlayscope.scan.fastentry import make_entry
 
 if TYPE_CHECKING:
     from overlayscope.scan.sizes import LayerSums
@@ -219,7 +218,7 @@ class Columns:
         mtime, ctime = self.mtime[i], self.ctime[i]
         if mtime == TIME_OVERFLOW:
             mtime, ctime = self.wide_times.get(i, (mtime, ctime))
-        return make_entry(
+        return Entry(
             path, kind, mode, uid, gid,
             self.size[i], self.blocks[i], mtime, ctime, self.ino[i],
             self.nlink[i], self.rdev.get(i, 0),

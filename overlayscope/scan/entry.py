@@ -8,9 +8,10 @@ surrogate escapes, and `os.fsencode(path)` gives the exact on-disk name back.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from overlayscope.record import record
 
 if TYPE_CHECKING:
     from overlayscope.scan.columns import Columns
@@ -46,7 +47,7 @@ _PHRASES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OverlayXattrs:
     """The overlay.* extended attributes of an entry (trusted.* or, rootless, user.*)."""
 
@@ -60,7 +61,7 @@ class OverlayXattrs:
     xwhiteouts: bool = False  # opaque="x": a dir holding xattr whiteouts; not opaque
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Entry:
     """One directory entry of a layer, with its lstat facts. Never a followed symlink."""
 
@@ -88,7 +89,7 @@ class Entry:
         return parent_of(self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScanProblem:
     """Something the scanner could not read; the rest of the layer is still indexed."""
 
@@ -97,7 +98,7 @@ class ScanProblem:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScanProgress:
     """Progress of a scan, reported through a callback."""
 

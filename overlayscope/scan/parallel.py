@@ -16,9 +16,9 @@ import queue
 import sys
 import threading
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from overlayscope.record import field, record, replace
 from overlayscope.scan import native
 from overlayscope.scan.cache import DefaultCache, Identity, ScanCache, default_cache, identity_of
 from overlayscope.scan.entry import LayerIndex, ScanProgress
@@ -188,7 +188,7 @@ class _HostSink(PieceSink):
         self._scan.cold = True  # the walks to come, here and in workers, read ahead at once
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Job:
     """A walk to make: a whole layer (`part` None), or a subtree another walk delegated."""
 
@@ -199,7 +199,7 @@ class _Job:
     cold: bool = False  # the walk that delegated it found the page cache cold
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class _Layer:
     """A layer whose pieces are walked, maybe by several processes (split.py)."""
 

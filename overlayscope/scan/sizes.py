@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 from itertools import compress
 
+from overlayscope.record import record
 from overlayscope.scan.columns import Columns
 from overlayscope.scan.entry import Kind, LayerIndex
 
 LARGEST_KEPT = 256  # regular files kept in LayerSums.largest, the biggest by blocks
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerSums:
     """Whole-layer sums over the columns, made once per index and kept with it (and in
     the scan cache, so a cached layer needs no pass over its columns at all).

@@ -20,9 +20,9 @@ import heapq
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from itertools import accumulate
 
+from overlayscope.record import field, record
 from overlayscope.scan import native
 from overlayscope.scan.columns import COLUMNS, Attr, Columns
 from overlayscope.scan.entry import ScanProblem
@@ -38,7 +38,7 @@ _PER_ENTRY = ("size", "blocks", "mtime", "ctime", "ino", "nlink")
 Part = tuple[bytes, int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Splice:
     """Where a delegated subtree's entries go in the walk that delegated it."""
 
@@ -50,7 +50,7 @@ class Splice:
     at_problem: int  # problems this walk had reported by then
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class Piece:
     """What one walk made: a whole layer (rel b"") or a subtree of it."""
 

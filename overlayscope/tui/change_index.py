@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from overlayscope.names import printable
+from overlayscope.record import record
 from overlayscope.scan import parent_of
 from overlayscope.tui.tree_model import BY_NAME, Kept, NodeStats, Sort, SortKey, sort_paths
 from overlayscope.union import Change, ChangeKind
@@ -22,7 +22,7 @@ from overlayscope.union import Change, ChangeKind
 ALL_KINDS: frozenset[ChangeKind] = frozenset(ChangeKind)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChangeSummary:
     """Counts for a header line."""
 

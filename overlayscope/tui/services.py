@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from overlayscope.record import field, record
 from overlayscope.root.model import Container, Host, Image
 from overlayscope.scan import ScanProgress
 from overlayscope.union import LayerStack
@@ -47,7 +47,7 @@ def optional(module: str, name: str) -> Callable[..., Any] | None:
     return value if callable(value) else None
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Services:
     """The core calls the screens make; every one runs in a worker thread."""
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from overlayscope.record import field, record, replace
 from overlayscope.union import ChangeKind
 
 
@@ -30,7 +30,7 @@ _DESCENDING_FIRST = {
 _ARROW = {False: "↑", True: "↓"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Sort:
     """How a directory's children are ordered."""
 
@@ -79,7 +79,7 @@ def describe_shown(shown: frozenset[Show]) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NodeStats:
     """One node's figures: bytes beneath (or its own), entries beneath, the newest mtime."""
 
@@ -88,7 +88,7 @@ class NodeStats:
     mtime_ns: int | None = None
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Tally:
     """A directory's figures while a walk adds to them."""
 
@@ -128,7 +128,7 @@ def sort_paths(
     return sorted(by_name, key=figure, reverse=sort.descending)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Kept:
     """What a filter keeps: the matches and their ancestors (`keep`), and the matches
     themselves in name order (`matched`), for the tree to open the dirs that hold them."""

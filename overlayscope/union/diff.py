@@ -31,10 +31,10 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.record import record, replace
 from overlayscope.root.model import ChangeRule
 from overlayscope.scan.columns import Columns
 from overlayscope.scan.entry import Entry, Kind, LayerIndex
@@ -56,7 +56,7 @@ class ChangeKind(StrEnum):
     DELETED = "D"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """One line of `docker diff`, with the facts behind it.
 
@@ -137,7 +137,7 @@ def _compare_changes(stack: LayerStack, compare_content: bool) -> list[Change]:
     return out
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class _Frame:
     """A dir being compared: its children still to visit, and what to report after them."""
 

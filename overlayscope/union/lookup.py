@@ -16,8 +16,8 @@ at the parent path is part of the parent's merge, top → bottom, and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
+from overlayscope.record import field, record
 from overlayscope.scan.entry import Entry, Kind, LayerIndex, ScanProblem
 from overlayscope.union.provenance import (
     Blocker,
@@ -29,7 +29,7 @@ from overlayscope.union.provenance import (
 from overlayscope.union.unread import unread_at, unread_problems
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(eq=False)
 class StackLayer:
     """One layer of a stack: its id, the role the caller gives it, its scanned diff tree."""
 
@@ -47,7 +47,7 @@ class StackLayer:
         return self.index.content_dir
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolution:
     """The outcome of one lookup: the hits at a path and the dirs merged there."""
 

@@ -8,9 +8,9 @@ higher directory) that hides it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
+from overlayscope.record import record
 from overlayscope.scan.entry import Entry
 from overlayscope.union.unread import UnreadPart
 
@@ -57,7 +57,7 @@ def hidden_state(kind: BlockerKind) -> HitState:
     return _HIDDEN_STATE[kind]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Blocker:
     """The entry that hides lower layers: which layer, which path, what it is."""
 
@@ -67,7 +67,7 @@ class Blocker:
     kind: BlockerKind
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StackHit:
     """One layer's entry at a path, and what overlayfs does with it."""
 
@@ -79,7 +79,7 @@ class StackHit:
     hidden_by: Blocker | None = None  # set for every hidden-by-* state
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Provenance:
     """Every layer holding `path`, top → bottom, which one wins and what hides the rest.
 

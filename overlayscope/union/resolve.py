@@ -9,10 +9,10 @@ followed by the operating system.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from overlayscope.errors import PathNotFound, UnsafePath
+from overlayscope.record import record
 from overlayscope.scan.entry import Entry, Kind
 from overlayscope.union.content import NotARegularFile, open_in_layer, type_name
 from overlayscope.union.stack import LayerStack, cannot_tell, overlay_notes
@@ -21,7 +21,7 @@ from overlayscope.union.unread import UnreadPart, dedupe
 MAX_SYMLINKS = 40
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResolvedPath:
     """Where a merged-view path leads once its symlinks are resolved inside the container."""
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
 
 from overlayscope.errors import PathNotFound, UnreadablePath
+from overlayscope.record import field, record, replace
 from overlayscope.scan.entry import Entry, LayerIndex, parent_of
 from overlayscope.union.lookup import Resolution, StackLayer, resolve_child, resolve_root
 from overlayscope.union.provenance import (
@@ -26,7 +26,7 @@ class NotADirectory(PathNotFound):
     title = "not a directory"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MergedEntry:
     """One entry of the merged view, tagged with the layer it comes from."""
 
@@ -47,7 +47,7 @@ def normalize(path: str) -> str:
     return posixpath.normpath("/" + path.lstrip("/"))
 
 
-@dataclass(frozen=True, eq=False)
+@record(slots=False, eq=False)
 class LayerStack:
     """Layers top → bottom, as overlayfs stacks them: `layers[0]` is the upper (or top lower).
 

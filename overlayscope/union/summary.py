@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from overlayscope.record import record
 from overlayscope.scan.entry import Kind, LayerIndex
 from overlayscope.scan.sizes import layer_sums
 from overlayscope.union.diff import Change, ChangeKind
 from overlayscope.union.stack import LayerStack
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChangeTotals:
     """Counts and bytes of a change list.
 

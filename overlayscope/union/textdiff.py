@@ -7,10 +7,10 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from overlayscope.errors import PathNotFound
 from overlayscope.names import printable
+from overlayscope.record import record
 from overlayscope.scan.entry import Kind, join, parent_of
 from overlayscope.union.content import NotARegularFile, open_layer_fd, same_content
 from overlayscope.union.extents import DEFAULT_MAX_HOLE_BYTES, TooSparse, hash_fd
@@ -22,7 +22,7 @@ MAX_TEXT_BYTES = 4 << 20
 _SNIFF = 8192
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileVersion:
     """One side of a diff: which layer provides it and what it holds."""
 
@@ -35,7 +35,7 @@ class FileVersion:
     type: str = "file"  # what lstat says: file, dir, symlink, fifo, socket, char-device...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileDiff:
     """The merged `path` in the stack against the stack without its top layer.
 

@@ -14,9 +14,9 @@ scan looked (a live container); what the scan saw afterwards is the answer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from overlayscope.record import record
 from overlayscope.scan.entry import Kind, LayerIndex, ScanProblem, parent_of
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 UNREAD_KINDS = frozenset({"permission", "error"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnreadPart:
     """A part of one layer the scan could not read: what that layer holds at `path`, or
     beneath it (a dir whose listing failed), is unknown.

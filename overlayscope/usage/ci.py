@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from overlayscope.record import record
 
 if TYPE_CHECKING:  # `parse_bytes` is the CLI's for other commands: no scan machinery for it
     from overlayscope.usage.efficiency import Efficiency
@@ -44,7 +45,7 @@ class RuleStatus(StrEnum):
     DISABLED = "disabled"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleResult:
     rule: str  # dive's key: lowestEfficiency, highestWastedBytes, highestUserWastedPercent
     threshold: float | None  # None when disabled
@@ -52,7 +53,7 @@ class RuleResult:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verdict:
     passed: bool
     rules: tuple[RuleResult, ...]
@@ -94,7 +95,7 @@ def parse_bytes(value: str, rule: str = HIGHEST_WASTED_BYTES) -> int | None:
     return int(total)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Thresholds:
     lowest_efficiency: float | None = 0.9
     highest_wasted_bytes: int | None = None

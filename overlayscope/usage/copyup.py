@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.record import record
 from overlayscope.root.model import Container, Host
 from overlayscope.scan import Entry, Kind, LayerIndex, ScanProgress, scan_layers
 from overlayscope.scan.progress import check_cancel
@@ -33,7 +33,7 @@ from overlayscope.usage.footprint import UsageProblem
 Progress = Callable[[ScanProgress], None]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CopiedUp:
     """A file of the rw layer that is a copy of a file beneath it."""
 
@@ -45,7 +45,7 @@ class CopiedUp:
     nlink: int = 1  # names of its inode in the rw layer: more than 1, a hard link
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Added:
     """A file of the rw layer with no file beneath it."""
 
@@ -54,7 +54,7 @@ class Added:
     nlink: int = 1  # names of its inode in the rw layer: more than 1, a hard link
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CopyUps:
     """Copy-ups and additions in one container's writable layer (apparent bytes).
 

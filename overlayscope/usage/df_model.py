@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from overlayscope.record import record
 from overlayscope.root.model import Role
 from overlayscope.usage.footprint import FileUsage, Footprint, UsageProblem
 
@@ -41,7 +41,7 @@ ROLE_CATEGORY = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CategoryUsage:
     category: Category
     apparent: int
@@ -50,7 +50,7 @@ class CategoryUsage:
     count: int  # layers, containers with logs, volumes, buckets...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerUsage:
     """One overlay2 dir: its `diff/` as the daemon sizes it, and the whole dir on disk."""
 
@@ -66,7 +66,7 @@ class LayerUsage:
     unread: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageUsage:
     id: str
     tags: tuple[str, ...]
@@ -78,7 +78,7 @@ class ImageUsage:
     containers: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerUsage:
     id: str
     name: str
@@ -94,7 +94,7 @@ class ContainerUsage:
     copy_ups: CopyUps | None  # only when asked for (it reads every layer of the container)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VolumeUsage:
     name: str
     size: int | None  # apparent bytes of _data/, as `docker system df -v` sizes volumes
@@ -107,7 +107,7 @@ class VolumeUsage:
         return self.containers == ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BlobUsage:
     """One blob of a content store (containerd's compressed layers, manifests, configs)."""
 
@@ -119,14 +119,14 @@ class BlobUsage:
     reclaimable: bool  # nothing keeps it: the store's garbage collector would remove it
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OtherUsage:
     name: str  # first path component under the root ("." for the root dir itself)
     apparent: int
     allocated: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Consumer:
     """One thing that can be removed as a whole, for the top consumers list."""
 
@@ -138,7 +138,7 @@ class Consumer:
     reclaimable: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DiskUsage:
     root: str
     total: Footprint

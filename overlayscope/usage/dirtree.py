@@ -20,8 +20,8 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
+from overlayscope.record import field, record
 from overlayscope.root.records import open_dir
 from overlayscope.scan import ScanProgress
 from overlayscope.scan.progress import check_cancel
@@ -31,7 +31,7 @@ KEEP_FILES = 50  # per directory: the largest files kept by name, the rest summe
 _TICK = 0.1  # seconds between progress reports
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileNode:
     """A non-directory: a file, a symlink (never followed), a device, fifo or socket."""
 
@@ -42,7 +42,7 @@ class FileNode:
     mtime_ns: int
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class DirNode:
     """A directory with the figures of everything beneath it (itself included)."""
 

@@ -39,9 +39,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from overlayscope.errors import UnknownReference
+from overlayscope.record import record
 from overlayscope.root.model import Container, Host, Image
 from overlayscope.scan import ScanProgress
 from overlayscope.union import LayerStack
@@ -60,7 +60,7 @@ __all__ = [
 Progress = Callable[[ScanProgress], None]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WastedPath:
     """A path dive finds in more than one layer."""
 
@@ -69,7 +69,7 @@ class WastedPath:
     cumulative_size: int  # sum of its sizes in those layers (dive's "Wasted Space")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerEfficiency:
     """One image layer, bottom first."""
 
@@ -80,7 +80,7 @@ class LayerEfficiency:
     hidden_bytes: int  # regular-file bytes of this layer the image's merged view never shows
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Efficiency:
     image: str
     tags: tuple[str, ...]

@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from itertools import compress
 
+from overlayscope.record import record
 from overlayscope.scan.entry import Entry, Kind, LayerIndex, join, parent_of
 from overlayscope.scan.progress import check_cancel
 from overlayscope.union import LayerStack
@@ -174,7 +174,7 @@ def walk_key(path: str) -> list[bytes]:
     return [os.fsencode(name) for name in path.split("/")]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DiveFigures:
     """dive's sums over an image, bottom layer first."""
 

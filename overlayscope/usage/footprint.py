@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import heapq
 import stat
-from dataclasses import dataclass
+
+from overlayscope.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Footprint:
     """Bytes some part of the data root takes: apparent and allocated."""
 
@@ -28,7 +29,7 @@ class Footprint:
         return Footprint(self.apparent + other.apparent, self.allocated + other.allocated)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UsageProblem:
     """Something that could not be measured; the rest of the root still is."""
 
@@ -76,7 +77,7 @@ def add_entry(tally: Tally, *, mode: int, size: int, blocks: int) -> None:
         tally.apparent += size
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileUsage:
     """One large regular file somewhere in the data root."""
 

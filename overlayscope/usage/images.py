@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 
+from overlayscope.record import record
 from overlayscope.root.model import Host, Image, ImageLayer
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageSizes:
     size: int | None  # the image's Size: all its layers
     shared: int | None  # bytes in layers that another listed image also uses

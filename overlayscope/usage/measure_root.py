@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from overlayscope.record import field, record
 from overlayscope.scan import (
     Kind,
     LayerIndex,
@@ -40,7 +40,7 @@ from overlayscope.usage.rootwalk import Areas, Key, RootWalk
 Progress = Callable[[ScanProgress], None]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Unit:
     """A tree the scanner measures, and where its bytes are counted."""
 
@@ -54,7 +54,7 @@ class Unit:
     allocated: bool = False
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class RootTallies:
     """Raw byte counts of a data root, before they are given meaning."""
 

@@ -35,7 +35,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,6 +43,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from overlayscope.audit.hashing import NOT_HASHED, hash_file, hash_files
+from overlayscope.record import replace
 from overlayscope.root.load import load_host
 from overlayscope.union import changes, same_content, unified_diff
 from overlayscope.union.extents import (

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from overlayscope.record import replace
 from overlayscope.root.container_logs import parse_log, read_log_tail
 from overlayscope.root.load import load_host
 from overlayscope.root.model import Container, ContainerMount

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from textual.widgets import Static, TabbedContent
 
+from overlayscope.record import replace
 from overlayscope.root.load import load_host
 from overlayscope.root.model import Host
 from overlayscope.snapshot import unpack

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from overlayscope.errors import PathNotFound
+from overlayscope.record import replace
 from overlayscope.union import LayerStack, NotADirectory, StackLayer, changes
 from tests.union.builders import index, stack
 

@@ -249,8 +249,7 @@ def test_roles_and_positions_are_carried() -> None:
 
 
 def test_redirect_and_metacopy_are_reported_not_followed() -> None:
-    from dataclasses import replace
-
+    from overlayscope.record import replace
     from overlayscope.scan.entry import OverlayXattrs
 
     st = stack(("rw", "d /moved\nf /big"), ("img", "d /orig\nf /orig/x\nf /big"))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
+from overlayscope.record import replace
 from overlayscope.usage import ci
 from overlayscope.usage.efficiency import Efficiency
 
@@ -82,6 +81,6 @@ def test_equal_to_the_threshold_passes() -> None:
 def test_each_rule_fails_just_above(
     change: dict[str, object], limits: ci.Thresholds, want: list[str]
 ) -> None:
-    eff = dataclasses.replace(BASE, **change)  # type: ignore[arg-type]
+    eff = replace(BASE, **change)  # type: ignore[arg-type]
     assert _statuses(eff, limits) == want
     assert ci.evaluate(eff, limits).passed == ("fail" not in want)

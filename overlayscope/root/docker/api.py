@@ -24,8 +24,9 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from overlayscope.record import record
 
 if TYPE_CHECKING:
     import ssl
@@ -80,7 +81,7 @@ class DaemonAPI(Protocol):
     def inspect_image(self, image_id: str) -> Any: ...
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class TLS:
     """TLS as the docker CLI sets it up: `ca.pem`, `cert.pem`, `key.pem` in `cert_path`;
     the server checked against `ca.pem` only when `verify`."""
@@ -89,7 +90,7 @@ class TLS:
     cert_path: str
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Endpoint:
     """Where a daemon listens: a unix socket's path, or a TCP host and port (with a
     base path, and TLS or not)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any
 
+from overlayscope.record import field, record, replace
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     MissingRecord,
@@ -37,7 +37,7 @@ _STATE_FIELDS = {
 _CONFIG_FIELDS = {"ID": str, "Name": str, "Created": str, "Driver": str, "LogPath": str}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerRecord:
     """A container as its config.v2.json describes it."""
 
@@ -63,7 +63,7 @@ class ContainerRecord:
     damaged: bool = False
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class ContainerStore:
     containers: dict[str, ContainerRecord] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)

@@ -24,10 +24,10 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.record import field, record
 from overlayscope.root.docker.api import DEFAULT_SOCKET as DEFAULT_SOCKET
 from overlayscope.root.docker.api import (
     BadHost,
@@ -62,7 +62,7 @@ _VERSION = re.compile(r"[\x21-\x7e]{1,128}")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Live:
     """A daemon that answered: its client, its `info` reply as it came, and the
     timeout every further request gets."""
@@ -72,7 +72,7 @@ class Live:
     timeout: float
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Reach:
     """How trying to reach the daemon went: a client and what `info` said, or why not."""
 
@@ -82,7 +82,7 @@ class Reach:
     explicit: bool = False  # DOCKER_HOST named the daemon (not the default socket)
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class DaemonView:
     """What the daemon says, fetched once: info plus GraphDriver data per object.
 

@@ -10,9 +10,9 @@ with the disk is a `daemon-mismatch`; a dir it names is in use, never an orphan.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import Any
 
+from overlayscope.record import replace
 from overlayscope.root.docker.daemon import (
     NAME,
     STATES,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 
 from overlayscope.names import plural
+from overlayscope.record import field, record, replace
 from overlayscope.root.docker.containers import ContainerRecord, read_containers
 from overlayscope.root.docker.imagedb import ImageDB, history_for_layers, read_imagedb
 from overlayscope.root.docker.layerdb import LayerDB, read_layerdb
@@ -39,7 +39,7 @@ from overlayscope.root.run_config import run_fields
 _Note = Callable[[str | None, Problem], None]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GraphDir:
     """One dir of a graph driver, as its store reader found it."""
 
@@ -56,7 +56,7 @@ class GraphDir:
     lower_known: bool = True  # False when a refused look left `lower` unknown (not root)
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class GraphDirs:
     """Every dir of a graph driver, and what is wrong with them."""
 

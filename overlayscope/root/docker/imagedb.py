@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from overlayscope.record import field, record
 from overlayscope.root.oci import HistoryEntry, layer_history, parse_history
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
@@ -24,7 +24,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageRecord:
     """An image config from `imagedb/content/sha256/<id>`."""
 
@@ -38,7 +38,7 @@ class ImageRecord:
     path: str
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class ImageDB:
     images: dict[str, ImageRecord] = field(default_factory=dict)
     tags: dict[str, list[str]] = field(default_factory=dict)  # image id → "repo:tag"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
+from overlayscope.record import field, record
 from overlayscope.root.oci import chain_id_of
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
@@ -22,7 +22,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _MAX_SIZE = 2**63 - 1  # the daemon writes sizes as int64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerRecord:
     """`layerdb/sha256/<chainID>/`: one image layer of the layer store."""
 
@@ -34,7 +34,7 @@ class LayerRecord:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MountRecord:
     """`layerdb/mounts/<containerID>/`: a container's read-write layer."""
 
@@ -45,7 +45,7 @@ class MountRecord:
     path: str
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class LayerDB:
     layers: dict[str, LayerRecord] = field(default_factory=dict)  # by chain id
     mounts: dict[str, MountRecord] = field(default_factory=dict)  # by container id

@@ -11,9 +11,9 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 from typing import Any
 
+from overlayscope.record import field, record
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
     MissingRecord,
@@ -28,7 +28,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_JSON_BLOB = 8 * 1024 * 1024  # manifests and configs are kilobytes; more is not one
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class ContentStore:
     path: str  # <containerd root>/io.containerd.content.v1.content
     blobs: dict[str, str] = field(default_factory=dict)  # digest → file path

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import platform
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from overlayscope.record import record
 from overlayscope.root.oci import HistoryEntry, chain_ids, layer_history, parse_history
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.stores.containerd.content import ContentStore
@@ -28,7 +28,7 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 _MAX_INDEX_DEPTH = 8  # indexes within indexes: deeper is a loop or a hostile blob
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResolvedImage:
     """One image record of a namespace, followed down to its rootfs."""
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
+from overlayscope.record import field, record
 from overlayscope.root.bbolt import BoltDB, BoltError, Bucket, go_time, read_settled, varint
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import lstat_or_none
@@ -25,14 +25,14 @@ PLUGIN_DIR = "io.containerd.metadata.v1.bolt"
 Labels = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Descriptor:
     digest: str
     media_type: str
     size: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageRecord:
     namespace: str
     name: str
@@ -41,7 +41,7 @@ class ImageRecord:
     created: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerRecord:
     namespace: str
     id: str
@@ -58,7 +58,7 @@ class ContainerRecord:
         return dict(self.labels).get(key)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SnapshotRecord:
     """A snapshot of the overlayfs snapshotter as a namespace knows it."""
 
@@ -70,7 +70,7 @@ class SnapshotRecord:
     created: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BlobRecord:
     namespace: str
     digest: str
@@ -78,7 +78,7 @@ class BlobRecord:
     labels: Labels
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LeaseRecord:
     namespace: str
     id: str
@@ -89,7 +89,7 @@ class LeaseRecord:
     created: str | None
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class MetaDB:
     path: str
     namespaces: list[str] = field(default_factory=list)

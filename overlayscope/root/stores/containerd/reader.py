@@ -14,9 +14,9 @@ import os
 import re
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from overlayscope.names import plural
+from overlayscope.record import field, record
 from overlayscope.root.docker.containers import ContainerRecord as DockerContainer
 from overlayscope.root.docker.containers import read_containers
 from overlayscope.root.docker.graph import docker_build_cache
@@ -83,7 +83,7 @@ def read_host(
     return _Reader(containerd_root, docker_root, namespace).read()
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class _Reader:
     root: str
     docker_root: str | None
@@ -165,7 +165,7 @@ class _Reader:
         for lid, found in self.attached.items():
             layer = host.layers.get(lid)
             if layer is not None:
-                from dataclasses import replace
+                from overlayscope.record import replace
 
                 host.layers[lid] = replace(layer, problems=(*layer.problems, *found))
         return host
@@ -285,7 +285,7 @@ class _Reader:
             users.setdefault(c.image_key, []).append(c.key)
         for key, image in list(images.items()):
             if key in users:
-                from dataclasses import replace
+                from overlayscope.record import replace
 
                 images[key] = replace(image, containers=tuple(sorted(users[key])))
         return out
@@ -494,7 +494,7 @@ class _Reader:
         self.attached.setdefault(layer_id, []).append(problem)
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class _Graph:
     """Snapshots by namespace and key, and their backend records."""
 

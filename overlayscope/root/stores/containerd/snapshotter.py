@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
+from overlayscope.record import field, record
 from overlayscope.root.bbolt import (
     BoltDB,
     BoltError,
@@ -31,7 +31,7 @@ KIND_VIEW, KIND_ACTIVE, KIND_COMMITTED = 1, 2, 3
 KIND_NAMES = {KIND_VIEW: "view", KIND_ACTIVE: "active", KIND_COMMITTED: "committed"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackendSnapshot:
     """One snapshot as the snapshotter records it."""
 
@@ -55,7 +55,7 @@ class BackendSnapshot:
         return parts[2] if len(parts) == 3 else self.name
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class SnapshotterDB:
     """Everything the overlayfs snapshotter keeps, and what is wrong with it."""
 

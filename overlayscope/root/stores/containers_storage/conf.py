@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
 
 from overlayscope.errors import OverlayscopeError
+from overlayscope.record import record
 from overlayscope.root.records import RecordError, read_bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StorageConf:
     graph_root: str | None
     run_root: str | None

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
 from typing import Any
 
+from overlayscope.record import field, record, replace
 from overlayscope.root.bbolt import BoltDB, BoltError, Bucket, read_settled
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import lstat_or_none
@@ -33,7 +33,7 @@ _STATES = {
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PodmanContainer:
     id: str
     name: str
@@ -49,7 +49,7 @@ class PodmanContainer:
     run: RunConfig = field(default_factory=RunConfig)  # its spec, ports, restart count
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class PodmanState:
     path: str
     containers: dict[str, PodmanContainer] = field(default_factory=dict)

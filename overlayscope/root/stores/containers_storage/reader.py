@@ -14,9 +14,9 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import replace
 
 from overlayscope.names import plural
+from overlayscope.record import replace
 from overlayscope.root.model import (
     ChangeRule,
     Container,

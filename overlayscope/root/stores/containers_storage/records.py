@@ -16,9 +16,9 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from overlayscope.record import field, record
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import MissingRecord, RecordError, read_bytes
 
@@ -27,7 +27,7 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MAX_RECORDS_BYTES = 64 * 1024 * 1024  # a store with tens of thousands of layers stays far below
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerRecord:
     id: str
     parent: str | None
@@ -38,7 +38,7 @@ class LayerRecord:
     incomplete: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageRecord:
     id: str  # the config digest, hex
     digest: str | None  # the manifest digest
@@ -48,7 +48,7 @@ class ImageRecord:
     big_data: tuple[tuple[str, int], ...] | None  # (name, size); None: sizes unreadable
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerRecord:
     id: str
     names: tuple[str, ...]
@@ -58,7 +58,7 @@ class ContainerRecord:
     metadata: dict[str, Any]
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class StoreRecords:
     root: str
     layers: dict[str, LayerRecord] = field(default_factory=dict)

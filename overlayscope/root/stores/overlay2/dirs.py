@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
+from overlayscope.record import field, record
 from overlayscope.root.problems import Problem, ProblemKind, permission_problem
 from overlayscope.root.records import (
     AccessDenied,
@@ -24,7 +24,7 @@ SHORT_LINK_DIR = "l"
 _NOT_LAYERS = {SHORT_LINK_DIR, "backingFsBlockDev"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OverlayDir:
     """One `overlay2/<id>/` directory, as found on disk."""
 
@@ -47,7 +47,7 @@ class OverlayDir:
         return os.path.join(self.path, "diff")
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class Overlay2Store:
     """Every overlay2 dir and short link of a data root, and what is wrong with them."""
 

@@ -10,7 +10,6 @@ the tree's width (`tree_label.fit`): nothing scrolls sideways, nothing is cut mi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.style import Style
@@ -21,12 +20,13 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from overlayscope.record import record
 from overlayscope.tui.tree_model import NodeStats, Sort
 from overlayscope.tui.widgets.common.filter_bar import keys_for_the_bar
 from overlayscope.tui.widgets.files.tree_label import LabelParts, fit
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class More:
     """The "… N more" leaf at the end of a partial page; selecting it adds the next page."""
 

@@ -8,18 +8,17 @@ the line is shortened, with an ellipsis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import humanize
 from rich.text import Text
 
+from overlayscope.record import record
 from overlayscope.tui.tree_model import NodeStats
 
 BAR = 8  # cells of the share bar
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LabelParts:
     """What a tree line says: `head` (kind letter and name) always, `marks` while they fit,
     `stats` and `share` (of the parent's bytes) as the right-hand figures."""

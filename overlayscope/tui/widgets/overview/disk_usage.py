@@ -8,13 +8,13 @@ overview works as before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
+from overlayscope.record import record
 from overlayscope.tui.text import size
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ BAR_WIDTH = 14
 BAR_STYLES = ("cyan", "magenta", "blue", "red", "yellow", "green", "bright_black", "white")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UsageRow:
     label: str
     allocated: int
