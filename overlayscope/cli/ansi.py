@@ -1,4 +1,4 @@
-"""ANSI styles and terminal facts for output written without Rich (it costs ~25 ms to load).
+"""ANSI styles, terminal facts and lines for output written without Rich (~25 ms to load).
 
 Colour is decided as Rich decides it, so every command looks alike: on a terminal (or
 where TTY_COMPATIBLE=1 or a non-empty FORCE_COLOR says so), unless NO_COLOR is set
@@ -8,7 +8,12 @@ where TTY_COMPATIBLE=1 or a non-empty FORCE_COLOR says so), unless NO_COLOR is s
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable, Iterator
 from typing import TextIO
+
+# (text, style) -> text, styled or not: `styled`, or `unstyled` where colour is off
+Paint = Callable[[str, str], str]
 
 # SGR parameters of the styles the CLI uses; attributes before colours, as Rich writes them
 _SGR = {
@@ -72,4 +77,82 @@ def styled(text: str, style: str) -> str:
 
 def unstyled(text: str, style: str) -> str:
     """`text` as it is: `styled`'s stand-in where colour is off."""
+    return text
+
+
+def write_line(
+    text: str = "", style: str = "", stream: TextIO | None = None, *, wrap: bool = False
+) -> None:
+    """`text` (escaped already) and a newline on `stream` (stdout), in `style` where
+    colour is on. Never folded into a pipe; on a terminal folded between words when
+    `wrap` (prose), else left whole for the terminal to wrap (a command to paste)."""
+    out = stream or sys.stdout
+    paint: Paint = styled if style and wants_colour(out) else unstyled
+    width = terminal_columns(out) if wrap else None
+    lines = [text] if width is None else fold(text, width)
+    out.write("".join(paint(line, style) + "\n" for line in lines))
+
+
+def cells_of(text: str) -> int:
+    """Terminal cells of `text`: its length for printable ASCII (most of it); East Asian
+    wide and full-width characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_cells(ch) for ch in text)
+
+
+def _char_cells(ch: str) -> int:
+    import unicodedata  # only for text beyond ASCII
+
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def fold(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` cells: broken between words where it can be,
+    a word longer than a line cut into pieces."""
+    if cells_of(text) <= width:
+        return [text]
+    lines: list[str] = []
+    line = ""
+    for word in _words(text):
+        if cells_of(line + word) <= width:
+            line += word
+            continue
+        if line.strip():
+            lines.append(line.rstrip(" "))
+        line = word.lstrip(" ")
+        while cells_of(line) > width:
+            head = _chop(line, width)
+            lines.append(head)
+            line = line[len(head) :]
+    if line.strip() or not lines:
+        lines.append(line.rstrip(" "))
+    return lines
+
+
+def _words(text: str) -> Iterator[str]:
+    """`text` as words, each with the spaces before it."""
+    start = 0
+    in_word = False
+    for i, ch in enumerate(text):
+        if ch == " " and in_word:
+            yield text[start:i]
+            start, in_word = i, False
+        elif ch != " ":
+            in_word = True
+    if start < len(text):
+        yield text[start:]
+
+
+def _chop(text: str, width: int) -> str:
+    """The longest start of `text` that takes at most `width` cells (at least one char)."""
+    if text.isascii():
+        return text[:width]
+    used = 0
+    for i, ch in enumerate(text):
+        used += _char_cells(ch)
+        if used > width:
+            return text[: max(i, 1)]
     return text

@@ -8,11 +8,11 @@ one on a unicode terminal, styled with ANSI codes only where Rich would colour
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TextIO
 
-from overlayscope.cli.ansi import styled, terminal_columns, unstyled, wants_colour
+from overlayscope.cli.ansi import Paint, styled, terminal_columns, unstyled, wants_colour
 from overlayscope.cli.plain import LARGE, short, size
 from overlayscope.names import printable
 from overlayscope.root.model import Container
@@ -22,9 +22,6 @@ from overlayscope.union.summary import ChangeTotals
 from overlayscope.union.unread import UnreadPart
 
 KIND_STYLE = {"A": "green", "C": "yellow", "D": "red"}
-
-# (text, style) -> text, styled or not
-Paint = Callable[[str, str], str]
 
 
 def print_changes(

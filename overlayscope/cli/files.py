@@ -9,13 +9,12 @@ import os
 import sys
 from typing import Any
 
-from rich.text import Text
-
+from overlayscope.cli.ansi import styled, unstyled, wants_colour, write_line
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import incomplete, note_unread, unread_json
-from overlayscope.cli.output import safe, stdout_console, table
 from overlayscope.cli.plain import short, size, write_json
 from overlayscope.cli.progress import stack_with_progress
+from overlayscope.cli.text_table import Cell, Styled, cell, table, write_table
 from overlayscope.errors import ExitCode, OverlayscopeError
 from overlayscope.names import input_names, plural, printable
 from overlayscope.root.model import Container, Host, Image
@@ -131,20 +130,18 @@ def cmd_where(ctx: Context) -> int:
             }
         )
         return ExitCode.OK
-    console = stdout_console()
-    title = Text(printable(prov.path), style="bold")
+    paint = styled if wants_colour(sys.stdout) else unstyled
     if not prov.known:
-        title.append("  unknown: a layer above could not be read there", style="yellow")
+        state = paint("  unknown: a layer above could not be read there", "yellow")
     else:
-        title.append(
-            "  visible" if prov.visible else "  not visible",
-            style="green" if prov.visible else "red",
+        state = paint(
+            "  visible" if prov.visible else "  not visible", "green" if prov.visible else "red"
         )
-    console.print(title)
+    write_line(paint(printable(prov.path), "bold") + state)
     if not prov.stack:
         held = "that could be read " if prov.unknown else ""
-        console.print(safe(f"no layer of {describe(obj)} {held}holds this path"))
-    rows: list[tuple[int, tuple[Text | str, ...]]] = []
+        write_line(printable(f"no layer of {describe(obj)} {held}holds this path"))
+    rows: list[tuple[int, tuple[Cell, ...]]] = []
     for hit in prov.stack:
         why = ""
         if hit.hidden_by:
@@ -158,8 +155,8 @@ def cmd_where(ctx: Context) -> int:
             hit.role,
             str(hit.entry.kind),
             size(hit.entry.size),
-            Text(str(hit.state), style=style),
-            safe(why),
+            Styled(str(hit.state), style),
+            cell(why),
         )
         rows.append((hit.position, cells))
     for part in prov.unknown:  # where the stack could not be read, in its place
@@ -168,12 +165,12 @@ def cmd_where(ctx: Context) -> int:
             part.role,
             "?",
             "?",
-            Text("unread", style="yellow"),
-            safe(f"{part.detail}: {part.host_path}"),
+            Styled("unread", "yellow"),
+            cell(f"{part.detail}: {part.host_path}"),
         )
         rows.append((part.position, cells))
     rows.sort(key=lambda row: row[0])
-    console.print(
+    write_table(
         table(
             None,
             ["layer", "role", "entry", "size", "state", "hidden"],
@@ -183,7 +180,7 @@ def cmd_where(ctx: Context) -> int:
         )
     )
     for note in prov.notes:
-        console.print(safe(f"note: {note}", style="yellow"))
+        write_line(printable(f"note: {note}"), "yellow")
     return ExitCode.OK
 
 
@@ -218,14 +215,14 @@ def cmd_ls(ctx: Context) -> int:
         )
         return ExitCode.OK
     unsure = any(not e.known for e in listing)
-    rows = []
+    rows: list[tuple[Cell, ...]] = []
     for e in listing:
         name = printable(e.name) + ("/" if e.entry.kind.is_dir else "")
         if e.entry.kind is Kind.SYMLINK:
             name += " -> " + printable(e.entry.target or "")
         if e.entry.nlink > 1 and not e.entry.kind.is_dir:
             name += f"  [hard link: {e.entry.nlink} names]"
-        seen = (Text("" if e.known else "unknown", style="yellow"),) if unsure else ()
+        seen = (Styled("" if e.known else "unknown", "yellow"),) if unsure else ()
         rows.append(
             (
                 *seen,
@@ -237,7 +234,7 @@ def cmd_ls(ctx: Context) -> int:
                 name,
             )
         )
-    stdout_console().print(
+    write_table(
         table(
             None,
             [*(["state"] if unsure else []), "mode", "entry", "size", "layer", "role", "name"],
@@ -397,27 +394,24 @@ def cmd_diff(ctx: Context) -> int:
             }
         )
         return ExitCode.OK
-    console = stdout_console()
+    paint = styled if wants_colour(sys.stdout) else unstyled
     for label, v in (("beneath", d.old), ("now", d.new)):
-        line = Text(f"{label:8}", style="bold")
+        line = paint(f"{label:8}", "bold")
         if v is None:
-            line.append("(absent)")
+            line += "(absent)"
         else:
             kind = v.type if v.kind == "other" else v.kind  # say fifo, socket, device
-            line.append(
+            line += (
                 f"{kind} {size(v.size)} sha256:{(v.sha256 or '-')[:16]}  "
                 f"layer {short(v.layer_id)} ({v.role})"
             )
             if v.target is not None:
-                line.append(" -> " + printable(v.target))
-        console.print(line)
+                line += " -> " + printable(v.target)
+        write_line(line)
     if d.identical:
-        console.print("identical content")
+        write_line("identical content")
     elif d.text is not None:
-        for text in shown_lines(d.text):
-            if not console.is_terminal:  # as written: Rich would expand the header's tab
-                console.file.write(text + "\n")
-                continue
+        for text in shown_lines(d.text):  # as written: the header's tab stays a tab
             style = (
                 "green"
                 if text.startswith("+")
@@ -427,7 +421,7 @@ def cmd_diff(ctx: Context) -> int:
                 if text.startswith("@@")
                 else ""
             )
-            console.print(Text(text, style=style))
+            write_line(text, style)
     if d.note:  # also beside "identical": a digest left out says why
-        console.print(safe(d.note, style="dim"))
+        write_line(printable(d.note), "dim")
     return ExitCode.OK

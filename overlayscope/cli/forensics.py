@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.text import Text
-
 from overlayscope.audit import (
     AuditOptions,
     AuditProblem,
@@ -31,11 +29,13 @@ from overlayscope.audit.hashing import DEFAULT_MAX_HOLE_BYTES, NOT_HASHED
 from overlayscope.audit.timeline import TimelineEntry, timeline, timeline_layers
 from overlayscope.audit.times import iso_ns, parse_rfc3339_ns
 from overlayscope.cli import shapes
+from overlayscope.cli.ansi import write_line
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import warning_lines
-from overlayscope.cli.output import safe, stderr_console, stdout_console, table
+from overlayscope.cli.output import stderr_console
 from overlayscope.cli.plain import short, write_json
 from overlayscope.cli.progress import delayed_bar
+from overlayscope.cli.text_table import Cell, Styled, cell, table, write_table
 from overlayscope.errors import ExitCode
 from overlayscope.names import plural, printable
 from overlayscope.root.model import Host
@@ -262,41 +262,38 @@ def problem_json(p: AuditProblem) -> dict[str, Any]:
 def _print_audit(
     ctx: Context, host: Host, report: AuditReport, shown: list[Finding], *, ungrouped: bool
 ) -> None:
-    console = stdout_console()
     names = {c.id: c.name for c in host.containers.values()}
     tags = {i.id: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
     roles = Counter(a.role for a in report.audited)
-    console.print(
-        Text(
-            f"Audit of {printable(host.root)}: {plural(roles['rw'], 'container layer')}, "
-            f"{plural(roles['init'], 'init layer')}, {plural(roles['image'], 'image layer')}; "
-            f"reference time {iso_ns(report.reference_ns)}"
-        )
+    write_line(
+        f"Audit of {printable(host.root)}: {plural(roles['rw'], 'container layer')}, "
+        f"{plural(roles['init'], 'init layer')}, {plural(roles['image'], 'image layer')}; "
+        f"reference time {iso_ns(report.reference_ns)}"
     )
     if shown:
-        rows: list[tuple[Text | str, ...]] = []
+        rows: list[tuple[Cell, ...]] = []
         # Many findings alike (one kind in one layer) are one row: a count and examples.
         for f in fold_findings(shown, at=len(shown) if ungrouped else GROUP_AT):
             owner = names.get(f.container, short(f.container)) if f.container else None
             where = f"{owner} ({f.role})" if owner else tags.get(f.image or "", short(f.image))
             if isinstance(f, FindingGroup):
                 listed = ", ".join(printable(p) for p in f.examples)
-                path: Text = Text(f"{f.count:,} paths, e.g. {listed}, …")
+                path: Cell = f"{f.count:,} paths, e.g. {listed}, …"
                 detail = f"{f.detail} (the first of {f.count:,} alike; all in --json)"
             else:
-                path, detail = safe(f.path), f.detail
+                path, detail = cell(f.path), f.detail
             rows.append(
                 (
-                    Text(str(f.severity), style=_STYLE[str(f.severity)]),
+                    Styled(str(f.severity), _STYLE[str(f.severity)]),
                     str(f.kind),
-                    safe(where),
+                    cell(where),
                     short(f.layer),
                     path,
                 )
             )
             # The detail goes under the path, the one column that folds to fit.
             rows.append(("", "", "", "", _detail(detail)))
-        console.print(
+        write_table(
             table(
                 None,
                 ["severity", "kind", "container / image", "layer", "path"],
@@ -307,37 +304,32 @@ def _print_audit(
     counts = Counter(str(f.severity) for f in report.findings)
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in reversed(SEVERITIES))
     hidden = len(report.findings) - len(shown)
-    line = f"\n{plural(len(report.findings), 'finding')}: {summary}"
+    line = f"{plural(len(report.findings), 'finding')}: {summary}"
     if hidden:
         line += f" ({hidden} below --min-severity not shown)"
-    console.print(Text(line + "."))
+    write_line()
+    write_line(line + ".")
     if report.hashed:
-        console.print(
-            Text(f"{plural(len(report.hashes), 'file')} hashed; the digests are in --json.")
-        )
+        write_line(f"{plural(len(report.hashes), 'file')} hashed; the digests are in --json.")
         unhashed = sum(1 for p in report.problems if p.kind == NOT_HASHED)
         if unhashed:
-            console.print(
-                Text(
-                    f"{plural(unhashed, 'sparse file')} not hashed: more holes than "
-                    "--hash-max-holes "
-                    "(each is a not-hashed problem in --json).",
-                    style="yellow",
-                )
+            write_line(
+                f"{plural(unhashed, 'sparse file')} not hashed: more holes than "
+                "--hash-max-holes (each is a not-hashed problem in --json).",
+                "yellow",
+                wrap=True,
             )
     problems = len(host.problems) + sum(1 for p in report.problems if p.kind != NOT_HASHED)
     if problems:
-        console.print(
-            Text(
-                f"{plural(problems, 'problem')} reading the root; "
-                "see `overlayscope check` and --json."
-            )
+        write_line(
+            f"{plural(problems, 'problem')} reading the root; see `overlayscope check` and --json.",
+            wrap=True,
         )
 
 
-def _detail(text: str) -> Text:
+def _detail(text: str) -> Styled:
     # Details already show evidence escaped; escape again only what slipped through.
-    return Text(text, style="dim") if text.isprintable() else safe(text, "dim")
+    return Styled(text, "dim") if text.isprintable() else cell(text, "dim")
 
 
 # -- timeline ------------------------------------------------------------------------
@@ -379,7 +371,8 @@ def cmd_timeline(ctx: Context) -> int:
         err = stderr_console()
         for p in problems:
             err.print(
-                Text(f"overlayscope: warning: {p.kind}: {printable(p.path)}: {printable(p.detail)}")
+                f"overlayscope: warning: {p.kind}: {printable(p.path)}: {printable(p.detail)}",
+                markup=False,
             )
     # Entries it could not read are missing from the timeline: exit 4 (docs/cli.md). What
     # vanished while it read (a live container) was simply no longer there.

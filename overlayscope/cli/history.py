@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from overlayscope.audit.times import parse_rfc3339_ns
+from overlayscope.cli.ansi import write_line
 from overlayscope.cli.context import Context
-from overlayscope.cli.output import columns_option, pick, stdout_console, table
 from overlayscope.cli.plain import short, size, write_json
+from overlayscope.cli.text_table import Cell, columns_option, pick, table, write_table
 from overlayscope.errors import ExitCode, UnknownReference
 from overlayscope.names import printable
 from overlayscope.record import record
 from overlayscope.root.model import Host, Image
 from overlayscope.root.refs import resolve
-
-if TYPE_CHECKING:
-    from rich.text import Text
 
 COLUMNS = ("image", "created", "created_by", "size", "comment")
 TRUNCATE = 45  # docker history's width for CREATED BY, without --no-trunc
@@ -96,7 +94,7 @@ def cmd_history(ctx: Context) -> int:
             ]
         )
         return ExitCode.OK
-    cells: list[tuple[Text | str, ...]] = [
+    cells: list[tuple[Cell, ...]] = [
         (
             short(row.image) if row.image else "<missing>",
             _when(row.created),
@@ -107,11 +105,9 @@ def cmd_history(ctx: Context) -> int:
         for row in rows
     ]
     columns, picked = pick(COLUMNS, cells, ctx.args.columns or COLUMNS)
-    stdout_console().print(
-        table(None, columns, picked, right=["size"], flexible=["created_by", "comment"])
-    )
+    write_table(table(None, columns, picked, right=["size"], flexible=["created_by", "comment"]))
     if not rows:
-        stdout_console().print("The image config records no history.")
+        write_line("The image config records no history.")
     return ExitCode.OK
 
 

@@ -6,17 +6,23 @@ import argparse
 import sys
 from typing import Any
 
-from rich.console import Console
-from rich.text import Text
-
 from overlayscope.cli import shapes
+from overlayscope.cli.ansi import write_line
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
-from overlayscope.cli.output import columns_option, pick, safe, stdout_console, table
 from overlayscope.cli.plain import short, size, write_json
 from overlayscope.cli.progress import scan_progress
+from overlayscope.cli.text_table import (
+    Cell,
+    Styled,
+    cell,
+    columns_option,
+    pick,
+    table,
+    write_table,
+)
 from overlayscope.errors import ExitCode
-from overlayscope.names import plural
+from overlayscope.names import plural, printable
 from overlayscope.root.model import Container, Host, Role, Store
 from overlayscope.union.unread import UnreadPart
 from overlayscope.usage.advice import (
@@ -103,13 +109,13 @@ def cmd_containers(ctx: Context) -> int:
         )
         return _done(unread)
     tags = {i.key: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
-    rows: list[tuple[Text | str, ...]] = [
+    rows: list[tuple[Cell, ...]] = [
         (
-            safe(c.namespace or ""),
+            cell(c.namespace or ""),
             short(c.id),
-            safe(c.name),
+            cell(c.name),
             _state(c.state),
-            safe(tags.get(c.image_key, short(c.image_id) if c.image_id else c.image_ref or "")),
+            cell(tags.get(c.image_key, short(c.image_id) if c.image_id else c.image_ref or "")),
             short(c.layer),
             size(sizes.get(c.layer) if c.layer else None),
             size(root_fs_size(host, c, sizes)),
@@ -117,8 +123,7 @@ def cmd_containers(ctx: Context) -> int:
         for c in containers
     ]
     columns, rows = pick(COLUMNS["containers"], rows, _shown(ctx, host, "containers"))
-    console = stdout_console()
-    console.print(table(None, columns, rows, right=["size", "virtual"], flexible=["name", "image"]))
+    write_table(table(None, columns, rows, right=["size", "virtual"], flexible=["name", "image"]))
     return _done(unread)
 
 
@@ -145,9 +150,9 @@ def layer_order(layer_id: str) -> tuple[int, int, str]:
     return (0, int(layer_id), "") if layer_id.isdigit() else (1, 0, layer_id)
 
 
-def _state(state: str) -> Text:
+def _state(state: str) -> Styled:
     colour = {"running": "green", "exited": "yellow", "dead": "red", "created": "cyan"}
-    return Text(state, style=colour.get(state, ""))
+    return cell(state, colour.get(state, ""))
 
 
 def cmd_images(ctx: Context) -> int:
@@ -160,7 +165,7 @@ def cmd_images(ctx: Context) -> int:
     if ctx.json:  # every image, each with its `intermediate` flag (docs/json.md)
         write_json([shapes.image(host, i, sizes[i.key]) for i in images])
         return ExitCode.OK
-    rows: list[tuple[Text | str, ...]] = []
+    rows: list[tuple[Cell, ...]] = []
     hidden = 0
     for i in images:
         if i.intermediate and not ctx.args.all:  # `docker images` hides them too
@@ -170,9 +175,9 @@ def cmd_images(ctx: Context) -> int:
         s = sizes[i.key]
         rows.append(
             (
-                safe(i.namespace or ""),
+                cell(i.namespace or ""),
                 short(i.id),
-                safe(label),
+                cell(label),
                 str(len(i.layers)),
                 size(s.size),
                 size(s.shared),
@@ -181,8 +186,7 @@ def cmd_images(ctx: Context) -> int:
             )
         )
     columns, rows = pick(COLUMNS["images"], rows, _shown(ctx, host, "images"))
-    console = stdout_console()
-    console.print(
+    write_table(
         table(
             None,
             columns,
@@ -213,7 +217,7 @@ def cmd_layers(ctx: Context) -> int:
         return _done(unread)
     names = {c.key: c.name for c in host.containers.values()}
     tags = {i.key: (i.tags[0] if i.tags else short(i.id)) for i in host.images.values()}
-    rows = []
+    rows: list[tuple[Cell, ...]] = []
     for layer in layers:
         if layer.role is Role.IMAGE:
             owner = ", ".join(tags.get(i, short(i.rpartition("/")[2])) for i in layer.images[:3])
@@ -224,14 +228,14 @@ def cmd_layers(ctx: Context) -> int:
             (
                 short(layer.id),
                 str(layer.role),
-                safe(owner),
+                cell(owner),
                 str(len(layer.lower)),
                 size(sizes.get(layer.id)),
-                Text(str(len(layer.problems) or ""), style="red"),
+                Styled(str(len(layer.problems) or ""), "red"),
             )
         )
     columns, picked = pick(COLUMNS["layers"], rows, _shown(ctx, host, "layers"))
-    stdout_console().print(
+    write_table(
         table(
             None,
             columns,
@@ -250,26 +254,26 @@ def cmd_orphans(ctx: Context) -> int:
     if ctx.json:
         write_json([shapes.orphan(o, sizes.get(o.id)) for o in orphans])
         return _done(unread)
-    console = stdout_console()
     if orphans:
-        rows = [(safe(o.id), safe(o.path), size(sizes.get(o.id))) for o in orphans]
+        rows = [(cell(o.id), cell(o.path), size(sizes.get(o.id))) for o in orphans]
         columns, picked = pick(COLUMNS["orphans"], rows, _shown(ctx, host, "orphans"))
-        console.print(table(None, columns, picked, right=["size"], flexible=["path"]))
+        write_table(table(None, columns, picked, right=["size"], flexible=["path"]))
         total = sum(sizes.get(o.id, 0) for o in orphans)
-        console.print(f"\n{plural(len(orphans), 'orphaned dir')}, {size(total)} reclaimable.")
-        # the TUI says the same (usage/advice.py); soft_wrap: on a terminal too, each
-        # command stays one line (folded, it would paste as two commands)
-        console.print(orphan_advice(len(orphans)), soft_wrap=True)
+        write_line()
+        write_line(f"{plural(len(orphans), 'orphaned dir')}, {size(total)} reclaimable.")
+        # the TUI says the same (usage/advice.py); on a terminal too each command stays
+        # one line (folded, it would paste as two commands)
+        write_line(orphan_advice(len(orphans)))
         for o in orphans:
-            console.print(Text(f"  {removal_command(o)}"), soft_wrap=True)
+            write_line(f"  {removal_command(o)}")
     else:
-        console.print("No orphaned layer dirs.")
-    _unresolved(console, host)
-    _collectable(console, host)
+        write_line("No orphaned layer dirs.")
+    _unresolved(host)
+    _collectable(host)
     return _done(unread)
 
 
-def _unresolved(console: Console, host: Host) -> None:
+def _unresolved(host: Host) -> None:
     """Dirs no readable record names, that may still be in use: listed with the reason,
     and no removal command. When the records are damaged, the orphan list is partial."""
     unresolved = sorted(
@@ -278,37 +282,38 @@ def _unresolved(console: Console, host: Host) -> None:
     )
     if not unresolved:
         return
-    console.print()
-    console.print(Text(unresolved_advice(len(unresolved)), style="yellow"))
-    rows = [(safe(lay.id), safe(lay.unresolved or "")) for lay in unresolved]
-    console.print(table(None, ["layer", "why"], rows, flexible=["why"]))
+    write_line()
+    write_line(unresolved_advice(len(unresolved)), "yellow", wrap=True)
+    rows = [(cell(lay.id), cell(lay.unresolved or "")) for lay in unresolved]
+    write_table(table(None, ["layer", "why"], rows, flexible=["why"]))
 
 
-def _collectable(console: Console, host: Host) -> None:
+def _collectable(host: Host) -> None:
     """Layers and blobs that are no orphans (records name them) but that the store's own
     garbage collection would remove: nothing it keeps references them."""
     layers = [lay for lay in host.layers.values() if lay.collectable]
     blobs = [b for b in host.blobs.values() if b.collectable]
     if not layers and not blobs:
         return
-    console.print()
-    console.print(
+    write_line()
+    write_line(
         "Not orphans, but nothing the store keeps references them: "
         f"{plural(len(layers), 'layer')} and {plural(len(blobs), 'blob')} its garbage "
-        "collection would remove."
+        "collection would remove.",
+        wrap=True,
     )
     if host.collect_hint:
-        console.print(Text(host.collect_hint, style="dim"))
-    rows: list[tuple[Text | str, ...]] = [
+        write_line(printable(host.collect_hint), "dim", wrap=True)
+    rows: list[tuple[Cell, ...]] = [
         (
             f"{lay.role} layer",
-            safe(lay.namespace or ""),
-            safe(lay.id + (f"  (key {lay.key})" if lay.key else "")),
+            cell(lay.namespace or ""),
+            cell(lay.id + (f"  (key {lay.key})" if lay.key else "")),
         )
         for lay in sorted(layers, key=lambda lay: layer_order(lay.id))
     ]
-    rows += [("blob", safe(", ".join(b.namespaces) or "none"), safe(b.digest)) for b in blobs]
-    console.print(table(None, ["what", "namespace", "id"], rows, flexible=["id"]))
+    rows += [("blob", cell(", ".join(b.namespaces) or "none"), cell(b.digest)) for b in blobs]
+    write_table(table(None, ["what", "namespace", "id"], rows, flexible=["id"]))
 
 
 def cmd_check(ctx: Context) -> int:
@@ -323,14 +328,11 @@ def cmd_check(ctx: Context) -> int:
             }
         )
     else:
-        console = stdout_console()
         if not problems:
-            console.print(safe(f"OK: no problems in {host.root}", style="green"))
+            write_line(printable(f"OK: no problems in {host.root}"), "green")
         else:
-            rows = [
-                (Text(str(p.kind), style="red"), safe(p.path), safe(p.detail)) for p in problems
-            ]
-            console.print(
+            rows = [(Styled(str(p.kind), "red"), cell(p.path), cell(p.detail)) for p in problems]
+            write_table(
                 table(
                     f"{plural(len(problems), 'problem')} in {host.root}",
                     ["kind", "path", "detail"],

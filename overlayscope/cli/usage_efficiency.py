@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.text import Text
+import sys
 
 from overlayscope.cli import usage_json
+from overlayscope.cli.ansi import styled, unstyled, wants_colour, write_line
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
-from overlayscope.cli.output import safe, stdout_console, table
 from overlayscope.cli.plain import short, size, write_json
 from overlayscope.cli.progress import scan_progress
+from overlayscope.cli.text_table import cell, table, write_table
 from overlayscope.errors import ExitCode, UnknownReference
 from overlayscope.names import plural, printable
 from overlayscope.root.model import Container, Host, Image
@@ -52,9 +52,9 @@ def cmd_efficiency(ctx: Context) -> int:
         )
     else:
         via = f", the image of {describe(target)}" if isinstance(target, Container) else ""
-        _efficiency_report(stdout_console(), eff, via, args.top)
+        _efficiency_report(eff, via, args.top)
         if verdict is not None:
-            _verdict(stdout_console(), verdict)
+            _verdict(verdict)
     if verdict is not None and not verdict.passed:
         return ExitCode.FINDINGS  # the gate comes first, even on partial evidence (docs/cli.md)
     return exit_code(ExitCode.OK, unread)
@@ -78,9 +78,9 @@ def _pct(ratio: float | None) -> str:
     return "inf" if ratio is None else f"{ratio * 100:.2f} %"
 
 
-def _efficiency_report(console: Console, e: Efficiency, what: str, top: int) -> None:
+def _efficiency_report(e: Efficiency, what: str, top: int) -> None:
     label = ", ".join(e.tags) or "<none>"
-    console.print(Text(printable(f"Image {short(e.image)} ({label}){what}"), style="bold"))
+    write_line(printable(f"Image {short(e.image)} ({label}){what}"), "bold")
     user = f"{_pct(e.user_wasted_percent)} of {size(e.user_size)} added above the base layer"
     hidden = f"{plural(e.hidden_bytes, 'byte')} ({size(e.hidden_bytes)}) that no container can see"
     rows = [
@@ -90,15 +90,15 @@ def _efficiency_report(console: Console, e: Efficiency, what: str, top: int) -> 
         ("hidden bytes", hidden),
         ("image size", size(e.size)),
     ]
-    console.print(table(None, ["", ""], rows, flexible=[""]))
+    write_table(table(None, ["", ""], rows, flexible=[""]))
     paths = e.paths[:top]
-    console.print()
+    write_line()
     if not paths:
-        console.print("Inefficient files: none")
+        write_line("Inefficient files: none")
     else:
-        rows2 = [(str(p.count), size(p.cumulative_size), safe(p.path)) for p in paths]
+        rows2 = [(str(p.count), size(p.cumulative_size), cell(p.path)) for p in paths]
         title = f"Inefficient files ({len(paths)} of {len(e.paths)})"
-        console.print(
+        write_table(
             table(
                 title,
                 ["count", "wasted", "path"],
@@ -113,12 +113,12 @@ def _efficiency_report(console: Console, e: Efficiency, what: str, top: int) -> 
             short(layer.id),
             size(layer.size),
             size(layer.hidden_bytes),
-            Text(printable(_step(layer.created_by), backslash=False)),  # its own \
+            printable(_step(layer.created_by), backslash=False),  # its own \
         )
         for i, layer in enumerate(e.layers)
     ]
-    console.print()
-    console.print(
+    write_line()
+    write_table(
         table(
             "Layers (bottom first)",
             ["#", "layer", "size", "hidden", "created by"],
@@ -135,9 +135,10 @@ def _step(created_by: str, width: int = 72) -> str:
     return step if len(step) <= width else step[: width - 1] + "…"
 
 
-def _verdict(console: Console, verdict: ci.Verdict) -> None:
-    console.print()
-    console.print(Text("CI rules", style="bold"))
+def _verdict(verdict: ci.Verdict) -> None:
+    paint = styled if wants_colour(sys.stdout) else unstyled
+    write_line()
+    write_line("CI rules", "bold")
     styles = {
         ci.RuleStatus.PASS: "green",
         ci.RuleStatus.FAIL: "bold red",
@@ -145,9 +146,5 @@ def _verdict(console: Console, verdict: ci.Verdict) -> None:
     }
     for r in verdict.rules:
         detail = r.message or f"threshold {r.threshold}"
-        line = Text(f"  {r.status.upper():8} ", style=styles[r.status])
-        line.append(f"{r.rule} ({detail})")
-        console.print(line)
-    console.print(
-        Text("PASS" if verdict.passed else "FAIL", style="green" if verdict.passed else "bold red")
-    )
+        write_line(paint(f"  {r.status.upper():8} ", styles[r.status]) + f"{r.rule} ({detail})")
+    write_line("PASS" if verdict.passed else "FAIL", "green" if verdict.passed else "bold red")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
-
-from overlayscope.cli.output import safe, stdout_console, table
+from overlayscope.cli.ansi import write_line
 from overlayscope.cli.plain import short, size
-from overlayscope.names import plural
+from overlayscope.cli.text_table import Cell, Styled, cell, table, write_table
+from overlayscope.names import plural, printable
 from overlayscope.root.model import Host
 from overlayscope.union.copyup import SAME_BYTES
 from overlayscope.usage.df import Category, DiskUsage
@@ -42,16 +40,15 @@ _LABELS = {
 
 def print_df(root: str, host: Host, du: DiskUsage, *, with_copy_ups: bool) -> None:
     """`df`'s answer on stdout: `root` as the user named it, then each table."""
-    console = stdout_console()
-    console.print(safe(f"Data root {root}", style="bold"))
-    _categories(console, du)
-    _top(console, host, du)
-    _containers(console, du, with_copy_ups=with_copy_ups)
-    _volumes(console, du)
-    _notes(console, du)
+    write_line(printable(f"Data root {root}"), "bold")
+    _categories(du)
+    _top(host, du)
+    _containers(du, with_copy_ups=with_copy_ups)
+    _volumes(du)
+    _notes(du)
 
 
-def _categories(console: Console, du: DiskUsage) -> None:
+def _categories(du: DiskUsage) -> None:
     rows = [
         (
             _LABELS[c.category],
@@ -65,38 +62,38 @@ def _categories(console: Console, du: DiskUsage) -> None:
     reclaimable = sum(c.reclaimable for c in du.categories)
     rows.append(("total", size(du.total.apparent), size(du.total.allocated), size(reclaimable), ""))
     cols = ["category", "apparent", "allocated", "reclaimable", "count"]
-    console.print()
-    console.print(table(None, cols, rows, right=cols[1:]))
+    write_line()
+    write_table(table(None, cols, rows, right=cols[1:]))
 
 
-def _top(console: Console, host: Host, du: DiskUsage) -> None:
+def _top(host: Host, du: DiskUsage) -> None:
     if du.top:
         rows = [
             (
                 t.kind.replace("_", " "),
-                safe(t.name or short(t.id)),
+                cell(t.name or short(t.id)),
                 short(t.id) if t.kind not in ("volume", "build_cache") else "",
                 size(t.allocated),
                 size(t.apparent),
-                Text("yes", style="green") if t.reclaimable else Text("no"),
+                Styled("yes", "green") if t.reclaimable else "no",
             )
             for t in du.top
         ]
         cols = ["what", "name", "id", "allocated", "apparent", "reclaimable"]
-        console.print()
-        console.print(
+        write_line()
+        write_table(
             table("Top consumers", cols, rows, right=["allocated", "apparent"], flexible=["name"])
         )
     if du.top_files:
         files = [(size(f.allocated), size(f.apparent), *_where(host, du, f)) for f in du.top_files]
         cols = ["allocated", "apparent", "in", "file"]
-        console.print()
-        console.print(
+        write_line()
+        write_table(
             table("Largest files", cols, files, right=["allocated", "apparent"], flexible=["file"])
         )
 
 
-def _where(host: Host, du: DiskUsage, f: FileUsage) -> tuple[Text | str, Text]:
+def _where(host: Host, du: DiskUsage, f: FileUsage) -> tuple[Cell, Cell]:
     """(what holds the file, its path there): a layer's or volume's own path, short ids."""
     category = Category(f.category)
     layer = host.layers.get(f.owner) if category in ROLE_LABELS else None
@@ -106,39 +103,37 @@ def _where(host: Host, du: DiskUsage, f: FileUsage) -> tuple[Text | str, Text]:
         inside = os.path.normpath(inside)
         if f.path.startswith(inside + "/"):
             what = (
-                Text(f"{ROLE_LABELS[category]} {short(f.owner)}")
-                if layer
-                else Text("volume ").append(safe(f.owner))
+                f"{ROLE_LABELS[category]} {short(f.owner)}" if layer else cell(f"volume {f.owner}")
             )
-            return what, safe(f.path[len(inside) :])
+            return what, cell(f.path[len(inside) :])
     for root in du.roots or (du.root,):
         if f.path.startswith(root + "/"):
-            return _LABELS[category], safe(f.path[len(root) + 1 :])
-    return _LABELS[category], safe(f.path)
+            return _LABELS[category], cell(f.path[len(root) + 1 :])
+    return _LABELS[category], cell(f.path)
 
 
-def _containers(console: Console, du: DiskUsage, *, with_copy_ups: bool) -> None:
+def _containers(du: DiskUsage, *, with_copy_ups: bool) -> None:
     if not du.containers:
         return
     cols = ["container", "name", "state", "SizeRw", "on disk", "logs"]
     rows = [
         (
-            short(c.id), safe(c.name), c.state, size(c.size),
+            short(c.id), cell(c.name), c.state, size(c.size),
             size(c.writable.allocated + c.init.allocated), size(c.logs.allocated),
         )
         for c in du.containers
     ]  # fmt: skip
-    console.print()
-    console.print(table("Containers", cols, rows, right=cols[3:], flexible=["name"]))
+    write_line()
+    write_table(table("Containers", cols, rows, right=cols[3:], flexible=["name"]))
     if with_copy_ups:
-        _copy_ups(console, du)
+        _copy_ups(du)
 
 
-def _copy_ups(console: Console, du: DiskUsage) -> None:
+def _copy_ups(du: DiskUsage) -> None:
     cols = ["name", "copied up", "files", SAME_BYTES, "files", "added", "files"]
     rows = [
         (
-            safe(c.name),
+            cell(c.name),
             size(u.copied_up_bytes), str(u.copied_up_files),
             size(u.metadata_only_bytes), str(u.metadata_only_files),
             size(u.added_bytes), str(u.added_files),
@@ -146,25 +141,25 @@ def _copy_ups(console: Console, du: DiskUsage) -> None:
         for c in du.containers
         if (u := c.copy_ups) is not None
     ]  # fmt: skip
-    console.print()
-    console.print(
+    write_line()
+    write_table(
         table(f"Copy-ups ({SAME_BYTES}: copied up for a metadata change only)", cols, rows,
               right=cols[1:], flexible=["name"])
     )  # fmt: skip
-    items: list[tuple[Text | str, ...]] = []
+    items: list[tuple[Cell, ...]] = []
     for c in du.containers:
         if c.copy_ups is None:
             continue
         for up in c.copy_ups.largest_copy_ups:
-            items.append((safe(c.name), "copy-up", size(up.size), safe(up.path), _why(up)))
+            items.append((cell(c.name), "copy-up", size(up.size), cell(up.path), _why(up)))
         for add in c.copy_ups.largest_additions:
             items.append(
-                (safe(c.name), "added", size(add.size), safe(add.path), _links(add.nlink).strip())
+                (cell(c.name), "added", size(add.size), cell(add.path), _links(add.nlink).strip())
             )
     if items:
         cols = ["name", "what", "size", "path", "note"]
-        console.print()
-        console.print(
+        write_line()
+        write_table(
             table("Largest copy-ups and additions", cols, items, right=["size"],
                   flexible=["name", "path", "note"])
         )  # fmt: skip
@@ -189,45 +184,44 @@ def _links(nlink: int) -> str:
     return f" [hard link: {nlink} names]" if nlink > 1 else ""
 
 
-def _volumes(console: Console, du: DiskUsage) -> None:
+def _volumes(du: DiskUsage) -> None:
     if not du.volumes:
         return
     rows = [
         (
-            safe(v.name),
+            cell(v.name),
             size(v.size),
             size(v.allocated),
             "?" if v.containers is None else str(len(v.containers)),
-            Text("yes", style="green") if v.reclaimable else Text("no"),
+            Styled("yes", "green") if v.reclaimable else "no",
         )
         for v in du.volumes
     ]
     cols = ["volume", "size", "allocated", "containers", "reclaimable"]
-    console.print()
-    console.print(table("Volumes", cols, rows, right=cols[1:4], flexible=["volume"]))
+    write_line()
+    write_table(table("Volumes", cols, rows, right=cols[1:4], flexible=["volume"]))
 
 
-def _notes(console: Console, du: DiskUsage) -> None:
-    console.print()
-    console.print(
+def _notes(du: DiskUsage) -> None:
+    write_line()
+    write_line(
         "apparent: file sizes (st_size; a layer's diff/ counts as the daemon counts it); "
         "allocated: blocks on disk, as du; hard links once. reclaimable: allocated bytes "
         "Docker's prune commands would free (overlayscope deletes nothing).",
-        highlight=False,
-        markup=False,
+        wrap=True,
     )
     if du.skipped_mounts:
-        console.print(
+        write_line(
             f"{plural(len(du.skipped_mounts), 'mount point')} below the root not crossed "
             "(running containers' merged/ and shm: their bytes are counted in their layers).",
-            markup=False,
+            wrap=True,
         )
     if du.problems:
         first = du.problems[0]
-        console.print(
-            safe(
+        write_line(
+            printable(
                 f"{plural(len(du.problems), 'path')} could not be read; first: "
-                f"{first.path} ({first.detail})",
-                style="yellow",
-            )
+                f"{first.path} ({first.detail})"
+            ),
+            "yellow",
         )

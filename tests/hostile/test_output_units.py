@@ -3,7 +3,7 @@
 - the progress bar label on stderr (it names a container or a tag): escaped, never markup;
 - the `rm` lines `orphans` prints: bash `$'...'` quoting that names the exact bytes and
   shows nothing raw;
-- `table()`'s plain form for huge tables, and `write_json`'s streamed form for huge
+- a huge table folded to a terminal, and `write_json`'s streamed form for huge
   documents: the same data, linear cost;
 - the change tree's depth cap: every change of a deep tree still shows.
 """
@@ -13,16 +13,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import subprocess
 
+import humanize
 import pytest
-from rich.console import Console
-from rich.text import Text
 
-from overlayscope.cli import output, plain
+from overlayscope.cli import plain, text_table
 from overlayscope.cli import progress as progress_module
+from overlayscope.cli.ansi import unstyled
 from overlayscope.cli.change_tree import MAX_TREE_DEPTH, _change_tree
 from overlayscope.cli.inventory import shell_word
+from overlayscope.cli.text_table import cell
 from overlayscope.names import printable
 from overlayscope.scan.entry import ScanProgress
 from overlayscope.union.diff import Change, ChangeKind
@@ -71,18 +73,18 @@ def test_rm_lines_quote_the_exact_bytes(name: bytes) -> None:
     assert got == name
 
 
-def test_plain_rows_fold_the_last_column_and_keep_every_row() -> None:
-    rows = [("0644", Text(printable(f"name-{i}-" + "x" * (i % 150)))) for i in range(6000)]
-    rendered = output.table("big", ["mode", "name"], rows, flexible=["name"])
-    assert isinstance(rendered, output.PlainRows)
-    console = Console(file=io.StringIO(), width=80, highlight=False)
-    console.print(rendered)
-    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+def test_a_large_table_folds_its_flexible_column_and_keeps_every_row() -> None:
+    rows = [("0644", cell(f"name-{i}-" + "x" * (i % 150))) for i in range(6000)]
+    rendered = text_table.table("big", ["mode", "name"], rows, flexible=["name"])
+    lines = "".join(rendered.lines(80, unstyled)).splitlines()
     assert lines[0] == "big" and lines[1].split() == ["mode", "name"]
     assert all(len(line) <= 80 for line in lines)
-    joined = "".join(line[5:] for line in lines[2:])  # folded parts are indented past "0644 "
+    joined = "".join(line[6:] for line in lines[2:])  # folded parts are indented past "0644  "
     for i in (0, 149, 5999):
         assert f"name-{i}-" + "x" * (i % 150) in joined
+    # into a pipe (no width), every row is one whole line
+    piped = "".join(rendered.lines(None, unstyled)).splitlines()
+    assert len(piped) == 6002 and piped[-1] == "0644  name-5999-" + "x" * (5999 % 150)
 
 
 def test_streamed_json_is_the_same_document(capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,3 +139,14 @@ def test_a_change_tree_is_drawn_as_rich_draws_one() -> None:
     ]
     found[2] = Change("/a/c", ChangeKind.DELETED, "dir", 1)
     assert _change_tree(found, 2)[3:5] == ["│   └── D c/", "│       └── A d/e/f  0 Bytes"]
+
+
+SIZES = [0, 1, 2, 999, 1000, 1001, 61_234, 999_949, 999_950, 999_999, 1_000_000, 2_400_000,
+         10**9 - 1, 10**12, 10**15 + 7, 10**27, 10**31, 10**33, -1, -2, -999, -1000, -61_234,
+         -999_999]  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [*SIZES, *random.Random(17).sample(range(10**13), 300)])
+def test_sizes_read_as_humanize_writes_them(n: int) -> None:
+    """`plain.size` stands in for humanize.naturalsize (the TUI's) without its import."""
+    assert plain.size(n) == humanize.naturalsize(n, binary=False, format="%.1f")
