@@ -183,6 +183,20 @@ def test_a_human_answer_loads_no_rich(command: list[str], captured_root: Capture
     assert not tops & NOT_LOADED, sorted(tops & NOT_LOADED)
 
 
+@pytest.mark.parametrize(
+    "command", [["containers"], ["images"], ["container", "web"]], ids=" ".join
+)
+@pytest.mark.root
+def test_reading_a_docker_root_loads_no_openssl(
+    command: list[str], captured_root: CapturedRoot
+) -> None:
+    """Image configs, chain ids and scan-cache files are small: summed by CPython's own
+    SHA-256 (overlayscope/digest.py), not OpenSSL's (~2 ms to load)."""
+    modules = _modules_loaded_by(["--offline", "--root", str(captured_root.path), *command])
+    assert "overlayscope.root.docker.imagedb" in modules  # image configs were read
+    assert not {"_hashlib", "hashlib"} & modules
+
+
 @pytest.mark.root
 def test_no_daemon_to_ask_loads_no_docker_sdk(captured_root: CapturedRoot) -> None:
     """Without --offline, but with no DOCKER_HOST and no default socket, there is no daemon

@@ -16,9 +16,9 @@ def chain_id_of(parent: str | None, diff_id: str) -> str:
     """The chain id of a layer: its diff id for a base layer, else sha256("parent diffID")."""
     if parent is None:
         return diff_id
-    import hashlib  # OpenSSL's, loaded when a chain id is first computed
+    from overlayscope.digest import sha256
 
-    return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
+    return "sha256:" + sha256(f"{parent} {diff_id}".encode()).hexdigest()
 
 
 def chain_ids(diff_ids: list[str] | tuple[str, ...]) -> list[str]:

@@ -32,7 +32,6 @@ stay those of the host's filesystem. Mounted evidence keeps the rule: a loop dev
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import operator
 import os
@@ -45,6 +44,7 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
+from overlayscope.digest import LARGE, large_sha256, sha256
 from overlayscope.record import record
 from overlayscope.scan.columns import COLUMNS, Columns
 from overlayscope.scan.entry import Kind, LayerIndex, OverlayXattrs
@@ -54,7 +54,7 @@ from overlayscope.userfiles import read_at_most
 MAGIC = b"OVSCAN\x00\x01"
 FORMAT = 5  # 4: the header records `overlay_xattrs`; 5: a SHA-256 of the file ends it
 _HEADER = struct.Struct("<I")
-_CHECKSUM = hashlib.sha256().digest_size
+_CHECKSUM = 32  # bytes of a SHA-256
 # Opening an entry never blocks (a FIFO planted in its place) nor follows a symlink.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
 _MAX_AGE = 30 * 86400  # entries not used for this long are removed when one is written
@@ -171,7 +171,7 @@ class ScanCache:
         return not self.outside or not lies_inside(self.directory, self.outside)
 
     def path_for(self, key: str) -> str:
-        name = key if _SAFE_KEY.match(key) else hashlib.sha256(key.encode()).hexdigest()
+        name = key if _SAFE_KEY.match(key) else _sha256([key.encode()]).hex()
         return os.path.join(self.directory, name + ".scan")
 
     def load(
@@ -299,10 +299,17 @@ def _encode(c: Columns, key: str, identity: Identity, xattrs: bool, namespace: s
     parts: list[bytes | bytearray | memoryview] = [MAGIC, _HEADER.pack(len(raw)), raw]
     parts += [c.names, c.targets]
     parts += [memoryview(b).cast("B") for b in blobs if isinstance(b, array)]
-    checksum = hashlib.sha256()
+    return b"".join([*parts, _sha256(parts)])
+
+
+def _sha256(parts: list[bytes | bytearray | memoryview]) -> bytes:
+    """The SHA-256 of `parts` joined (overlayscope/digest.py: OpenSSL's for a large file)."""
+    size = sum(memoryview(p).nbytes for p in parts)
+    checksum = large_sha256() if size >= LARGE else sha256()
     for part in parts:
         checksum.update(part)
-    return b"".join([*parts, checksum.digest()])
+    digest: bytes = checksum.digest()
+    return digest
 
 
 def _decode(
@@ -313,7 +320,7 @@ def _decode(
     # Checked before anything is parsed: one flipped bit anywhere is a miss, not a value.
     # (A checksum, not a signature: the owner check above keeps out other users' files.)
     view = memoryview(data)[:-_CHECKSUM]  # the header and columns, as `_encode` summed them
-    if hashlib.sha256(view).digest() != data[-_CHECKSUM:]:
+    if _sha256([view]) != data[-_CHECKSUM:]:
         return None
     at = len(MAGIC)
     (length,) = _HEADER.unpack_from(view, at)

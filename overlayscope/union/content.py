@@ -10,7 +10,6 @@ to the host's device or block forever.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -160,6 +159,8 @@ def sha256_in_layer(
 ) -> tuple[int, str]:
     """Size and sha256 hex digest of a layer file's logical content, holes fed as zeros
     without a read; `TooSparse` past `max_hole_bytes` bytes of holes (None: no bound)."""
+    import hashlib  # OpenSSL's: a file's content may be large
+
     digest = hashlib.sha256()
     fd = open_layer_fd(content_dir, path)
     try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from typing import Any
 
+from overlayscope.digest import sha256
 from overlayscope.record import field, record
 from overlayscope.root.oci import HistoryEntry, layer_history, parse_history
 from overlayscope.root.problems import Problem, ProblemKind
@@ -72,7 +72,7 @@ def _read_image(
     except RecordError as exc:
         problems.append(exc.problem)
         return None
-    if hashlib.sha256(raw).hexdigest() != name:
+    if sha256(raw).hexdigest() != name:
         problems.append(
             Problem(ProblemKind.IMAGE_DIGEST_MISMATCH, path, "content's sha256 is not its name")
         )

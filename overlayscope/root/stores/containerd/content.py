@@ -6,13 +6,13 @@ their digest, never through a symlink); compressed layer blobs are only listed a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import stat
 from typing import Any
 
+from overlayscope.digest import sha256
 from overlayscope.record import field, record
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import (
@@ -70,7 +70,7 @@ class ContentStore:
         except RecordError as exc:
             self.problems.append(exc.problem)
             return None
-        if hashlib.sha256(raw).hexdigest() != hexpart:
+        if sha256(raw).hexdigest() != hexpart:
             self.problems.append(
                 Problem(ProblemKind.BLOB_DIGEST_MISMATCH, path, "content's sha256 is not its name")
             )

@@ -10,11 +10,11 @@ There is no init layer: Podman writes its runtime files (/etc/hosts, /etc/hostna
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 
+from overlayscope.digest import sha256
 from overlayscope.names import plural
 from overlayscope.record import replace
 from overlayscope.root.model import (
@@ -218,7 +218,7 @@ def _config(root: str, rec: ImageRecord, problems: list[Problem]) -> dict[str, o
     except RecordError as exc:
         problems.append(exc.problem)
         return None
-    if hashlib.sha256(raw).hexdigest() != rec.id:
+    if sha256(raw).hexdigest() != rec.id:
         problems.append(
             Problem(
                 ProblemKind.IMAGE_DIGEST_MISMATCH,
