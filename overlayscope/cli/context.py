@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from overlayscope.errors import NotADataRoot, OverlayscopeError, PermissionDeniedError
 from overlayscope.names import printable
@@ -15,6 +16,9 @@ from overlayscope.root.model import Host
 from overlayscope.root.problems import ProblemKind
 from overlayscope.scan.cache import set_enabled as set_cache_enabled
 from overlayscope.snapshot import embedded_archive, is_archive, unpack
+
+if TYPE_CHECKING:
+    from overlayscope.root.docker.daemon import Reaching
 
 
 @record(frozen=False, slots=False)
@@ -28,10 +32,21 @@ class Context:
     warn: bool = True
     _host: Host | None = field(default=None, repr=False)
     _located: Location | None = field(default=None, repr=False)
+    # the daemon already being asked (`cli.main` begins before the arguments are parsed
+    # where it safely can); else asked from here, at once
+    reaching: Reaching | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # --no-cache: the library's default scan cache is off for this process
         set_cache_enabled(not getattr(self.args, "no_cache", False))
+        if self.args.offline or self.args.snapshot or is_archive(self.args.root):
+            if self.reaching is not None:  # cli.main never begins one for these
+                raise AssertionError("a daemon asked for a root it must not be asked about")
+        elif self.reaching is None:
+            # its `version` and `info` answers arrive while the command's modules load
+            from overlayscope.root.docker.daemon import Reaching
+
+            self.reaching = Reaching()
 
     @property
     def json(self) -> bool:
@@ -67,7 +82,8 @@ class Context:
             options["run_root"] = conf.run_root
         # Located once: a daemon that does not answer is waited for once, not per call.
         if self._located is None:
-            self._located = locate(root, offline=self.args.offline, **options)
+            reaching, self.reaching = self.reaching, None
+            self._located = locate(root, offline=self.args.offline, reaching=reaching, **options)
         loc = self._located
         if loc.daemon is not None:
             self.source = f"{loc.root} (daemon {loc.daemon.server_version} at {loc.daemon.host})"

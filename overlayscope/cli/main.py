@@ -23,6 +23,7 @@ from overlayscope.names import printable
 
 if TYPE_CHECKING:
     from overlayscope.cli.context import Context
+    from overlayscope.root.docker.daemon import Reaching
 
 # Nothing above loads a command, Rich, Textual or the docker SDK: `--version` and `--help`
 # answer at once, and a command imports only what it runs (tests/test_import_hygiene.py).
@@ -193,6 +194,25 @@ def _command_name(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _reach_early(options: Sequence[str]) -> Reaching | None:
+    """The daemon asked before the arguments are parsed, so that its `version` and `info`
+    round trips (~10 ms of dockerd's) run while the command's modules load; None where
+    any argument might mean it is not to be asked: whatever argparse could read as
+    --offline, --snapshot or --storage-conf (it takes any unique prefix of an option),
+    --help or --version, or an archive to read (`--root dataroot.tar.xz`). Those are
+    parsed first, as always, and the daemon asked, if at all, after (`Context`)."""
+    for token in options:
+        if token == "-h" or token.startswith(("--o", "--s", "--h", "--v")):
+            return None
+    from overlayscope.snapshot import is_archive
+
+    if any(is_archive(token.partition("=")[2] or token) for token in options):
+        return None
+    from overlayscope.root.docker.daemon import Reaching
+
+    return Reaching()
+
+
 def _print_exc() -> None:
     import traceback  # only for a bug's report: not loaded by every command
 
@@ -315,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     options = given[: given.index("--")] if "--" in given else given
     _json_errors = "--json" in options
+    early = _reach_early(options)
     parser = build_parser(_command_name(given))
     args = parser.parse_args(given)
     if getattr(args, "_lazy", None):  # the command was not where _command_name looked
@@ -329,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.USAGE)
     from overlayscope.cli.context import Context
 
-    ctx = Context(args, warn=func is not _run_tui)
+    ctx = Context(args, warn=func is not _run_tui, reaching=early)
     stdout = sys.stdout
     whole = _whole_writes(stdout) if func is not _run_tui else None
     watched = _Watched(whole or stdout)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overlayscope.errors import NotADataRoot, PermissionDeniedError, UnsupportedDriver
 from overlayscope.record import record
 from overlayscope.root.model import DaemonInfo, Store
 from overlayscope.root.problems import Problem, ProblemKind
 from overlayscope.root.records import open_dir
+
+if TYPE_CHECKING:
+    from overlayscope.root.docker.daemon import Reaching
 
 DEFAULT_ROOT = "/var/lib/docker"
 SYSTEM_CONTAINERD_ROOT = "/var/lib/containerd"
@@ -62,18 +65,23 @@ def locate(
     containerd_root: str | None = None,
     namespace: str | None = None,
     run_root: str | None = None,
+    reaching: Reaching | None = None,
 ) -> Location:
     """Pick the root as the docker CLI user would expect.
 
     No root given: the daemon's DockerRootDir when one answers, else /var/lib/docker.
     A root given: a daemon is consulted only when its DockerRootDir is that directory.
+    `reaching`: the daemon already being asked (`daemon.Reaching`, begun early), else
+    it is asked now.
     """
     options = {"containerd_root": containerd_root, "namespace": namespace, "run_root": run_root}
     if offline:  # the disk alone: the daemon client is not even loaded
         return Location(root or DEFAULT_ROOT, None, None, **options, daemon_problems=())
-    from overlayscope.root.docker import daemon as live  # the SDK only when it may be used
+    if reaching is None:
+        from overlayscope.root.docker.daemon import Reaching  # the SDK only when it may be used
 
-    reach = live.reach()
+        reaching = Reaching()
+    reach = reaching.result()
     client, info = reach.client, reach.info
     if root is None:
         if info is not None:

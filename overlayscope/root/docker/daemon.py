@@ -119,59 +119,93 @@ def timeout_seconds() -> float:
 
 
 def reach(timeout: float | None = None) -> Reach:
-    """The daemon `DOCKER_HOST` names, else the one on the default socket, and its `info`.
+    """The daemon `DOCKER_HOST` names, else the one on the default socket, and its `info`
+    (`Reaching`, waited for)."""
+    return Reaching(timeout).result()
+
+
+class Reaching:
+    """Reaching the daemon, under way from the moment this is made: its `version` and
+    `info` round trips run while the caller goes on (the CLI loads the command's modules
+    meanwhile); `result()` waits for them, within the deadline, and says how it went.
 
     With no `DOCKER_HOST` and no default socket there is no daemon to talk to: an empty
     `Reach`, no problem. Otherwise any failure — no such socket, refused, permission
     denied, no answer within the budget, an `info` of the wrong shape — is a problem
-    naming the socket (or URL), and no client.
+    naming the socket (or URL), and no client. Making one never raises: a bad
+    OVERLAYSCOPE_DAEMON_TIMEOUT is raised by `result()`, where the command's errors are.
     """
-    explicit = bool(os.environ.get("DOCKER_HOST"))
-    if not explicit and not os.path.lexists(DEFAULT_SOCKET):
-        return Reach()
-    seconds = timeout_seconds() if timeout is None else timeout
-    url = os.environ.get("DOCKER_HOST") or "unix://" + DEFAULT_SOCKET
-    shown = endpoint_name(url)
 
-    def unavailable(why: str) -> Reach:
+    def __init__(self, timeout: float | None = None) -> None:
+        self.explicit = bool(os.environ.get("DOCKER_HOST"))
+        self._done: Reach | None = None
+        self._error: OverlayscopeError | None = None
+        self._running: _Background[tuple[DaemonAPI, Any]] | None = None
+        if not self.explicit and not os.path.lexists(DEFAULT_SOCKET):
+            self._done = Reach()
+            return
+        try:
+            self.seconds = timeout_seconds() if timeout is None else timeout
+        except OverlayscopeError as exc:
+            self._error = exc
+            return
+        url = os.environ.get("DOCKER_HOST") or "unix://" + DEFAULT_SOCKET
+        self.shown = endpoint_name(url)
+        try:
+            endpoint = parse_host(url)
+        except BadHost as exc:
+            self._done = self._unavailable(f"cannot be reached: {exc}")
+            return
+        connect: Callable[[], tuple[DaemonAPI, Any]]
+        if endpoint is not None:
+            seconds = self.seconds
+
+            def connect() -> tuple[DaemonAPI, Any]:
+                client = Client(endpoint, seconds)
+                return client, client.info()
+
+        else:  # ssh:// and the rest: the SDK's, so that no address it reaches is lost
+            from overlayscope.root.docker.sdk import sdk_connect
+
+            connect_sdk = sdk_connect(self.seconds)
+            if connect_sdk is None:
+                self._done = Reach()
+                return
+            connect = connect_sdk
+        self._running = _Background(connect)
+
+    def result(self) -> Reach:
+        """How reaching the daemon went (waited for at most REACH_BUDGET timeouts from
+        the start)."""
+        if self._error is not None:
+            raise self._error
+        if self._done is None:
+            self._done = self._finish()
+        return self._done
+
+    def _finish(self) -> Reach:
+        assert self._running is not None
+        budget = self.seconds * REACH_BUDGET
+        try:
+            client, raw = self._running.result(self._running.started + budget)
+        except _TooSlow:
+            return self._unavailable(f"did not answer within {budget:g} s")
+        except Exception as exc:  # the SDK, requests and urllib3 raise errors of every kind
+            garbage = _garbage(exc)
+            if garbage is not None:
+                detail = f"the Docker daemon answered {garbage}: not used"
+                return Reach(problems=(bad_reply(self.shown, detail),), explicit=self.explicit)
+            return self._unavailable(why_unreachable(exc, self.seconds))
+        info, problems = parse_info(raw, self.shown)
+        if info is None:
+            return Reach(problems=tuple(problems), explicit=self.explicit)
+        live = Live(client, raw, self.seconds)
+        return Reach(client=live, info=info, problems=tuple(problems), explicit=self.explicit)
+
+    def _unavailable(self, why: str) -> Reach:
         detail = f"the Docker daemon {why}: the answers are the disk's alone"
-        return Reach(problems=(Problem(ProblemKind.DAEMON_UNAVAILABLE, shown, detail),),
-                     explicit=explicit)  # fmt: skip
-
-    try:
-        endpoint = parse_host(url)
-    except BadHost as exc:
-        return unavailable(f"cannot be reached: {exc}")
-    connect: Callable[[], tuple[DaemonAPI, Any]]
-    if endpoint is not None:
-
-        def connect() -> tuple[DaemonAPI, Any]:
-            client = Client(endpoint, seconds)
-            return client, client.info()
-
-    else:  # ssh:// and the rest: the SDK's, so that no address it reaches is lost
-        from overlayscope.root.docker.sdk import sdk_connect
-
-        connect_sdk = sdk_connect(seconds)
-        if connect_sdk is None:
-            return Reach()
-        connect = connect_sdk
-
-    try:
-        client, raw = bounded(connect, seconds * REACH_BUDGET)
-    except _TooSlow:
-        return unavailable(f"did not answer within {seconds * REACH_BUDGET:g} s")
-    except Exception as exc:  # the SDK, requests and urllib3 raise errors of every kind
-        garbage = _garbage(exc)
-        if garbage is not None:
-            detail = f"the Docker daemon answered {garbage}: not used"
-            return Reach(problems=(bad_reply(shown, detail),), explicit=explicit)
-        return unavailable(why_unreachable(exc, seconds))
-    info, problems = parse_info(raw, shown)
-    if info is None:
-        return Reach(problems=tuple(problems), explicit=explicit)
-    live = Live(client, raw, seconds)
-    return Reach(client=live, info=info, problems=tuple(problems), explicit=explicit)
+        return Reach(problems=(Problem(ProblemKind.DAEMON_UNAVAILABLE, self.shown, detail),),
+                     explicit=self.explicit)  # fmt: skip
 
 
 def endpoint_name(url: str) -> str:
