@@ -356,6 +356,52 @@ def test_a_hung_daemon_never_makes_a_disk_answer_exit_3(
         assert b"did not answer within" in run.err
 
 
+def test_the_daemon_is_asked_once_and_early(
+    captured_root: CapturedRoot, sock: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """Begun before the arguments are parsed (cli/main.py `_reach_early`), the daemon's
+    `version` and `info` are asked once, and their answers used."""
+    with fake_daemon(sock, real_replies(captured_root, captured_root.path)) as daemon:
+        run = run_inproc(capsysbinary, *_root_args(captured_root), "containers")
+        assert run.code == 0, run.err
+        assert daemon.calls.count("version") == 1 and daemon.calls.count("info") == 1
+        assert "containers/json" in daemon.calls  # and its view was fetched
+
+
+# arguments that say the daemon is not to be asked, each before `containers` (ROOT: the
+# captured root), and whether argparse ends the run itself (--help, --version)
+NOT_ASKED = [
+    (("--offline", "--root", "ROOT"), False),
+    (("--off", "--root", "ROOT"), False),  # argparse takes a unique prefix
+    (("--snapshot",), False),
+    (("--sn",), False),
+    (("--root", "elsewhere/dataroot.tar.xz"), False),  # an archive (here: none, exit 3)
+    (("--root=elsewhere/dataroot.tar.xz",), False),
+    (("--root", "ROOT", "--he"), True),
+    (("--version",), True),
+]
+
+
+@pytest.mark.parametrize(("how", "exits"), NOT_ASKED, ids=[" ".join(h) for h, _ in NOT_ASKED])
+def test_what_must_not_ask_the_daemon_never_does(
+    captured_root: CapturedRoot,
+    sock: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    how: tuple[str, ...],
+    exits: bool,
+) -> None:
+    """--offline (or any prefix argparse takes for it), the embedded snapshot, an archive,
+    --help and --version: no connection to the daemon at all, early or late."""
+    args = [str(captured_root.path) if a == "ROOT" else a for a in how]
+    with fake_daemon(sock, real_replies(captured_root, captured_root.path)) as daemon:
+        if exits:
+            with pytest.raises(SystemExit):
+                run_inproc(capsysbinary, *args, "containers")
+        else:
+            run_inproc(capsysbinary, *args, "containers")
+        assert daemon.connections == 0 and daemon.calls == [], daemon.calls
+
+
 def test_a_bad_timeout_setting_is_one_line(
     captured_root: CapturedRoot, sock: Path, capsysbinary: pytest.CaptureFixture[bytes],
     monkeypatch: pytest.MonkeyPatch,
