@@ -197,6 +197,16 @@ def test_reading_a_docker_root_loads_no_openssl(
     assert not {"_hashlib", "hashlib"} & modules
 
 
+@pytest.mark.parametrize("command", [["containers"], ["layers"]], ids=" ".join)
+@pytest.mark.root
+def test_a_small_host_starts_no_worker(command: list[str], captured_root: CapturedRoot) -> None:
+    """Containers' small rw layers are walked by the command's own process: a worker
+    would cost it ~15 ms to start and stop (scan/parallel.py, `eager`)."""
+    modules = _modules_loaded_by(["--offline", "--root", str(captured_root.path), *command])
+    assert "overlayscope.scan.parallel" in modules  # layers were scanned
+    assert "overlayscope.scan.process" not in modules  # by this process alone
+
+
 @pytest.mark.root
 def test_no_daemon_to_ask_loads_no_docker_sdk(captured_root: CapturedRoot) -> None:
     """Without --offline, but with no DOCKER_HOST and no default socket, there is no daemon

@@ -69,6 +69,7 @@ def scan_layers(
     sums: bool = False,
     cacheable: Collection[str] | Mapping[str, str] = (),
     cache: ScanCache | DefaultCache | None = DefaultCache.DEFAULT,
+    eager: bool = True,
 ) -> dict[str, LayerIndex]:
     """Index many layers' `diff/` trees in parallel; keys are the layer ids, in order given.
 
@@ -92,6 +93,11 @@ def scan_layers(
     None is no cache, as `cache_for` answers for a root the cache dir lies in: a refusal
     is never turned back into the default.
 
+    Workers start at once where more than two layers are to be walked; `eager=False`
+    (layers small as a rule: every container's rw layer, for `containers`) has this
+    process walk first, and workers join only once its walks have listed
+    `_LATE_WORKERS_AFTER` entries with layers still to walk, as for one or two layers.
+
     `progress` gets `ScanProgress(layers_done, layers_total, entries, layer_id)`
     at most about ten times a second, and once more when all is done. Setting
     `cancel` raises `overlayscope.errors.Cancelled` within about 0.1 s (or a
@@ -110,7 +116,7 @@ def scan_layers(
     inbox: Inbox = queue.Queue()
     early: list[WorkerProcess] = []
     certain = sum(1 for key, _ in items if key not in cache_keys)  # never from the cache
-    eager_ok = certain > _EAGER_AFTER_LAYERS
+    eager_ok = eager and certain > _EAGER_AFTER_LAYERS
     if cache is not None and cache_keys and not frozen and min(n, certain) > 1 and eager_ok:
         early = _start_workers(min(n, certain) - 1, inbox)  # they boot while we read the cache
     try:
@@ -137,11 +143,11 @@ def scan_layers(
     # (only the C walk splits: without it, never more workers than layers)
     splits = native.listdir is not None
     wanted = 1 if frozen or not todo else max(1, n if splits else min(n, len(todo)))
-    eager = min(wanted, len(todo)) if len(todo) > _EAGER_AFTER_LAYERS else 1
+    at_once = min(wanted, len(todo)) if eager and len(todo) > _EAGER_AFTER_LAYERS else 1
     done_entries = sum(map(len, cached.values()))
     with gc_paused():
         scanned = _Scan(
-            todo, (max(eager - 1, len(early)), max(wanted - 1, len(early))), cancel, progress,
+            todo, (max(at_once - 1, len(early)), max(wanted - 1, len(early))), cancel, progress,
             (xattrs, sums, overlay_xattrs), len(items), done_entries, inbox, early,
         ).run()  # fmt: skip
     if cache is not None:

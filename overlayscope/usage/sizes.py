@@ -47,14 +47,18 @@ def measure_layers(
             _sizes_by_changes(host, by_changes, cancel=cancel, progress=progress, unread=unread)
         )
     if to_scan:
+        cacheable = host.cache_keys(to_scan)
         indexes = scan_layers(
             to_scan,
             cancel=cancel,
             progress=progress,
             xattrs=False,
             overlay_xattrs=host.overlay_xattrs,  # empty files' still tell whiteouts
-            cacheable=host.cache_keys(to_scan),
+            cacheable=cacheable,
             cache=cache_for(*host.all_roots),
+            # containers' own layers alone (`containers`): small as a rule, walked here
+            # first, workers joining only for big ones (~15 ms saved on each small host)
+            eager=bool(cacheable),
         )
         for lid, index in indexes.items():
             sizes[lid] = engine_size(host, index)

@@ -49,8 +49,9 @@ def test_workers_match_in_process(tmp_path: Path) -> None:
 def test_workers_start_only_where_they_pay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker costs this process ~20 ms to start and stop: two small layers (a
     container's own, beside its cached image) are walked here alone; more layers start
-    workers at once; small layers start them once this process has listed
-    _LATE_WORKERS_AFTER entries with layers still to walk."""
+    workers at once, unless the caller says they are small (`eager=False`); small layers
+    start them once this process has listed _LATE_WORKERS_AFTER entries with layers still
+    to walk."""
     from overlayscope.scan import parallel
 
     started: list[int] = []
@@ -69,8 +70,14 @@ def test_workers_start_only_where_they_pay(tmp_path: Path, monkeypatch: pytest.M
     assert _same_indexes(scan_layers(three, workers=2), scan_layers(three, workers=1))
     assert started == [1]
     started.clear()
+    # containers' own layers (`containers` measures each rw layer): walked here first
+    assert _same_indexes(scan_layers(three, workers=2, eager=False), scan_layers(three, workers=1))
+    assert started == []
     monkeypatch.setattr(parallel, "_LATE_WORKERS_AFTER", 50)  # less than one layer holds
     assert _same_indexes(scan_layers(two, workers=2), serial) and started == [1]
+    started.clear()
+    assert _same_indexes(scan_layers(three, workers=2, eager=False), scan_layers(three, workers=1))
+    assert started == [1]  # they proved big enough: workers joined
 
 
 def _same_indexes(a: dict[str, Any], b: dict[str, Any]) -> bool:
