@@ -15,7 +15,7 @@ from overlayscope.audit.targets import AuditTarget, plan, scan_for, stack_of
 from overlayscope.record import record, replace
 from overlayscope.root.model import Host, Role
 from overlayscope.scan import LayerIndex
-from overlayscope.union.host_stacks import engine_size
+from overlayscope.usage.sizes import engine_size
 
 
 @record

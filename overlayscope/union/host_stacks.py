@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from overlayscope.errors import OverlayscopeError
-from overlayscope.root.model import Container, Host, Image, SizeRule
-from overlayscope.scan import LayerIndex, ScanProgress, allocated_size, docker_size, scan_layers
+from overlayscope.root.model import Container, Host, Image
+from overlayscope.scan import ScanProgress, scan_layers
 from overlayscope.scan.cache import cache_for
 from overlayscope.union.full_trees import as_diffs, copied_from_below
 from overlayscope.union.lookup import StackLayer
@@ -98,14 +98,6 @@ def starts_as_copy(host: Host, layers: list[StackLayer]) -> bool:
     """Whether the top of `layers` began as a copy of the upper dir beneath it (legacy
     overlay's rw layer, copied from its init layer): its copies are not copy-ups."""
     return copied_from_below(layers, 0, full_tree_ids(host, layers))
-
-
-def engine_size(host: Host, index: LayerIndex) -> int:
-    """A scanned layer's size as its engine reports it (`Host.size_rule`): apparent bytes
-    of non-directories (Docker's `SizeRw`), or allocated bytes of every inode, the layer's
-    root included (`ctr snapshots usage`, Docker 29's `SizeRw`). For `SizeRule.CHANGES`
-    the layer alone cannot say: see `changes_size`; this gives its apparent bytes."""
-    return allocated_size(index) if host.size_rule is SizeRule.ALLOCATED else docker_size(index)
 
 
 def changes_size(stack: LayerStack, found: list[Change]) -> int:

@@ -6,10 +6,8 @@ import threading
 from collections.abc import Callable, Iterable
 
 from overlayscope.root.model import Host, Role, SizeRule
-from overlayscope.scan import ScanProgress, scan_layers
+from overlayscope.scan import LayerIndex, ScanProgress, allocated_size, docker_size, scan_layers
 from overlayscope.scan.cache import cache_for
-from overlayscope.union.host_stacks import changes_size, engine_size, host_stack
-from overlayscope.union.lookup import StackLayer
 from overlayscope.union.unread import UnreadPart, layer_unread, unread_in_changes
 
 
@@ -69,6 +67,14 @@ def measure_layers(
     return sizes
 
 
+def engine_size(host: Host, index: LayerIndex) -> int:
+    """A scanned layer's size as its engine reports it (`Host.size_rule`): apparent bytes
+    of non-directories (Docker's `SizeRw`), or allocated bytes of every inode, the layer's
+    root included (`ctr snapshots usage`, Docker 29's `SizeRw`). For `SizeRule.CHANGES`
+    the layer alone cannot say: see `_sizes_by_changes`; this gives its apparent bytes."""
+    return allocated_size(index) if host.size_rule is SizeRule.ALLOCATED else docker_size(index)
+
+
 def _changes_stack(host: Host, layer_id: str) -> list[str] | None:
     """For `SizeRule.CHANGES`, the stack a container's rw or init layer is measured with
     (the layer and what lies beneath it); None when its size is its own."""
@@ -96,7 +102,10 @@ def _sizes_by_changes(
 ) -> dict[str, int]:
     """moby's naive `DiffSize` of each layer: what the diff over the layers beneath it adds
     or changes (every layer scanned once, whatever the stacks share)."""
-    from overlayscope.union.diff import changes  # the diff engine, for these sizes only
+    # the diff engine and the stacks, for these sizes only (Podman's rule)
+    from overlayscope.union.diff import changes
+    from overlayscope.union.host_stacks import changes_size, host_stack
+    from overlayscope.union.lookup import StackLayer
 
     needed = {lid for stack in stacks.values() for lid in stack}
     indexes = scan_layers(
