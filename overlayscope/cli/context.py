@@ -43,7 +43,7 @@ class Context:
             if self.reaching is not None:  # cli.main never begins one for these
                 raise AssertionError("a daemon asked for a root it must not be asked about")
         elif self.reaching is None:
-            # its `version` and `info` answers arrive while the command's modules load
+            # its `_ping` and `info` answers arrive while the command's modules load
             from overlayscope.root.docker.daemon import Reaching
 
             self.reaching = Reaching()

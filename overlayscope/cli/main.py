@@ -195,8 +195,8 @@ def _command_name(argv: Sequence[str]) -> str | None:
 
 
 def _reach_early(options: Sequence[str]) -> Reaching | None:
-    """The daemon asked before the arguments are parsed, so that its `version` and `info`
-    round trips (~10 ms of dockerd's) run while the command's modules load; None where
+    """The daemon asked before the arguments are parsed, so that its `_ping` and `info`
+    round trips (~7 ms of dockerd's) run while the command's modules load; None where
     any argument might mean it is not to be asked: whatever argparse could read as
     --offline, --snapshot or --storage-conf (it takes any unique prefix of an option),
     --help or --version, or an archive to read (`--root dataroot.tar.xz`). Those are

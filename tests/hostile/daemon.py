@@ -43,10 +43,12 @@ HANG = _Hang()
 
 @dataclass(frozen=True)
 class Raw:
-    """A reply given as it is: any bytes, any status."""
+    """A reply given as it is: any bytes, any status, any Api-Version header (None: no
+    such header; dockerd sends one with every reply, `_ping`'s the one negotiated)."""
 
     body: bytes
     status: int = 200
+    api_version: str | None = API_VERSION
 
 
 @dataclass(frozen=True)
@@ -154,13 +156,15 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, Chunked):
             self._send_chunked(reply)
             return
+        api_version: str | None = API_VERSION
         if isinstance(reply, Raw):
-            body, status = reply.body, reply.status
+            body, status, api_version = reply.body, reply.status, reply.api_version
         else:
             body, status = json.dumps(reply).encode(), 200
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Api-Version", API_VERSION)
+        if api_version is not None:
+            self.send_header("Api-Version", api_version)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

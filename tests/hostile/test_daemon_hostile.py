@@ -99,8 +99,10 @@ def _info(edit: Callable[[dict[str, Any]], None]) -> Spoil:
     return lambda replies, captured: edit(replies["info"])
 
 
-def _version(**fields: Any) -> Spoil:
-    return lambda replies, captured: replies["version"].update(fields)
+def _ping(api_version: str | None) -> Spoil:
+    """`_ping` answering "OK" with this Api-Version header (None: none), the version the
+    client negotiates (as the docker CLI does)."""
+    return _set("_ping", Raw(b"OK", api_version=api_version))
 
 
 def _same_name(replies: dict[str, Any], captured: CapturedRoot) -> None:
@@ -121,17 +123,17 @@ CASES: list[tuple[str, Spoil, str, bool]] = [
     ("info_not_json", _set("info", Raw(b'{"DockerRootDir": ')), "bad-daemon-reply", False),
     ("info_http_500", _set("info", Raw(b'{"message": "boom"}', 500)), "daemon-unavailable",
      False),
-    ("version_not_json", _set("version", Raw(b"\xff\xfe<html>")), "bad-daemon-reply", False),
-    ("info_hangs", _set("info", HANG), "daemon-unavailable", False),
-    ("version_hangs", _set("version", HANG), "daemon-unavailable", False),
-    ("version_http_500", _set("version", Raw(b'{"message": "boom"}', 500)),
-     "daemon-unavailable", False),
-    ("version_a_list", _set("version", [1]), "bad-daemon-reply", False),
-    ("api_version_missing", _set("version", {"Version": "20.10.24"}), "bad-daemon-reply",
+    ("ping_no_http", _set("_ping", Wire(b"SSH-2.0-OpenSSH_9.6\r\n")), "bad-daemon-reply",
      False),
-    ("api_version_a_path", _version(ApiVersion="1.41/../../x"), "bad-daemon-reply", False),
-    ("api_version_an_int", _version(ApiVersion=141), "bad-daemon-reply", False),
-    ("api_version_hostile", _version(ApiVersion="1.41" + PWNED), "bad-daemon-reply", False),
+    ("info_hangs", _set("info", HANG), "daemon-unavailable", False),
+    ("ping_hangs", _set("_ping", HANG), "daemon-unavailable", False),
+    ("ping_http_500", _set("_ping", Raw(b'{"message": "boom"}', 500)), "daemon-unavailable",
+     False),
+    ("ping_http_404", _set("_ping", Raw(b"page not found", 404)), "daemon-unavailable", False),
+    ("api_version_missing", _ping(None), "bad-daemon-reply", False),
+    ("api_version_a_path", _ping("1.41/../../x"), "bad-daemon-reply", False),
+    ("api_version_no_dot", _ping("141"), "bad-daemon-reply", False),
+    ("api_version_hostile", _ping("1.41" + PWNED), "bad-daemon-reply", False),
     ("info_no_http", _set("info", Wire(b"SSH-2.0-OpenSSH_9.6\r\n")), "bad-daemon-reply",
      False),
     ("info_closed_unanswered", _set("info", Wire(b"")), "daemon-unavailable", False),
@@ -364,7 +366,7 @@ def test_the_daemon_is_asked_once_and_early(
     with fake_daemon(sock, real_replies(captured_root, captured_root.path)) as daemon:
         run = run_inproc(capsysbinary, *_root_args(captured_root), "containers")
         assert run.code == 0, run.err
-        assert daemon.calls.count("version") == 1 and daemon.calls.count("info") == 1
+        assert daemon.calls.count("_ping") == 1 and daemon.calls.count("info") == 1
         assert "containers/json" in daemon.calls  # and its view was fetched
 
 

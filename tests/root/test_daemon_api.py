@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -60,6 +61,7 @@ INFO = {"DockerRootDir": "/var/lib/docker", "Driver": "overlay2", "ServerVersion
 
 def _replies(**more: Any) -> dict[str, Any]:
     return {
+        "_ping": Raw(b"OK"),  # its Api-Version header: API_VERSION
         "version": {"Version": "20.10.24", "ApiVersion": API_VERSION},
         "info": dict(INFO),
         "containers/json": [],
@@ -155,8 +157,8 @@ def test_the_version_is_negotiated_once_and_the_connection_kept(sock: Path) -> N
             assert client.containers() == [] and client.images() == []
         with pytest.raises(NotFound):  # an image it has no reply for
             client.inspect_image("sha256:" + "a" * 64)
-    assert daemon.paths[:3] == ["/version", "/v1.41/info", "/v1.41/containers/json?all=1"]
-    assert daemon.paths.count("/version") == 1
+    assert daemon.paths[:3] == ["/_ping", "/v1.41/info", "/v1.41/containers/json?all=1"]
+    assert daemon.paths.count("/_ping") == 1 and "/version" not in daemon.paths
     assert f"/v1.41/images/sha256:{'a' * 64}/json" in daemon.paths
     assert daemon.connections == 1
 
@@ -207,22 +209,26 @@ def test_a_body_that_is_not_json_is_a_json_error(sock: Path, body: bytes) -> Non
 
 
 @pytest.mark.parametrize(
-    ("reply", "said"),
+    ("api_version", "said"),
     [
-        ({"ApiVersion": "1.41/../../containers/x"}, "ApiVersion '1.41/../../containers/x'"),
-        ({"ApiVersion": None}, "ApiVersion null"),
-        ({"Version": "20.10"}, "ApiVersion null"),
-        ({"ApiVersion": 1.41}, "ApiVersion a float"),
-        ([1], "no object"),
+        ("1.41/../../containers/x", "Api-Version '1.41/../../containers/x'"),
+        (None, "no Api-Version header"),
+        ("", "Api-Version ''"),
+        ("1.41.0", "Api-Version '1.41.0'"),
+        ("v1.41", "Api-Version 'v1.41'"),
     ],
 )
-def test_a_version_with_no_api_version_is_a_bad_reply(sock: Path, reply: Any, said: str) -> None:
+def test_a_ping_with_no_api_version_is_a_bad_reply(
+    sock: Path, api_version: str | None, said: str
+) -> None:
+    """The version is negotiated as the docker CLI does, from `_ping`'s Api-Version
+    header; one that is no version is a bad reply, and no versioned path is asked."""
     with (
-        fake_daemon(sock, _replies(version=reply)) as daemon,
-        pytest.raises(BadReply, match=f"with {said}"),
+        fake_daemon(sock, _replies(_ping=Raw(b"OK", api_version=api_version))) as daemon,
+        pytest.raises(BadReply, match=f"with {re.escape(said)}"),
     ):
         _client(sock).info()
-    assert daemon.calls == ["version"]  # nothing asked on a made-up path
+    assert daemon.calls == ["_ping"]  # nothing asked on a made-up path
 
 
 @pytest.mark.parametrize(
@@ -569,7 +575,7 @@ def test_a_unix_socket_daemon_is_asked_without_http_client_email_ssl_or_urllib(
         )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["[]"]
-    assert daemon.paths == ["/version", "/v1.41/info", "/v1.41/containers/json?all=1"]
+    assert daemon.paths == ["/_ping", "/v1.41/info", "/v1.41/containers/json?all=1"]
 
 
 def test_the_view_through_our_client_is_the_sdk_adapters(sock: Path) -> None:
@@ -698,7 +704,7 @@ def test_tls_as_the_cli_sets_it_up(
         found = reach(5.0)
     if works:
         assert found.problems == () and found.info is not None
-        assert daemon.calls == ["version", "info"]
+        assert daemon.calls == ["_ping", "info"]
     else:
         [problem] = found.problems
         assert problem.kind.value == "daemon-unavailable"

@@ -44,7 +44,7 @@ from overlayscope.root.problems import Problem, ProblemKind
 
 TIMEOUT_ENV = "OVERLAYSCOPE_DAEMON_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0  # seconds any one request may take
-REACH_BUDGET = 2  # reaching the daemon (its version, then `info`): this many timeouts
+REACH_BUDGET = 2  # reaching the daemon (`_ping`, then `info`): this many timeouts
 VIEW_BUDGET = 6  # listing and inspecting every container and image: this many timeouts
 # Inspects asked at once, each on its own connection: dockerd answers them side by side
 # (60 images and 30 containers: 0.181 s → 0.174 s for `containers`; docs/performance.md).
@@ -125,7 +125,7 @@ def reach(timeout: float | None = None) -> Reach:
 
 
 class Reaching:
-    """Reaching the daemon, under way from the moment this is made: its `version` and
+    """Reaching the daemon, under way from the moment this is made: its `_ping` and
     `info` round trips run while the caller goes on (the CLI loads the command's modules
     meanwhile); `result()` waits for them, within the deadline, and says how it went.
 

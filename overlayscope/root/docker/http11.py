@@ -70,9 +70,10 @@ class Connection:
         if sock is not None:
             sock.close()
 
-    def get(self, target: str, max_body: int) -> tuple[int, bytes]:
-        """The status and body of `GET target`: the body at most `max_body` bytes, the
-        response at most `2 * max_body + 64 KiB` off the wire (chunk framing included).
+    def get(self, target: str, max_body: int) -> tuple[int, bytes, dict[str, str]]:
+        """The status, body and headers (names in lower case) of `GET target`: the body
+        at most `max_body` bytes, the response at most `2 * max_body + 64 KiB` off the
+        wire (chunk framing included).
 
         Raises OSError (TimeoutError when a socket operation outlasts the timeout;
         IdleClosed when a kept-alive connection was found closed, nothing answered),
@@ -85,7 +86,7 @@ class Connection:
             self.close()
             raise
 
-    def _get(self, target: str, max_body: int) -> tuple[int, bytes]:
+    def _get(self, target: str, max_body: int) -> tuple[int, bytes, dict[str, str]]:
         if not _VISIBLE.fullmatch(target):
             raise ValueError(f"a request target HTTP does not allow: {target[:80]!r}")
         request = (
@@ -115,7 +116,7 @@ class Connection:
         # bytes past the reply: no next one could be read from where they leave off
         if ended or closing or self._pos < len(self._buf):
             self.close()
-        return status, body
+        return status, body, headers
 
     def _host_header(self) -> str:
         if self.socket_path is not None:
