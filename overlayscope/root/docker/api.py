@@ -160,6 +160,13 @@ class Client:
         # connection: the next one waits a timeout for it, never interleaves with it.
         self._lock = threading.Lock()
 
+    def twin(self) -> Client:
+        """Another conversation with the same daemon, at the API version this one
+        negotiated (none asked again); it connects on its first request."""
+        other = Client(self.endpoint, self.timeout)
+        other.api_version = self.api_version
+        return other
+
     def version(self) -> Any:
         """`GET /version`, unversioned."""
         return self._get("/version")

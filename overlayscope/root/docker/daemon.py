@@ -499,13 +499,9 @@ class _Failed:
 def _twins(api: DaemonAPI, objects: int) -> list[Client]:
     """For our own client, more connections to the same daemon at the same API version, to
     inspect `objects` objects over INSPECT_CONNECTIONS in all; none beside the SDK's."""
-    twins: list[Client] = []
-    if isinstance(api, Client) and api.api_version is not None:
-        for _ in range(min(INSPECT_CONNECTIONS, objects) - 1):
-            twin = Client(api.endpoint, api.timeout)  # connects on its first request
-            twin.api_version = api.api_version
-            twins.append(twin)
-    return twins
+    if not isinstance(api, Client) or api.api_version is None:
+        return []
+    return [api.twin() for _ in range(min(INSPECT_CONNECTIONS, objects) - 1)]
 
 
 def _inspected(clients: list[DaemonAPI], what: str, ids: list[str]) -> list[Any]:
