@@ -67,6 +67,11 @@ def terminal_columns(stream: TextIO) -> int | None:
         return 80
 
 
+def painter(stream: TextIO) -> Paint:
+    """`styled` where output to `stream` carries colour (`wants_colour`), else `unstyled`."""
+    return styled if wants_colour(stream) else unstyled
+
+
 def styled(text: str, style: str) -> str:
     """`text` in `style` ("bold green", "dim"…), reset after it; bare when either is empty."""
     if not text or not style:
@@ -87,7 +92,7 @@ def write_line(
     colour is on. Never folded into a pipe; on a terminal folded between words when
     `wrap` (prose), else left whole for the terminal to wrap (a command to paste)."""
     out = stream or sys.stdout
-    paint: Paint = styled if style and wants_colour(out) else unstyled
+    paint = painter(out) if style else unstyled
     width = terminal_columns(out) if wrap else None
     lines = [text] if width is None else fold(text, width)
     out.write("".join(paint(line, style) + "\n" for line in lines))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TextIO
 
-from overlayscope.cli.ansi import Paint, styled, terminal_columns, unstyled, wants_colour
+from overlayscope.cli.ansi import Paint, painter, terminal_columns, unstyled
 from overlayscope.cli.plain import LARGE, short, size
 from overlayscope.names import printable
 from overlayscope.root.model import Container
@@ -33,7 +33,7 @@ def print_changes(
 ) -> None:
     """The container's header, its changes, their totals and what is left unknown."""
     out = sys.stdout
-    paint: Paint = styled if wants_colour(out) else unstyled
+    paint = painter(out)
     header = paint(printable(obj.name) or short(obj.id), "bold")
     lines = [f"{header}  {short(obj.id)}  {obj.state}  rw layer {short(obj.layer)}"]
     if len(found) > LARGE:  # a tree that large is unreadable and slow to draw: a list

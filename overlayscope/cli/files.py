@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from overlayscope.cli.ansi import styled, unstyled, wants_colour, write_line
+from overlayscope.cli.ansi import painter, write_line
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import incomplete, note_unread, unread_json
 from overlayscope.cli.plain import short, size, write_json
@@ -130,7 +130,7 @@ def cmd_where(ctx: Context) -> int:
             }
         )
         return ExitCode.OK
-    paint = styled if wants_colour(sys.stdout) else unstyled
+    paint = painter(sys.stdout)
     if not prov.known:
         state = paint("  unknown: a layer above could not be read there", "yellow")
     else:
@@ -394,7 +394,7 @@ def cmd_diff(ctx: Context) -> int:
             }
         )
         return ExitCode.OK
-    paint = styled if wants_colour(sys.stdout) else unstyled
+    paint = painter(sys.stdout)
     for label, v in (("beneath", d.old), ("now", d.new)):
         line = paint(f"{label:8}", "bold")
         if v is None:

@@ -16,15 +16,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TextIO
 
-from overlayscope.cli.ansi import (
-    Paint,
-    cells_of,
-    fold,
-    styled,
-    terminal_columns,
-    unstyled,
-    wants_colour,
-)
+from overlayscope.cli.ansi import Paint, cells_of, fold, painter, terminal_columns
 from overlayscope.names import printable
 from overlayscope.record import record
 
@@ -66,8 +58,7 @@ def write_table(rendered: TextTable, stream: TextIO | None = None) -> None:
     """`rendered` on `stream` (stdout): folded to a terminal's width, styled where colour
     is on, every line whole into a pipe."""
     out = stream or sys.stdout
-    paint: Paint = styled if wants_colour(out) else unstyled
-    out.writelines(rendered.lines(terminal_columns(out), paint))
+    out.writelines(rendered.lines(terminal_columns(out), painter(out)))
 
 
 class TextTable:

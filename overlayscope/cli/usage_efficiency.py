@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from overlayscope.cli import usage_json
-from overlayscope.cli.ansi import styled, unstyled, wants_colour, write_line
+from overlayscope.cli.ansi import painter, write_line
 from overlayscope.cli.context import Context
 from overlayscope.cli.incomplete import exit_code, unread_json, warn_unread
 from overlayscope.cli.plain import short, size, write_json
@@ -136,7 +136,7 @@ def _step(created_by: str, width: int = 72) -> str:
 
 
 def _verdict(verdict: ci.Verdict) -> None:
-    paint = styled if wants_colour(sys.stdout) else unstyled
+    paint = painter(sys.stdout)
     write_line()
     write_line("CI rules", "bold")
     styles = {
