@@ -132,9 +132,7 @@ class TextTable:
         """One row: a single line, or several where a flexible cell folds."""
         texts = [c if isinstance(c, str) else c.text for c in row]
         styles = ["" if isinstance(c, str) else c.style for c in row]
-        if all(cells_of(t) <= w for t, w in zip(texts, widths, strict=True)):
-            return self._join([[t] for t in texts], styles, widths, paint)
-        parts = [
+        parts = [  # `fold` gives a text that fits as it is
             fold(t, w) if flex else [t]
             for t, w, flex in zip(texts, widths, self.flexible, strict=True)
         ]
