@@ -156,7 +156,7 @@ class Client:
         self.timeout = timeout
         self.api_version: str | None = None
         self._conn: http11.Connection | None = None
-        # A request left behind by `bounded` (past its deadline) may still hold the
+        # A request left behind past its deadline (daemon._Background) may still hold the
         # connection: the next one waits a timeout for it, never interleaves with it.
         self._lock = threading.Lock()
 
@@ -174,10 +174,7 @@ class Client:
     def negotiate(self) -> str:
         """The daemon's API version, from `_ping`'s Api-Version header; BadReply when it
         gives none (APIError, NotFound for an error status)."""
-        status, body, headers = self._exchanged("/_ping")
-        if status >= 400:
-            kind = NotFound if status == 404 else APIError
-            raise kind(status, "/_ping", _message(body))
+        _, headers = self._answered("/_ping")
         found = headers.get("api-version")
         if found is None or not _API_VERSION.fullmatch(found):
             shown = (
@@ -221,20 +218,22 @@ class Client:
             self._conn.close()
 
     def _get(self, target: str) -> Any:
-        status, body, _ = self._exchanged(target)
-        if status >= 400:
-            kind = NotFound if status == 404 else APIError
-            raise kind(status, target, _message(body))
+        body, _ = self._answered(target)
         return _json(body)
 
-    def _exchanged(self, target: str) -> tuple[int, bytes, dict[str, str]]:
-        """Status, body and headers of `GET target`, one request at a time."""
+    def _answered(self, target: str) -> tuple[bytes, dict[str, str]]:
+        """Body and headers of `GET target`, one request at a time; NotFound for 404,
+        APIError for any other status from 400."""
         if not self._lock.acquire(timeout=self.timeout):
             raise TimeoutError("an earlier request to the daemon still waits for its answer")
         try:
-            return self._exchange(self.endpoint.base_path + target)
+            status, body, headers = self._exchange(self.endpoint.base_path + target)
         finally:
             self._lock.release()
+        if status >= 400:
+            kind = NotFound if status == 404 else APIError
+            raise kind(status, target, _message(body))
+        return body, headers
 
     def _exchange(self, target: str) -> tuple[int, bytes, dict[str, str]]:
         from overlayscope.root.docker import http11
