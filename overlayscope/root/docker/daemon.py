@@ -248,12 +248,6 @@ class _Background(Generic[T]):
         return self._box["value"]  # type: ignore[no-any-return]
 
 
-def bounded(work: Callable[[], T], seconds: float) -> T:
-    """`work()`'s result, or `_TooSlow` once `seconds` pass (`_Background`)."""
-    running = _Background(work)
-    return running.result(running.started + seconds)
-
-
 def why_unreachable(exc: BaseException, seconds: float) -> str:
     """A few words for why a daemon could not be reached, from the OS error or timeout
     somewhere in the chain (the SDK wraps it in its own, requests' and urllib3's)."""
@@ -441,7 +435,7 @@ class ViewFetch:
 
 
 def _fill(live: Live, info: DaemonInfo) -> DaemonView:
-    """The daemon's view (in `bounded`'s thread). Raises when a list cannot be had; a
+    """The daemon's view (in `ViewFetch`'s thread). Raises when a list cannot be had; a
     list of the wrong shape is a problem and an incomplete view."""
     api = live.api
     view = DaemonView(info=info)
