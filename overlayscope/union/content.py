@@ -159,9 +159,9 @@ def sha256_in_layer(
 ) -> tuple[int, str]:
     """Size and sha256 hex digest of a layer file's logical content, holes fed as zeros
     without a read; `TooSparse` past `max_hole_bytes` bytes of holes (None: no bound)."""
-    import hashlib  # OpenSSL's: a file's content may be large
+    from overlayscope.digest import large_sha256  # a file's content may be large
 
-    digest = hashlib.sha256()
+    digest = large_sha256()
     fd = open_layer_fd(content_dir, path)
     try:
         size = hash_fd(fd, [digest], path=path, max_hole_bytes=max_hole_bytes)
