@@ -15,22 +15,17 @@ from collections.abc import Callable
 _TRIM_AFTER = 100_000  # entries: below this, what could be returned is not worth a call
 
 
-def _load_trim() -> Callable[[int], int] | None:
-    # The C helper's call when it is built (no ctypes, ~3 ms less a command); else ctypes,
-    # loaded at the first big scan, not at import: ctypes and its library search (which
-    # may run `ldconfig -p`) are start-up time a small command does not need.
+def _load_trim() -> Callable[[int], object] | None:
+    """`malloc_trim(pad)`, or None where there is none; what it returns is not used.
+
+    The C helper's call when it is built (no ctypes, ~3 ms less a command); else ctypes,
+    loaded at the first big scan, not at import: ctypes and its library search (which
+    may run `ldconfig -p`) are start-up time a small command does not need."""
     from overlayscope.scan import native
 
     if native.listdir is not None:
         trim_heap = getattr(native.listdir, "trim_heap", None)  # glibc only
-        if trim_heap is None:
-            return None
-
-        def trim_native(_pad: int) -> int:
-            trim_heap()
-            return 1
-
-        return trim_native
+        return None if trim_heap is None else lambda _pad: trim_heap()
     import ctypes
     import ctypes.util
 
@@ -49,7 +44,7 @@ def _load_trim() -> Callable[[int], int] | None:
     return trim  # type: ignore[no-any-return]
 
 
-_trims: list[Callable[[int], int] | None] = []  # the loaded malloc_trim, once
+_trims: list[Callable[[int], object] | None] = []  # the loaded malloc_trim, once
 
 
 def release_free_memory(entries: int) -> bool:
